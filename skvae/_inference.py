@@ -1,0 +1,84 @@
+"""Compiled inference for a trained encoder/decoder pair.
+
+``keras.Model.predict`` builds a data pipeline and a progress loop on every
+call, which dominates the cost of a small batch. These ``tf.function``\\ s are
+traced once per model with a ``None`` batch dimension (no retracing for new
+batch sizes) and are called directly on float32 arrays.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from ._losses import decoder_variance, gaussian_log_likelihood
+
+# Batches smaller than this are zero-padded: oneDNN picks a different
+# convolution kernel for a batch of one, whose results differ from the
+# batched ones in the last bit, and a sample's output should not depend on
+# which other samples it was passed with.
+_MIN_BATCH = 8
+
+
+class CompiledVAE:
+    """Batch-size-agnostic compiled encode, decode and log-likelihood functions.
+
+    Args:
+        encoder: Model ``x -> [mu, log_var]``.
+        decoder: Model ``z -> x_hat``.
+        alpha: Reconstruction weight, which sets the decoder variance.
+    """
+
+    def __init__(self, encoder, decoder, alpha):
+        sample_shape = tuple(encoder.input_shape[1:])
+        latent_dim = decoder.input_shape[-1]
+        variance = decoder_variance(alpha, math.prod(sample_shape))
+        samples = tf.TensorSpec((None, *sample_shape), tf.float32)
+        latents = tf.TensorSpec((None, latent_dim), tf.float32)
+        latent_draws = tf.TensorSpec((None, None, latent_dim), tf.float32)
+
+        @tf.function(input_signature=[samples])
+        def encode(x):
+            return encoder(x, training=False)
+
+        @tf.function(input_signature=[latents])
+        def decode(z):
+            return decoder(z, training=False)
+
+        @tf.function(input_signature=[samples, latent_draws])
+        def log_likelihood(x, z):
+            n_samples, n_draws = tf.shape(z)[0], tf.shape(z)[1]
+            x_hat = decoder(tf.reshape(z, (-1, latent_dim)), training=False)
+            x_repeated = tf.repeat(x, n_draws, axis=0)
+            log_p = gaussian_log_likelihood(x_repeated, x_hat, variance)
+            return tf.reshape(log_p, (n_samples, n_draws))
+
+        self._encode = encode
+        self._decode = decode
+        self._log_likelihood = log_likelihood
+
+    def encode(self, x):
+        """Posterior ``(mu, log_var)`` of a float32 batch, as NumPy arrays."""
+        mu, log_var = _call_padded(self._encode, x)
+        return mu, log_var
+
+    def decode(self, z):
+        """Decoder mean of a float32 batch of latent points."""
+        return _call_padded(self._decode, z)
+
+    def log_likelihood(self, x, z):
+        """``log p(x_i | z_ij)`` for ``x`` of shape ``(n, ...)``, ``z`` of ``(n, k, L)``."""
+        return _call_padded(self._log_likelihood, x, z)
+
+
+def _call_padded(function, *batches):
+    n_rows = len(batches[0])
+    if n_rows < _MIN_BATCH:
+        batches = [
+            np.concatenate([b, np.zeros((_MIN_BATCH - n_rows, *b.shape[1:]), b.dtype)])
+            for b in batches
+        ]
+    outputs = function(*batches)
+    if isinstance(outputs, (list, tuple)):
+        return tuple(np.asarray(output)[:n_rows] for output in outputs)
+    return np.asarray(outputs)[:n_rows]

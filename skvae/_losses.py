@@ -1,0 +1,154 @@
+"""Pure loss and log-density functions of the variational autoencoder.
+
+Every function here is written with ``keras.ops`` only, takes plain arrays
+(NumPy arrays or backend tensors) and needs no model, so each formula can be
+tested on its own. Functions that return one value per sample keep the batch
+axis; reducing over the batch is left to the caller.
+
+The link between the training loss and a log-likelihood
+--------------------------------------------------------
+With a Gaussian decoder ``p(x | z) = N(x; x_hat(z), sigma^2 I)`` over
+``D`` features,
+
+    -log p(x | z) = D/2 * log(2 pi sigma^2) + D * mse(x, x_hat) / (2 sigma^2).
+
+Choosing ``sigma^2 = D / (2 alpha)`` turns the second term into exactly
+``alpha * mse``, so the training loss ``alpha * mse + KL`` is the negative
+evidence lower bound (ELBO) minus the constant ``D/2 * log(pi D / alpha)``.
+:func:`decoder_variance` gives that ``sigma^2``.
+"""
+
+import math
+
+from keras import ops
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+#: Range to which the encoder clips ``log_var`` (see ``skvae._model``). Inside
+#: it ``exp(log_var)`` and ``exp(log_var / 2)`` are finite in float32 and the
+#: closed-form KL cannot overflow for any finite ``mu`` below ~1e19.
+LOG_VAR_RANGE = (-30.0, 20.0)
+
+
+def _non_batch_axes(x):
+    return tuple(range(1, len(x.shape)))
+
+
+def reconstruction_loss(x, x_hat):
+    """Mean squared error over every non-batch axis, one value per sample.
+
+    ``mse_i = mean_j (x_ij - x_hat_ij)^2`` where ``j`` runs over all pixels and
+    channels (axes 1, 2, 3 of an image batch, axis 1 of a table).
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Reconstruction, same shape as ``x``.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    x_hat = ops.convert_to_tensor(x_hat, dtype=x.dtype)
+    return ops.mean(ops.square(x - x_hat), axis=_non_batch_axes(x))
+
+
+def kl_loss(mu, log_var):
+    """Closed-form ``KL(N(mu, exp(log_var)) || N(0, I))``, one value per sample.
+
+    ``KL_i = -1/2 * sum_k (1 + log_var_ik - mu_ik^2 - exp(log_var_ik))``.
+
+    Args:
+        mu: Posterior means, shape ``(batch, latent_dim)``.
+        log_var: Posterior log-variances, same shape, expected inside
+            :data:`LOG_VAR_RANGE`.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    mu = ops.convert_to_tensor(mu)
+    log_var = ops.convert_to_tensor(log_var, dtype=mu.dtype)
+    return -0.5 * ops.sum(1.0 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
+
+
+def combined_loss(x, x_hat, mu, log_var, alpha):
+    """The per-sample training objective ``alpha * reconstruction + KL``.
+
+    The training loss is the batch mean of this value.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Reconstruction, same shape as ``x``.
+        mu: Posterior means, shape ``(batch, latent_dim)``.
+        log_var: Posterior log-variances, same shape as ``mu``.
+        alpha: Non-negative weight of the reconstruction term.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    return alpha * reconstruction_loss(x, x_hat) + kl_loss(mu, log_var)
+
+
+def decoder_variance(alpha, n_features):
+    """Variance ``sigma^2 = n_features / (2 alpha)`` of the implied Gaussian decoder."""
+    return n_features / (2.0 * alpha)
+
+
+def gaussian_log_likelihood(x, x_hat, variance):
+    """``log N(x; x_hat, variance * I)`` summed over every non-batch axis.
+
+    ``-D/2 * log(2 pi variance) - sum_j (x_j - x_hat_j)^2 / (2 variance)``,
+    with every normalising constant included.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Decoder means, same shape as ``x``.
+        variance: Positive scalar variance shared by every feature.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    n_features = math.prod(x.shape[1:])
+    squared_error = ops.sum(
+        ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype)),
+        axis=_non_batch_axes(x),
+    )
+    return -0.5 * (n_features * (LOG_2PI + math.log(variance)) + squared_error / variance)
+
+
+def standard_normal_log_density(z):
+    """``log N(z; 0, I)`` summed over the last axis."""
+    z = ops.convert_to_tensor(z)
+    return -0.5 * ops.sum(LOG_2PI + ops.square(z), axis=-1)
+
+
+def diagonal_normal_log_density(z, mu, log_var):
+    """``log N(z; mu, diag(exp(log_var)))`` summed over the last axis."""
+    z = ops.convert_to_tensor(z)
+    mu = ops.convert_to_tensor(mu, dtype=z.dtype)
+    log_var = ops.convert_to_tensor(log_var, dtype=z.dtype)
+    return -0.5 * ops.sum(
+        LOG_2PI + log_var + ops.square(z - mu) * ops.exp(-log_var), axis=-1
+    )
+
+
+def evidence_lower_bound(x, x_hat, mu, log_var, alpha):
+    """Per-sample ELBO in nats under the ``alpha``-implied Gaussian decoder.
+
+    ``ELBO = log p(x | z) - KL(q(z | x) || p(z))`` with
+    ``sigma^2 = decoder_variance(alpha, D)``; equal to
+    ``-combined_loss(...) - D/2 * log(pi D / alpha)``.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Decoder mean at a ``z`` drawn from ``q(z | x)``.
+        mu: Posterior means, shape ``(batch, latent_dim)``.
+        log_var: Posterior log-variances, same shape as ``mu``.
+        alpha: Positive weight of the reconstruction term.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    variance = decoder_variance(alpha, math.prod(x.shape[1:]))
+    return gaussian_log_likelihood(x, x_hat, variance) - kl_loss(mu, log_var)

@@ -1,0 +1,256 @@
+"""The Keras graph: encoder, decoder, sampling layer and the training model.
+
+Nothing here imports scikit-learn. Builders take plain hyper-parameters and
+shapes and return uncompiled Keras models, so the estimator can build them
+inside ``fit`` (which keeps ``clone`` cheap) and tests can build them alone.
+All randomness (weight initialisers, the sampling noise) is derived from one
+integer ``seed``, so a model is reproducible without touching global seeds.
+"""
+
+import math
+import random
+
+import keras
+from keras import layers, ops
+
+from ._losses import LOG_VAR_RANGE, kl_loss, reconstruction_loss
+
+
+@keras.saving.register_keras_serializable(package="skvae")
+class Sampling(layers.Layer):
+    """Reparameterised draw ``z = mu + exp(log_var / 2) * eps``, ``eps ~ N(0, I)``.
+
+    Args:
+        seed: Integer seed of the layer's own ``keras.random.SeedGenerator``.
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mu, log_var = inputs
+        eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
+        return mu + ops.exp(0.5 * log_var) * eps
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="skvae")
+class Clip(layers.Layer):
+    """Clip values to ``[low, high]``; keeps ``exp(log_var)`` finite in float32.
+
+    Args:
+        low: Lower bound.
+        high: Upper bound.
+    """
+
+    def __init__(self, low, high, **kwargs):
+        super().__init__(**kwargs)
+        self.low = low
+        self.high = high
+
+    def call(self, inputs):
+        return ops.clip(inputs, self.low, self.high)
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high}
+
+
+def encoded_spatial_shape(height, width, strides):
+    """Spatial shape after ``same``-padded convolutions with the given strides."""
+    for stride in strides:
+        height, width = math.ceil(height / stride), math.ceil(width / stride)
+    return height, width
+
+
+class _SeedStream:
+    """Distinct integer seeds for every initialiser, all derived from one seed."""
+
+    def __init__(self, seed):
+        self._rng = random.Random(seed)
+
+    def __call__(self):
+        return self._rng.randrange(2**31 - 1)
+
+
+def _dense(units, seeds, **kwargs):
+    return layers.Dense(
+        units, kernel_initializer=keras.initializers.GlorotUniform(seeds()), **kwargs
+    )
+
+
+def _conv(layer_class, filters, kernel, stride, seeds, **kwargs):
+    return layer_class(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        kernel_initializer=keras.initializers.GlorotUniform(seeds()),
+        **kwargs,
+    )
+
+
+def build_encoder(
+    input_shape,
+    latent_dim,
+    *,
+    architecture,
+    conv_filters=(),
+    conv_kernels=(),
+    conv_strides=(),
+    hidden_layer_sizes=(),
+    batch_norm=False,
+    seed=None,
+):
+    """Build the encoder ``x -> (mu, log_var)``.
+
+    Args:
+        input_shape: Shape of one sample: ``(height, width, channels)`` for
+            ``"conv"``, anything for ``"dense"`` (it is flattened).
+        latent_dim: Size of the latent space.
+        architecture: ``"conv"`` or ``"dense"``.
+        conv_filters, conv_kernels, conv_strides: One entry per conv layer.
+        hidden_layer_sizes: Units of the hidden Dense layers (``"dense"``).
+        batch_norm: Whether to put BatchNormalization after each hidden layer.
+        seed: Integer seed of the weight initialisers.
+
+    Returns:
+        A functional ``keras.Model`` named ``"encoder"`` with outputs
+        ``[mu, log_var]``; ``log_var`` is clipped to ``LOG_VAR_RANGE``.
+    """
+    seeds = _SeedStream(seed)
+    inputs = keras.Input(shape=tuple(input_shape), name="x")
+    hidden = inputs
+    if architecture == "conv":
+        for filters, kernel, stride in zip(conv_filters, conv_kernels, conv_strides):
+            hidden = _conv(layers.Conv2D, filters, kernel, stride, seeds, activation="relu")(
+                hidden
+            )
+            if batch_norm:
+                hidden = layers.BatchNormalization()(hidden)
+        hidden = layers.Flatten()(hidden)
+    else:
+        hidden = layers.Flatten()(hidden)
+        for units in hidden_layer_sizes:
+            hidden = _dense(units, seeds, activation="relu")(hidden)
+            if batch_norm:
+                hidden = layers.BatchNormalization()(hidden)
+    mu = _dense(latent_dim, seeds, name="mu")(hidden)
+    log_var = _dense(latent_dim, seeds, name="log_var_unclipped")(hidden)
+    log_var = Clip(*LOG_VAR_RANGE, name="log_var")(log_var)
+    return keras.Model(inputs, [mu, log_var], name="encoder")
+
+
+def build_decoder(
+    output_shape,
+    latent_dim,
+    *,
+    architecture,
+    output_activation,
+    conv_filters=(),
+    conv_kernels=(),
+    conv_strides=(),
+    hidden_layer_sizes=(),
+    batch_norm=False,
+    seed=None,
+):
+    """Build the decoder ``z -> x_hat``, the mirror image of :func:`build_encoder`.
+
+    A conv decoder starts from the encoder's pre-flatten shape, runs
+    ``Conv2DTranspose`` layers with the reversed filters and strides, maps to
+    the input's channel count and crops the result to exactly
+    ``output_shape``, so strides need not divide the image size.
+
+    Args:
+        output_shape: Shape of one sample, as given to :func:`build_encoder`.
+        latent_dim: Size of the latent space.
+        architecture: ``"conv"`` or ``"dense"``.
+        output_activation: ``"sigmoid"`` or ``"linear"``.
+        conv_filters, conv_kernels, conv_strides, hidden_layer_sizes,
+        batch_norm, seed: As for :func:`build_encoder`.
+
+    Returns:
+        A functional ``keras.Model`` named ``"decoder"``.
+    """
+    seeds = _SeedStream(None if seed is None else seed + 1)
+    output_shape = tuple(output_shape)
+    inputs = keras.Input(shape=(latent_dim,), name="z")
+    if architecture == "conv":
+        height, width, channels = output_shape
+        encoded_height, encoded_width = encoded_spatial_shape(height, width, conv_strides)
+        start_shape = (encoded_height, encoded_width, conv_filters[-1])
+        hidden = _dense(math.prod(start_shape), seeds, activation="relu")(inputs)
+        hidden = layers.Reshape(start_shape)(hidden)
+        for i in reversed(range(1, len(conv_filters))):
+            hidden = _conv(
+                layers.Conv2DTranspose,
+                conv_filters[i - 1],
+                conv_kernels[i],
+                conv_strides[i],
+                seeds,
+                activation="relu",
+            )(hidden)
+            if batch_norm:
+                hidden = layers.BatchNormalization()(hidden)
+        hidden = _conv(
+            layers.Conv2DTranspose, channels, conv_kernels[0], conv_strides[0], seeds
+        )(hidden)
+        excess_height = encoded_height * math.prod(conv_strides) - height
+        excess_width = encoded_width * math.prod(conv_strides) - width
+        if excess_height or excess_width:
+            hidden = layers.Cropping2D(
+                (
+                    (excess_height // 2, excess_height - excess_height // 2),
+                    (excess_width // 2, excess_width - excess_width // 2),
+                )
+            )(hidden)
+    else:
+        hidden = inputs
+        for units in reversed(hidden_layer_sizes):
+            hidden = _dense(units, seeds, activation="relu")(hidden)
+            if batch_norm:
+                hidden = layers.BatchNormalization()(hidden)
+        hidden = _dense(math.prod(output_shape), seeds)(hidden)
+        hidden = layers.Reshape(output_shape)(hidden)
+    outputs = layers.Activation(output_activation, name="x_hat")(hidden)
+    return keras.Model(inputs, outputs, name="decoder")
+
+
+class VAETrainer(keras.Model):
+    """Joins an encoder and a decoder for training on ``alpha * mse + KL``.
+
+    Only the encoder and decoder are kept after training; this model exists so
+    that ``keras.Model.fit`` (callbacks, progress bar, distribution) drives
+    the optimisation. The loss lives in ``compute_loss`` rather than a
+    hand-written ``GradientTape`` so the model stays backend-portable.
+
+    Args:
+        encoder: Model ``x -> [mu, log_var]``.
+        decoder: Model ``z -> x_hat``.
+        alpha: Weight of the reconstruction term.
+        seed: Integer seed of the sampling noise.
+    """
+
+    def __init__(self, encoder, decoder, alpha, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.alpha = float(alpha)
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+    def call(self, x, training=False):
+        mu, log_var = self.encoder(x, training=training)
+        x_hat = self.decoder(self.sampling([mu, log_var]), training=training)
+        return {"x_hat": x_hat, "mu": mu, "log_var": log_var}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        reconstruction = reconstruction_loss(x, y_pred["x_hat"])
+        kl = kl_loss(y_pred["mu"], y_pred["log_var"])
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return ops.mean(self.alpha * reconstruction + kl)

@@ -1,0 +1,18 @@
+"""scikit-learn's own estimator checks, run on a small, fast configuration."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skvae import VariationalAutoencoder
+
+
+def _fast_estimators():
+    return [
+        VariationalAutoencoder(
+            latent_dim=2, hidden_layer_sizes=(8,), epochs=2, batch_size=16, random_state=0
+        ),
+    ]
+
+
+@parametrize_with_checks(_fast_estimators())
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

@@ -1,0 +1,230 @@
+"""Behaviour of VariationalAutoencoder beyond scikit-learn's common checks."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+from tensorflow.python.framework import config as tf_config
+
+from skvae import VariationalAutoencoder
+
+FAST = dict(epochs=2, batch_size=16, random_state=0)
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (8, 8, 1), (16, 16, 3), (5, 7, 1)])
+def test_image_input_round_trips_in_its_own_layout(image_shape):
+    rng = np.random.default_rng(0)
+    images = rng.random((24, *image_shape)).astype(np.float32)
+    vae = VariationalAutoencoder(latent_dim=3, **FAST).fit(images)
+
+    assert vae.architecture_ == "conv"
+    assert vae.image_shape_ == image_shape
+    assert vae.n_features_in_ == np.prod(image_shape)
+    assert vae.output_activation_ == "sigmoid"
+    latent = vae.transform(images)
+    assert latent.shape == (24, 3)
+    assert vae.inverse_transform(latent).shape == (24, *image_shape)
+    assert vae.sample(5, random_state=0).shape == (5, *image_shape)
+    # The same images as flat rows are accepted and decoded back to rows.
+    flat = images.reshape(24, -1)
+    np.testing.assert_array_equal(vae.transform(flat), latent)
+
+
+def test_flat_rows_are_read_with_image_shape():
+    rows = np.random.default_rng(0).random((20, 35))
+    vae = VariationalAutoencoder(image_shape=(5, 7), **FAST).fit(rows)
+    assert vae.image_shape_ == (5, 7, 1)
+    assert vae.architecture_ == "conv"
+    assert vae.inverse_transform(vae.transform(rows)).shape == (20, 35)
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 5, 9, 10])
+def test_tabular_data_gets_the_dense_network(n_features):
+    X = np.random.default_rng(0).normal(size=(30, n_features))
+    vae = VariationalAutoencoder(**FAST).fit(X)
+    assert vae.architecture_ == "dense"
+    assert vae.image_shape_ is None
+    assert vae.output_activation_ == "linear"
+    assert vae.inverse_transform(vae.transform(X)).shape == X.shape
+
+
+def test_square_feature_count_is_an_image(digits):
+    vae = VariationalAutoencoder(**FAST).fit(digits[0][:100])
+    assert (vae.architecture_, vae.image_shape_) == ("conv", (8, 8, 1))
+
+
+def test_dense_architecture_accepts_images():
+    images = np.random.default_rng(0).random((20, 6, 6, 2))
+    vae = VariationalAutoencoder(architecture="dense", **FAST).fit(images)
+    assert vae.architecture_ == "dense"
+    assert vae.inverse_transform(vae.transform(images)).shape == images.shape
+
+
+def test_same_random_state_gives_identical_models(digits):
+    X = digits[0][:200]
+    first = VariationalAutoencoder(**FAST).fit(X)
+    second = VariationalAutoencoder(**FAST).fit(X)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    np.testing.assert_array_equal(first.score_samples(X), second.score_samples(X))
+    np.testing.assert_array_equal(
+        first.sample(4, random_state=1), second.sample(4, random_state=1)
+    )
+    other = VariationalAutoencoder(**{**FAST, "random_state": 1}).fit(X)
+    assert not np.array_equal(first.transform(X), other.transform(X))
+
+
+def test_fit_restores_op_determinism_setting(digits):
+    assert not tf_config.is_op_determinism_enabled()
+    VariationalAutoencoder(**FAST).fit(digits[0][:50])
+    assert not tf_config.is_op_determinism_enabled()
+
+
+def test_score_prefers_data_like_the_training_data(digits):
+    X_train, X_test = train_test_split(digits[0], test_size=0.2, random_state=0)
+    vae = VariationalAutoencoder(epochs=10, random_state=0).fit(X_train)
+    noise = np.random.default_rng(0).random(X_test.shape).astype(np.float32)
+    assert vae.score(X_test) > vae.score(noise) + 10
+
+
+def test_training_improves_reconstruction(digits):
+    X_train, X_test = train_test_split(digits[0], test_size=0.2, random_state=0)
+
+    def held_out_mse(vae):
+        return np.mean((vae.inverse_transform(vae.transform(X_test)) - X_test) ** 2)
+
+    untrained = VariationalAutoencoder(epochs=1, learning_rate=1e-12, random_state=0)
+    trained = VariationalAutoencoder(epochs=15, random_state=0)
+    assert held_out_mse(trained.fit(X_train)) < 0.6 * held_out_mse(untrained.fit(X_train))
+
+
+def test_history_records_every_epoch(digits):
+    vae = VariationalAutoencoder(epochs=3, early_stopping=False, random_state=0)
+    vae.fit(digits[0][:200])
+    assert vae.n_iter_ == 3
+    for name in ("loss", "reconstruction_loss", "kl_loss"):
+        assert len(vae.history_[name]) == 3
+        assert len(vae.history_["val_" + name]) == 3
+    # The training loss is alpha * reconstruction + KL, epoch by epoch.
+    np.testing.assert_allclose(
+        vae.history_["loss"],
+        vae.alpha * np.array(vae.history_["reconstruction_loss"])
+        + np.array(vae.history_["kl_loss"]),
+        rtol=1e-4,
+    )
+
+
+def test_no_validation_split_without_validation_fraction(digits):
+    vae = VariationalAutoencoder(validation_fraction=0.0, **FAST).fit(digits[0][:50])
+    assert set(vae.history_) == {"loss", "reconstruction_loss", "kl_loss"}
+
+
+def test_early_stopping_stops_before_epochs():
+    # A learning rate this small makes no progress, so patience runs out.
+    X = np.random.default_rng(0).random((64, 3))
+    vae = VariationalAutoencoder(
+        epochs=30, n_iter_no_change=2, learning_rate=1e-9, random_state=0
+    ).fit(X)
+    assert vae.n_iter_ < 30
+
+
+def test_output_dtype_follows_input(digits):
+    X = digits[0][:60]
+    vae = VariationalAutoencoder(**FAST).fit(X)
+    assert vae.transform(X).dtype == np.float32
+    assert vae.transform(X.astype(np.float64)).dtype == np.float64
+    assert vae.inverse_transform(np.zeros((2, 2), np.float32)).dtype == np.float32
+    assert vae.score_samples(X).dtype == np.float64
+
+
+def test_score_is_the_negative_training_loss_minus_a_constant(digits):
+    # ELBO = -(alpha * mse + KL) - D/2 log(pi D / alpha), evaluated here on
+    # the posterior draw score_samples uses; the check is the constant.
+    X = digits[0][:100]
+    vae = VariationalAutoencoder(alpha=50.0, **FAST).fit(X)
+    n_features = X.shape[1]
+    constant = 0.5 * n_features * np.log(np.pi * n_features / vae.alpha)
+    variance = n_features / (2 * vae.alpha)
+    assert vae.decoder_variance_ == pytest.approx(variance)
+    gaussian_constant = 0.5 * n_features * np.log(2 * np.pi * variance)
+    assert constant == pytest.approx(gaussian_constant)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(architecture="conv"), "not a square number"),
+        (dict(image_shape=(4, 4)), "does not fit X with 10 features"),
+    ],
+)
+def test_layout_errors_name_the_parameter(params, message):
+    X = np.random.default_rng(0).random((20, 10))
+    with pytest.raises(ValueError, match=message):
+        VariationalAutoencoder(**params, **FAST).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(conv_strides=(1, 2)), "conv_strides has 2 entries but conv_filters has 4"),
+        (dict(conv_kernels=(3, 3, 3)), "conv_kernels has 3 entries"),
+        (dict(conv_strides=(2, 2, 2, 2)), "downsample by 16"),
+        (dict(conv_filters=()), "at least one conv layer"),
+        (dict(conv_filters=(8, -1)), "positive ints"),
+    ],
+)
+def test_conv_parameter_errors(params, message):
+    images = np.random.default_rng(0).random((20, 8, 8, 1))
+    with pytest.raises(ValueError, match=message):
+        VariationalAutoencoder(**params, **FAST).fit(images)
+
+
+def test_images_of_another_shape_are_rejected():
+    vae = VariationalAutoencoder(**FAST).fit(np.random.default_rng(0).random((20, 4, 6, 1)))
+    with pytest.raises(ValueError, match=r"images of shape \(6, 4, 1\).*fitted on.*\(4, 6, 1\)"):
+        vae.transform(np.zeros((2, 6, 4, 1)))
+
+
+def test_inverse_transform_checks_latent_width(digits):
+    vae = VariationalAutoencoder(**FAST).fit(digits[0][:40])
+    with pytest.raises(ValueError, match="latent_dim=2"):
+        vae.inverse_transform(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("n_samples, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError)])
+def test_sample_checks_n_samples(digits, n_samples, error):
+    vae = VariationalAutoencoder(**FAST).fit(digits[0][:40])
+    with pytest.raises(error, match="n_samples"):
+        vae.sample(n_samples)
+
+
+def test_divergence_raises_and_keeps_the_previous_model(digits):
+    X = digits[0][:100]
+    vae = VariationalAutoencoder(**FAST).fit(X)
+    before = vae.transform(X)
+    vae.set_params(learning_rate=1e12, alpha=1e12)
+    with pytest.raises(ValueError, match="diverged.*Lower learning_rate"):
+        vae.fit(X)
+    assert vae.learning_rate == 1e12
+    np.testing.assert_array_equal(vae.transform(X), before)
+    assert np.isfinite(vae.score(X))
+
+
+def test_failed_fit_on_bad_input_keeps_the_previous_model(digits):
+    X = digits[0][:100]
+    vae = VariationalAutoencoder(**FAST).fit(X)
+    before = vae.transform(X)
+    with pytest.raises(ValueError):
+        vae.fit(np.full((10, 3), np.nan))
+    assert vae.n_features_in_ == 64
+    np.testing.assert_array_equal(vae.transform(X), before)
+
+
+def test_pandas_input_records_feature_names():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(np.random.default_rng(0).random((30, 3)), columns=["a", "b", "c"])
+    vae = VariationalAutoencoder(**FAST).fit(frame)
+    np.testing.assert_array_equal(vae.feature_names_in_, ["a", "b", "c"])
+    np.testing.assert_array_equal(
+        vae.get_feature_names_out(), ["variationalautoencoder0", "variationalautoencoder1"]
+    )
+    out = vae.set_output(transform="pandas").transform(frame)
+    assert list(out.columns) == ["variationalautoencoder0", "variationalautoencoder1"]
