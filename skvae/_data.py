@@ -10,18 +10,21 @@ import numpy as np
 import tensorflow as tf
 
 
-def as_model_batch(rows, sample_shape):
-    """Rows of a 2-D array as a float32 batch of shape ``(n, *sample_shape)``."""
-    return np.asarray(rows, dtype=np.float32).reshape((-1, *sample_shape))
+def as_model_batch(rows, sample_shape, scale=1.0):
+    """Rows of a 2-D array as a float32 batch ``rows / scale`` of shape ``(n, *sample_shape)``."""
+    batch = np.asarray(rows, dtype=np.float32).reshape((-1, *sample_shape))
+    return batch if scale == 1.0 else batch / np.float32(scale)
 
 
-def iter_batches(X, batch_size, sample_shape):
-    """Consecutive float32 batches of ``X``, in order."""
+def iter_batches(X, batch_size, sample_shape, scale=1.0):
+    """Consecutive float32 batches of ``X / scale``, in order."""
     for start in range(0, len(X), batch_size):
-        yield as_model_batch(X[start : start + batch_size], sample_shape)
+        yield as_model_batch(X[start : start + batch_size], sample_shape, scale)
 
 
-def training_dataset(X, indices, *, batch_size, sample_shape, seed=None, shuffle=True):
+def training_dataset(
+    X, indices, *, batch_size, sample_shape, scale=1.0, seed=None, shuffle=True
+):
     """A ``tf.data.Dataset`` of float32 batches of ``X[indices]``.
 
     Each pass (epoch) draws a new order from a NumPy generator seeded once
@@ -32,6 +35,7 @@ def training_dataset(X, indices, *, batch_size, sample_shape, seed=None, shuffle
         indices: Rows of ``X`` to use.
         batch_size: Rows per batch (the last batch may be smaller).
         sample_shape: Shape of one sample as the model takes it.
+        scale: Every batch is divided by this (255 for 8-bit images).
         seed: Seed of the shuffling order.
         shuffle: Whether to shuffle every pass.
 
@@ -46,7 +50,8 @@ def training_dataset(X, indices, *, batch_size, sample_shape, seed=None, shuffle
         for start in range(0, len(order), batch_size):
             # Sorted indices read a memmap sequentially; the loss is a mean,
             # so the order inside a batch does not matter.
-            yield as_model_batch(X[np.sort(order[start : start + batch_size])], sample_shape)
+            rows = X[np.sort(order[start : start + batch_size])]
+            yield as_model_batch(rows, sample_shape, scale)
 
     dataset = tf.data.Dataset.from_generator(
         batches,

@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+import tensorflow as tf
 from scipy import sparse
 from scipy.special import logsumexp
 from sklearn.base import (
@@ -21,7 +22,7 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._data import as_model_batch, iter_batches, training_dataset
+from ._data import iter_batches, training_dataset
 from ._inference import CompiledVAE
 from ._losses import (
     decoder_variance,
@@ -29,7 +30,7 @@ from ._losses import (
     kl_loss,
     standard_normal_log_density,
 )
-from ._model import VAETrainer, build_decoder, build_encoder, encoded_spatial_shape
+from ._model import VAETrainer, build_decoder, build_encoder
 from ._reproducibility import deterministic_ops
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -38,6 +39,8 @@ _MAX_SEED = np.iinfo(np.int32).max
 _INFERENCE_BATCH_SIZE = 1024
 # Decoded images per call when scoring with many importance samples.
 _MAX_DECODED_PER_CALL = 8192
+# uint8 input is read as 8-bit intensities: the model sees it divided by this.
+_UINT8_SCALE = 255.0
 # 'auto' treats 2-D data as square images only from this side up: a 3x3 conv
 # over 9 tabular features is rarely what anyone wants.
 _MIN_AUTO_IMAGE_SIDE = 4
@@ -70,15 +73,54 @@ def _restored_on_failure(estimator):
     """Put the estimator's attributes back if the block raises (even Ctrl-C).
 
     A failed ``fit`` on a fitted estimator must leave the previous model
-    usable; ``validate_data`` alone already resets ``n_features_in_``.
+    usable: ``validate_data`` alone already resets ``n_features_in_``, and
+    continued training (``warm_start``, ``partial_fit``) updates the fitted
+    weights and optimiser state in place, so those are snapshotted too.
     """
     previous = dict(estimator.__dict__)
+    trainer = previous.get("_trainer")
+    variables = [] if trainer is None else [*trainer.variables, *trainer.optimizer.variables]
+    values = [variable.numpy() for variable in variables]
     try:
         yield
     except BaseException:
         estimator.__dict__.clear()
         estimator.__dict__.update(previous)
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
         raise
+
+
+@contextlib.contextmanager
+def _no_scope():
+    yield
+
+
+def _limit_tensorflow_threads():
+    """Give TensorFlow the thread budget a parallel caller has set, once.
+
+    joblib's loky workers and dask workers set ``OMP_NUM_THREADS`` to their
+    share of the cores, but TensorFlow sizes its pools from the core count,
+    so ``GridSearchCV(n_jobs=2)`` on 2 cores would run 2 x 2 busy threads.
+    TensorFlow accepts the setting only before its runtime starts, so in a
+    process that already ran TensorFlow this is a no-op.
+    """
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if not threads.isdigit() or int(threads) < 1:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+    except RuntimeError:
+        pass  # the runtime is already initialised; its pools cannot change
+
+
+_FLOAT_DTYPES = [np.float64, np.float32]
+
+
+def _output_dtype(X):
+    """float32 for float32 input, float64 for everything else (uint8 included)."""
+    return X.dtype if X.dtype in _FLOAT_DTYPES else np.dtype(np.float64)
 
 
 def _model_to_bytes(model):
@@ -188,6 +230,17 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         (with the KL term in closed form); ``k > 1`` gives the tighter
         importance-weighted bound of Burda et al. (2016).
 
+    warm_start : bool, default=False
+        When ``True``, ``fit`` on a fitted estimator continues training the
+        current model (same layout required) instead of building a new one;
+        ``history_`` and ``n_iter_`` accumulate.
+
+    distribute_strategy : tf.distribute.Strategy, default=None
+        Strategy under whose scope the model is built and trained, e.g.
+        ``tf.distribute.MirroredStrategy()`` for data-parallel training over
+        several devices. ``None`` uses TensorFlow's default device. A strategy
+        belongs to one process: it is not pickled (it comes back as ``None``).
+
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the validation split, the shuffling,
         the sampling noise during training and the draws of
@@ -273,6 +326,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "distribute_strategy": [None, tf.distribute.Strategy],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -297,6 +352,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         early_stopping=True,
         n_iter_no_change=5,
         n_importance_samples=1,
+        warm_start=False,
+        distribute_strategy=None,
         random_state=None,
         verbose=0,
     ):
@@ -317,6 +374,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.n_importance_samples = n_importance_samples
+        self.warm_start = warm_start
+        self.distribute_strategy = distribute_strategy
         self.random_state = random_state
         self.verbose = verbose
 
@@ -326,12 +385,19 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def fit(self, X, y=None):
         """Train the autoencoder on ``X``.
 
+        With ``warm_start=True`` and an already fitted model, training
+        continues from the current weights and optimiser state for up to
+        ``epochs`` more epochs; otherwise a new model is built.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or \
                 (n_samples, height, width, channels)
             Training data. Rows of 2-D input are read as images of
-            ``image_shape`` when the architecture is convolutional.
+            ``image_shape`` when the architecture is convolutional. uint8
+            data are read as 8-bit intensities and divided by 255 batch by
+            batch (no float copy of the whole array is made, so a
+            ``numpy.memmap`` stays on disk); outputs are scaled back.
 
         y : None
             Ignored.
@@ -340,6 +406,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         -------
         self : VariationalAutoencoder
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If the training loss becomes non-finite. The estimator then keeps
+            the state it had before the call (never NaN weights).
 
         Examples
         --------
@@ -350,25 +422,78 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         >>> vae.architecture_, vae.n_iter_
         ('dense', 3)
         """
+        continuing = self.warm_start and hasattr(self, "encoder_")
+        return self._fit(X, epochs=self.epochs, continuing=continuing, hold_out=True)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one pass (epoch) of training over ``X``.
+
+        The first call builds the model; later calls continue from the
+        current weights and optimiser state. Nothing is held out and early
+        stopping does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, height, width, channels)
+            A chunk of training data, in the layout of the first call.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : VariationalAutoencoder
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvae import VariationalAutoencoder
+        >>> X = np.random.default_rng(0).random((60, 3))
+        >>> vae = VariationalAutoencoder(random_state=0)
+        >>> for chunk in np.array_split(X, 3):
+        ...     vae = vae.partial_fit(chunk)
+        >>> vae.n_iter_
+        3
+        """
+        return self._fit(X, epochs=1, continuing=hasattr(self, "encoder_"), hold_out=False)
+
+    def _fit(self, X, *, epochs, continuing, hold_out):
+        _limit_tensorflow_threads()
         with _restored_on_failure(self):
-            X, input_image_shape = self._validate_samples(X, reset=True)
-            self._resolve_layout(X, input_image_shape)
-            random_state = check_random_state(self.random_state)
-            seeds = random_state.randint(_MAX_SEED, size=4)
-            train_rows, validation_rows = self._split(len(X), seeds[0])
-            with deterministic_ops(enabled=self.random_state is not None):
-                encoder, decoder, history = self._train(
-                    X, train_rows, validation_rows, model_seed=int(seeds[1]), data_seed=seeds[2]
+            X, input_image_shape = self._validate_samples(X, reset=not continuing)
+            if not continuing:
+                self._resolve_layout(X, input_image_shape)
+            seeds = check_random_state(self.random_state).randint(_MAX_SEED, size=4)
+            # Offset by the epochs run so far, so continued training sees new orders.
+            data_seed = int(seeds[2]) + getattr(self, "n_iter_", 0)
+            train_rows, validation_rows = self._split(len(X), seeds[0], hold_out)
+            scope = self.distribute_strategy.scope() if self.distribute_strategy else _no_scope()
+            with deterministic_ops(enabled=self.random_state is not None), scope:
+                if not continuing:
+                    trainer = self._build_trainer(int(seeds[1]))
+                elif hasattr(self, "_trainer"):
+                    trainer = self._trainer
+                else:  # unpickled: the optimiser state was not saved
+                    trainer = self._compiled_trainer(self.encoder_, self.decoder_, int(seeds[1]))
+                history = self._run_epochs(
+                    trainer, X, train_rows, validation_rows, epochs=epochs, data_seed=data_seed
                 )
-            self.encoder_, self.decoder_ = encoder, decoder
+            if continuing:
+                history = {k: self.history_.get(k, []) + v for k, v in history.items()}
+            else:
+                self.encoder_, self.decoder_ = trainer.encoder, trainer.decoder
+                self._scoring_seed = int(seeds[3])
+            self._trainer = trainer
             self.history_ = history
             self.n_iter_ = len(history["loss"])
-            self._scoring_seed = int(seeds[3])
-            self._compiled = CompiledVAE(encoder, decoder, self.alpha)
+            self._compiled = CompiledVAE(self.encoder_, self.decoder_, self.alpha)
         return self
 
     def _resolve_layout(self, X, input_image_shape):
-        """Set ``image_shape_``, ``architecture_`` and ``output_activation_``."""
+        """Set the fitted layout: image shape, architecture, activation, scale."""
         n_features = X.shape[1]
         image_shape = input_image_shape
         if image_shape is None and self.image_shape is not None:
@@ -402,11 +527,13 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if self.architecture_ == "conv":
             self._conv_layers()  # validates the conv parameters against the image
         self._fitted_on_images = input_image_shape is not None
-        if self.output_activation == "auto":
-            in_unit_interval = X.min() >= 0 and X.max() <= 1
-            self.output_activation_ = "sigmoid" if in_unit_interval else "linear"
-        else:
+        self._input_scale = _UINT8_SCALE if X.dtype == np.uint8 else 1.0
+        if self.output_activation != "auto":
             self.output_activation_ = self.output_activation
+        elif X.dtype == np.uint8 or (X.min() >= 0 and X.max() <= 1):
+            self.output_activation_ = "sigmoid"
+        else:
+            self.output_activation_ = "linear"
 
     def _conv_layers(self):
         filters = _as_tuple(self.conv_filters, "conv_filters")
@@ -423,52 +550,63 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             )
         return {"conv_filters": filters, "conv_kernels": kernels, "conv_strides": strides}
 
-    def _split(self, n_samples, seed):
+    def _split(self, n_samples, seed, hold_out):
         """Train and validation row indices."""
         n_validation = min(int(self.validation_fraction * n_samples), n_samples - 1)
+        if not hold_out:
+            n_validation = 0
         order = np.random.default_rng(seed).permutation(n_samples)
         return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
-    def _train(self, X, train_rows, validation_rows, *, model_seed, data_seed):
+    def _build_trainer(self, seed):
+        sample_shape = self._sample_shape()
+        network = dict(
+            architecture=self.architecture_,
+            hidden_layer_sizes=_as_tuple(self.hidden_layer_sizes, "hidden_layer_sizes"),
+            batch_norm=self.batch_norm,
+            seed=seed,
+            **(self._conv_layers() if self.architecture_ == "conv" else {}),
+        )
+        encoder = build_encoder(sample_shape, self.latent_dim, **network)
+        decoder = build_decoder(
+            sample_shape, self.latent_dim, output_activation=self.output_activation_, **network
+        )
+        return self._compiled_trainer(encoder, decoder, seed)
+
+    def _compiled_trainer(self, encoder, decoder, seed=None):
+        trainer = VAETrainer(encoder, decoder, self.alpha, seed=seed)
+        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        return trainer
+
+    def _run_epochs(self, trainer, X, train_rows, validation_rows, *, epochs, data_seed):
+        """Train for up to ``epochs`` epochs; return the Keras history as floats."""
         batch_size = self.batch_size
         if batch_size > len(train_rows):
             warnings.warn(
                 f"batch_size={batch_size} is larger than the {len(train_rows)} training "
                 "samples; it is clipped to the number of samples.",
                 UserWarning,
+                stacklevel=3,
             )
             batch_size = len(train_rows)
-        sample_shape = self._sample_shape()
-        network = dict(
-            architecture=self.architecture_,
-            hidden_layer_sizes=_as_tuple(self.hidden_layer_sizes, "hidden_layer_sizes"),
-            batch_norm=self.batch_norm,
-            seed=model_seed,
-            **(self._conv_layers() if self.architecture_ == "conv" else {}),
-        )
-        encoder = build_encoder(sample_shape, self.latent_dim, **network)
-        decoder = build_decoder(
-            sample_shape,
-            self.latent_dim,
-            output_activation=self.output_activation_,
-            **network,
-        )
-        trainer = VAETrainer(encoder, decoder, self.alpha, seed=model_seed)
-        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        # alpha and learning_rate may have changed since the trainer was built.
+        trainer.alpha = float(self.alpha)
+        trainer.optimizer.learning_rate.assign(self.learning_rate)
 
         def dataset(rows, shuffle):
             return training_dataset(
                 X,
                 rows,
                 batch_size=batch_size,
-                sample_shape=sample_shape,
+                sample_shape=self._sample_shape(),
+                scale=self._input_scale,
                 seed=data_seed,
                 shuffle=shuffle,
             )
 
         has_validation = len(validation_rows) > 0
         callbacks = [keras.callbacks.TerminateOnNaN()]
-        if self.early_stopping:
+        if self.early_stopping and epochs > 1:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
                     monitor="val_loss" if has_validation else "loss",
@@ -479,19 +617,23 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         keras_history = trainer.fit(
             dataset(train_rows, shuffle=True),
             validation_data=dataset(validation_rows, shuffle=False) if has_validation else None,
-            epochs=self.epochs,
+            epochs=epochs,
             shuffle=False,  # the dataset shuffles itself, reproducibly
             verbose=self.verbose,
             callbacks=callbacks,
         )
-        history = {name: [float(v) for v in values] for name, values in keras_history.history.items()}
-        self._check_finite(history, encoder, decoder)
-        return encoder, decoder, history
+        history = {
+            name: [float(value) for value in values]
+            for name, values in keras_history.history.items()
+        }
+        self._check_finite(history, trainer)
+        return history
 
-    def _check_finite(self, history, encoder, decoder):
+    def _check_finite(self, history, trainer):
         losses = history.get("loss", [])
-        weights = encoder.get_weights() + decoder.get_weights()
-        if np.all(np.isfinite(losses)) and all(np.all(np.isfinite(w)) for w in weights):
+        if np.all(np.isfinite(losses)) and all(
+            np.all(np.isfinite(w)) for w in trainer.get_weights()
+        ):
             return
         raise ValueError(
             f"Training diverged: the loss became non-finite at epoch {len(losses)} "
@@ -528,11 +670,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         check_is_fitted(self)
         X, _ = self._validate_samples(X, reset=False)
-        mu = [
-            self._compiled.encode(batch)[0]
-            for batch in iter_batches(X, _INFERENCE_BATCH_SIZE, self._sample_shape())
-        ]
-        return self._concatenate(mu, (0, self.latent_dim)).astype(X.dtype, copy=False)
+        mu = [self._compiled.encode(batch)[0] for batch in self._model_batches(X)]
+        return self._concatenate(mu, (0, self.latent_dim)).astype(_output_dtype(X), copy=False)
 
     def inverse_transform(self, X):
         """Decode latent points into data space.
@@ -559,7 +698,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         (40, 6, 6, 1)
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        Z = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
         if Z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
@@ -642,7 +781,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         draws_per_call = min(n_draws, _MAX_DECODED_PER_CALL)
         rows_per_call = max(1, _MAX_DECODED_PER_CALL // draws_per_call)
         scores = []
-        for x in iter_batches(X, rows_per_call, self._sample_shape()):
+        for x in self._model_batches(X, rows_per_call):
             mu, log_var = (v.astype(np.float64) for v in self._compiled.encode(x))
             log_weights = np.concatenate(
                 [
@@ -652,7 +791,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 axis=1,
             )
             scores.append(logsumexp(log_weights, axis=1) - math.log(n_draws))
-        return self._concatenate(scores, (0,))
+        # A density over X = scale * x is the density over x divided by scale^D.
+        return self._concatenate(scores, (0,)) - self.n_features_in_ * math.log(self._input_scale)
 
     def _log_weights(self, x, mu, log_var, eps):
         """``log p(x|z) + log p(z) - log q(z|x)`` per sample and draw (float64).
@@ -720,7 +860,10 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if not sparse.issparse(X) and len(getattr(X, "shape", ())) == 4:
             input_image_shape = tuple(int(d) for d in X.shape[1:])
             X = np.reshape(np.asarray(X), (X.shape[0], math.prod(input_image_shape)))
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        # uint8 stays uint8 (scaled batch by batch) so a large array or memmap
+        # is never copied whole; other types become float.
+        keep_uint8 = getattr(X, "dtype", None) == np.uint8
+        X = validate_data(self, X, reset=reset, dtype=None if keep_uint8 else _FLOAT_DTYPES)
         if not reset and input_image_shape is not None and input_image_shape != self.image_shape_:
             raise ValueError(
                 f"X holds images of shape {input_image_shape}, but "
@@ -728,12 +871,15 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             )
         return X, input_image_shape
 
+    def _model_batches(self, X, batch_size=_INFERENCE_BATCH_SIZE):
+        return iter_batches(X, batch_size, self._sample_shape(), self._input_scale)
+
     def _decode(self, Z):
         decoded = [
             self._compiled.decode(batch)
             for batch in iter_batches(Z, _INFERENCE_BATCH_SIZE, (self.latent_dim,))
         ]
-        decoded = self._concatenate(decoded, (0, *self._sample_shape()))
+        decoded = self._concatenate(decoded, (0, *self._sample_shape())) * self._input_scale
         if self._fitted_on_images:
             return decoded.reshape((-1, *self.image_shape_))
         return decoded.reshape((-1, self.n_features_in_))
@@ -754,6 +900,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         # object.__getstate__ returns the live __dict__ on Python >= 3.11: copy it.
         state = dict(super().__getstate__())
         state.pop("_compiled", None)
+        state.pop("_trainer", None)
+        state["distribute_strategy"] = None
         for name in ("encoder_", "decoder_"):
             if name in state:
                 state[name] = _model_to_bytes(state[name])

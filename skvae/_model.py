@@ -11,6 +11,7 @@ import math
 import random
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 from ._losses import LOG_VAR_RANGE, kl_loss, reconstruction_loss
@@ -125,7 +126,7 @@ def build_encoder(
     inputs = keras.Input(shape=tuple(input_shape), name="x")
     hidden = inputs
     if architecture == "conv":
-        for filters, kernel, stride in zip(conv_filters, conv_kernels, conv_strides):
+        for filters, kernel, stride in zip(conv_filters, conv_kernels, conv_strides, strict=True):
             hidden = _conv(layers.Conv2D, filters, kernel, stride, seeds, activation="relu")(
                 hidden
             )
@@ -253,4 +254,9 @@ class VAETrainer(keras.Model):
         kl = kl_loss(y_pred["mu"], y_pred["log_var"])
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
-        return ops.mean(self.alpha * reconstruction + kl)
+        loss = ops.mean(self.alpha * reconstruction + kl)
+        # Under a tf.distribute strategy Keras sums the replicas' gradients and
+        # multiplies the reported loss back, so each replica's share is scaled
+        # down here, as Keras' own compiled losses do.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / replicas if replicas > 1 else loss
