@@ -840,7 +840,16 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     @property
     def decoder_variance_(self):
-        """Variance ``n_features_in_ / (2 * alpha)`` of the implied Gaussian decoder."""
+        """Variance ``n_features_in_ / (2 * alpha)`` of the implied Gaussian decoder.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvae import VariationalAutoencoder
+        >>> X = np.random.default_rng(0).random((20, 8))
+        >>> VariationalAutoencoder(alpha=40.0, epochs=1).fit(X).decoder_variance_
+        0.1
+        """
         check_is_fitted(self)
         return decoder_variance(self.alpha, self.n_features_in_)
 
