@@ -196,9 +196,9 @@ def build_decoder(
             )(hidden)
             if batch_norm:
                 hidden = layers.BatchNormalization()(hidden)
-        hidden = _conv(
-            layers.Conv2DTranspose, channels, conv_kernels[0], conv_strides[0], seeds
-        )(hidden)
+        hidden = _conv(layers.Conv2DTranspose, channels, conv_kernels[0], conv_strides[0], seeds)(
+            hidden
+        )
         excess_height = encoded_height * math.prod(conv_strides) - height
         excess_width = encoded_width * math.prod(conv_strides) - width
         if excess_height or excess_width:
