@@ -178,25 +178,35 @@ def loss_batches(draw):
 @given(loss_batches(), float32s(0, 1e4))
 def test_losses_permute_with_the_batch_and_the_mean_is_invariant(batch, alpha):
     x, x_hat, mu, log_var, order = batch
+    reconstruction = np.float64(reconstruction_loss(x, x_hat))
+    # Rounding allowances per sample: TensorFlow may round exp() differently
+    # for another batch length (vectorised tail), so even a row's own value
+    # can move by the rounding bound of its terms, not of the result.
+    reconstruction_slack = 50 * EPS32 * reconstruction
+    kl_slack = kl_rounding_bound(mu, log_var)
     losses = {
-        "reconstruction": (reconstruction_loss, (x, x_hat)),
-        "kl": (kl_loss, (mu, log_var)),
-        "combined": (lambda *a: combined_loss(*a, alpha), (x, x_hat, mu, log_var)),
+        "reconstruction": (reconstruction_loss, (x, x_hat), reconstruction_slack),
+        "kl": (kl_loss, (mu, log_var), kl_slack),
+        "combined": (
+            lambda *a: combined_loss(*a, alpha),
+            (x, x_hat, mu, log_var),
+            alpha * reconstruction_slack + kl_slack + 1e-30,
+        ),
     }
-    for name, (loss, arguments) in losses.items():
-        per_sample = np.asarray(loss(*arguments))
+    for name, (loss, arguments, slack) in losses.items():
+        per_sample = np.float64(loss(*arguments))
         # Each row is reduced on its own, so permuting rows permutes results.
-        permuted = np.asarray(loss(*(a[order] for a in arguments)))
-        np.testing.assert_allclose(permuted, per_sample[order], rtol=1e-6, err_msg=name)
-        # The batch mean (the training loss) may only change by float32
-        # summation order, when rows are permuted or the batch is repeated.
-        batch_mean = float(keras.ops.mean(per_sample))
+        permuted = np.float64(loss(*(a[order] for a in arguments)))
+        np.testing.assert_array_less(np.abs(permuted - per_sample[order]), slack[order] + 1e-30)
+        # The batch mean (the training loss) may also change by the float32
+        # summation order, when rows are permuted or the whole batch repeated.
+        batch_mean = float(keras.ops.mean(per_sample.astype(np.float32)))
         permuted_mean = float(keras.ops.mean(loss(*(a[order] for a in arguments))))
         doubled = [np.concatenate([a, a]) for a in arguments]
         doubled_mean = float(keras.ops.mean(loss(*doubled)))
-        scale = 16 * EPS32 * (np.abs(per_sample).mean() + 1e-30)
-        assert abs(permuted_mean - batch_mean) <= scale, name
-        assert abs(doubled_mean - batch_mean) <= scale, name
+        mean_slack = slack.mean() + 16 * EPS32 * abs(batch_mean) + 1e-30
+        assert abs(permuted_mean - batch_mean) <= mean_slack, name
+        assert abs(doubled_mean - batch_mean) <= mean_slack, name
 
 
 # 5. Combined loss and alpha --------------------------------------------------
