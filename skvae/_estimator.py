@@ -1,6 +1,7 @@
 """The scikit-learn estimator around the Keras variational autoencoder."""
 
 import contextlib
+import hashlib
 import math
 import os
 import tempfile
@@ -749,9 +750,11 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``,
 
         which for ``k = 1`` is replaced by the lower-variance
-        ``log p(x | z_1) - KL(q(z | x) || p(z))``. The draws are the same on
-        every call (seeded at ``fit``) and shared by all samples, so a
-        sample's score does not depend on the other rows.
+        ``log p(x | z_1) - KL(q(z | x) || p(z))``. Each sample's draws are
+        seeded by the seed fixed at ``fit`` and by the sample's own values,
+        so repeated calls agree, a sample's score does not depend on the
+        other rows, and distinct samples get independent draws (whose noise
+        averages out in ``score``).
 
         Parameters
         ----------
@@ -777,15 +780,15 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_is_fitted(self)
         X, _ = self._validate_samples(X, reset=False)
         n_draws = self.n_importance_samples
-        eps = np.random.default_rng(self._scoring_seed).standard_normal((n_draws, self.latent_dim))
         draws_per_call = min(n_draws, _MAX_DECODED_PER_CALL)
         rows_per_call = max(1, _MAX_DECODED_PER_CALL // draws_per_call)
         scores = []
         for x in self._model_batches(X, rows_per_call):
             mu, log_var = (v.astype(np.float64) for v in self._compiled.encode(x))
+            eps = self._scoring_noise(x, n_draws)
             log_weights = np.concatenate(
                 [
-                    self._log_weights(x, mu, log_var, eps[start : start + draws_per_call])
+                    self._log_weights(x, mu, log_var, eps[:, start : start + draws_per_call])
                     for start in range(0, n_draws, draws_per_call)
                 ],
                 axis=1,
@@ -794,12 +797,29 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         # A density over X = scale * x is the density over x divided by scale^D.
         return self._concatenate(scores, (0,)) - self.n_features_in_ * math.log(self._input_scale)
 
+    def _scoring_noise(self, x, n_draws):
+        """``N(0, I)`` draws of shape ``(len(x), n_draws, latent_dim)``, one stream per row.
+
+        Each row's generator is seeded by ``_scoring_seed`` and a hash of the
+        row's float32 values. One stream shared by all rows would also make
+        scores independent of the other rows, but it shifts every sample's
+        score alike, so ``score`` would keep the noise of a single draw (a few
+        nats on MNIST) however many samples it averages.
+        """
+        noise = np.empty((len(x), n_draws, self.latent_dim))
+        for i, row in enumerate(np.ascontiguousarray(x, dtype=np.float32)):
+            row_hash = hashlib.blake2b(row.tobytes(), digest_size=8).digest()
+            rng = np.random.default_rng([self._scoring_seed, int.from_bytes(row_hash, "little")])
+            noise[i] = rng.standard_normal((n_draws, self.latent_dim))
+        return noise
+
     def _log_weights(self, x, mu, log_var, eps):
         """``log p(x|z) + log p(z) - log q(z|x)`` per sample and draw (float64).
 
+        ``eps`` holds each sample's standard normal draws, ``(n, k, latent_dim)``.
         With a single draw the closed-form KL replaces ``log p(z) - log q``.
         """
-        z = mu[:, None, :] + np.exp(0.5 * log_var)[:, None, :] * eps[None, :, :]
+        z = mu[:, None, :] + np.exp(0.5 * log_var)[:, None, :] * eps
         log_likelihood = self._compiled.log_likelihood(x, z.astype(np.float32))
         log_likelihood = log_likelihood.astype(np.float64)
         if self.n_importance_samples == 1:
