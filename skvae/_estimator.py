@@ -749,8 +749,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``,
 
-        which for ``k = 1`` is replaced by the lower-variance
-        ``log p(x | z_1) - KL(q(z | x) || p(z))``. Each sample's draws are
+        which for ``k = 1`` is the usual ELBO estimate with the KL term in
+        closed form, ``log p(x | z_1) - KL(q(z | x) || p(z))``. Each sample's draws are
         seeded by the seed fixed at ``fit`` and by the sample's own values,
         so repeated calls agree, a sample's score does not depend on the
         other rows, and distinct samples get independent draws (whose noise
