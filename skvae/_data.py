@@ -22,9 +22,7 @@ def iter_batches(X, batch_size, sample_shape, scale=1.0):
         yield as_model_batch(X[start : start + batch_size], sample_shape, scale)
 
 
-def training_dataset(
-    X, indices, *, batch_size, sample_shape, scale=1.0, seed=None, shuffle=True
-):
+def training_dataset(X, indices, *, batch_size, sample_shape, scale=1.0, seed=None, shuffle=True):
     """A ``tf.data.Dataset`` of float32 batches of ``X[indices]``.
 
     Each pass (epoch) draws a new order from a NumPy generator seeded once
