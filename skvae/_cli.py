@@ -5,7 +5,9 @@ line on stderr and exit code 2, like argparse's own usage errors.
 """
 
 import argparse
+import contextlib
 import html
+import io
 import json
 import os
 import sys
@@ -507,6 +509,41 @@ def _sample_command(args):
 _COMMANDS = {"demo": _demo, "fit": _fit_command, "sample": _sample_command}
 
 
+@contextlib.contextmanager
+def _native_logs_silenced():
+    """Discard what C++ libraries write to the stderr file descriptor.
+
+    TensorFlow's runtime logs several lines to stderr when it loads and on
+    first use, whatever ``TF_CPP_MIN_LOG_LEVEL`` says, which would bury the
+    one-line errors of this program. Python's ``sys.stderr`` (warnings,
+    tracebacks, our errors) is moved to a copy of the descriptor and stays
+    visible. ``TF_CPP_MIN_LOG_LEVEL=0`` or ``1`` keeps the native logs.
+    """
+    try:
+        stderr_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        stderr_fd = None  # e.g. captured by a test runner: nothing native to hide
+    if stderr_fd is None or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+        yield
+        return
+    original = sys.stderr
+    original.flush()
+    python_fd = os.dup(stderr_fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stderr_fd)
+    os.close(devnull)
+    sys.stderr = open(  # closed below, once the descriptor is restored
+        python_fd, "w", buffering=1, encoding=original.encoding, errors="backslashreplace"
+    )
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(python_fd, stderr_fd)
+        sys.stderr.close()
+        sys.stderr = original
+
+
 def main(argv=None):
     """Entry point of ``skvae`` and ``python -m skvae``; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -514,8 +551,9 @@ def main(argv=None):
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]  # demo is the default command
     args = _parser().parse_args(argv)
-    try:
-        return _COMMANDS[args.command](args)
-    except _UsageError as error:
-        print(f"skvae {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    with _native_logs_silenced():
+        try:
+            return _COMMANDS[args.command](args)
+        except _UsageError as error:
+            print(f"skvae {args.command}: error: {error}", file=sys.stderr)
+            return 2
