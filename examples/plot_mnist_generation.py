@@ -34,7 +34,9 @@ def mnist_directory():
         return Path(sys.argv[1])
     if os.environ.get("SKVAE_MNIST_DIR"):
         return Path(os.environ["SKVAE_MNIST_DIR"])
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    # sphinx-gallery defines no __file__ but runs examples from their folder.
+    script = Path(globals().get("__file__", "plot_mnist_generation.py")).resolve()
+    return script.parents[2] / "shared" / "data" / "mnist"
 
 
 directory = mnist_directory()

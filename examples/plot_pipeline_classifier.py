@@ -26,7 +26,7 @@ SMOKE = os.environ.get("SKVAE_EXAMPLES_SMOKE") == "1"
 digits = load_digits()
 X, y = digits.data / 16, digits.target
 if SMOKE:
-    X, y = X[:300], y[:300]
+    X, y = X[:150], y[:150]
 
 # %%
 # Two pipelines with the same classifier
@@ -34,7 +34,13 @@ if SMOKE:
 latent_dim = 8
 pipelines = {
     "VAE": make_pipeline(
-        VariationalAutoencoder(latent_dim=latent_dim, epochs=2 if SMOKE else 40, random_state=0),
+        VariationalAutoencoder(
+            latent_dim=latent_dim,
+            conv_filters=(16, 32),
+            conv_strides=(2, 2),
+            epochs=1 if SMOKE else 25,
+            random_state=0,
+        ),
         StandardScaler(),
         LogisticRegression(max_iter=1000),
     ),
