@@ -43,8 +43,11 @@ print(f"best held-out score: {search.best_score_:.1f} nats per digit")
 # %%
 # Scores across the grid
 # ----------------------
-# A larger ``alpha`` assumes less pixel noise; it pays off only while the
-# network can actually reconstruct that precisely.
+# A larger ``alpha`` assumes less pixel noise; it pays off only once the
+# network reconstructs that precisely, which takes more than the 15 epochs of
+# this quick search: ``skvae demo`` trains ``alpha=1000, latent_dim=2`` for
+# about 80 epochs and reaches a held-out score of about +12 nats per digit.
+# Compare settings at the training budget you will actually use.
 results = search.cv_results_
 fig, ax = plt.subplots(figsize=(6, 4))
 for latent_dim in param_grid["latent_dim"]:

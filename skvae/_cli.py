@@ -37,11 +37,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive(kind):
+    expected = {int: "an integer", float: "a number"}[kind]
+
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
         return value

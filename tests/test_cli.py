@@ -6,11 +6,13 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
 
+import skvae
 from skvae import VariationalAutoencoder
 from skvae._cli import main
 
@@ -63,9 +65,9 @@ def test_fit_help_documents_data_formats_and_scaling(capsys):
         (["frobnicate"], "invalid choice"),
         (["fit"], "required: DATA"),
         (["fit", "x.npy", "--epochs", "0"], "must be positive"),
-        (["fit", "x.npy", "--alpha", "abc"], "expected a float"),
+        (["fit", "x.npy", "--alpha", "abc"], "expected a number"),
         (["sample", "m.joblib", "-n", "-3"], "must be positive"),
-        (["--epochs", "two"], "expected a int"),
+        (["--epochs", "two"], "expected an integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragment):
@@ -215,7 +217,8 @@ def run_module(*argv, prelude=""):
         [sys.executable, "-c", code, *argv],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        # The child imports the same skvae as these tests (checkout or installed).
+        env={**os.environ, "PYTHONPATH": str(Path(skvae.__file__).parents[1])},
     )
 
 

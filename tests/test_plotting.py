@@ -1,7 +1,9 @@
 """skvae.plotting displays, drawn with matplotlib's Agg backend."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import skvae  # noqa: E402
 from skvae import VariationalAutoencoder  # noqa: E402
 from skvae.plotting import (  # noqa: E402
     InterpolationDisplay,
@@ -55,8 +58,10 @@ try:
 except ImportError as error:
     print(error)
 """
+    # The child imports the same skvae as these tests (checkout or installed).
+    env = {**os.environ, "PYTHONPATH": str(Path(skvae.__file__).parents[1])}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert "skvae.plotting needs matplotlib" in result.stdout
 
