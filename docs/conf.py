@@ -16,11 +16,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Document the checkout this file belongs to, not some installed copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import skvae  # noqa: E402
+import skvae
 
 project = "skvae"
 author = "the skvae developers"
-copyright = "2026, the skvae developers"  # noqa: A001
+copyright = "2026, the skvae developers"
 version = release = skvae.__version__
 
 extensions = [

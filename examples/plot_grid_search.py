@@ -32,7 +32,7 @@ if SMOKE:
 vae = VariationalAutoencoder(
     conv_filters=(16, 32),
     conv_strides=(2, 2),
-    batch_size=128,
+    batch_size=32 if SMOKE else 128,
     epochs=1 if SMOKE else 15,
     random_state=0,
 )
