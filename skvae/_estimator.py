@@ -729,7 +729,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         >>> import numpy as np
         >>> from skvae import VariationalAutoencoder
         >>> X = np.random.default_rng(0).random((40, 8, 8, 1))
-        >>> vae = VariationalAutoencoder(epochs=2, random_state=0).fit(X)
+        >>> vae = VariationalAutoencoder(epochs=2, batch_size=16, random_state=0).fit(X)
         >>> vae.interpolate(X[0], X[1], n_steps=5).shape
         (5, 8, 8, 1)
         """
