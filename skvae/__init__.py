@@ -1,7 +1,16 @@
 """skvae: a convolutional variational autoencoder as a scikit-learn estimator."""
 
-from ._estimator import VariationalAutoencoder
-
 __version__ = "0.1.0"
 
 __all__ = ["VariationalAutoencoder", "__version__"]
+
+
+def __getattr__(name):
+    # TensorFlow takes seconds to import and logs to stderr; loading it on
+    # first use keeps `skvae.datasets` and the command line's argument and
+    # file checks fast and quiet.
+    if name == "VariationalAutoencoder":
+        from ._estimator import VariationalAutoencoder
+
+        return VariationalAutoencoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

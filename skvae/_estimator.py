@@ -286,7 +286,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     n_features_in_ : int
         Number of features seen during ``fit`` (pixels times channels).
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column
         names.
 
@@ -864,6 +864,67 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         True
         """
         return float(np.mean(self.score_samples(X)))
+
+    def interpolate(self, x_start, x_end, n_steps=8):
+        """Decode evenly spaced points between the latent means of two samples.
+
+        The classic VAE "morph": both samples are encoded to their posterior
+        means ``mu_start`` and ``mu_end``, and the points
+        ``(1 - t) * mu_start + t * mu_end`` for ``n_steps`` values of ``t``
+        from 0 to 1 are decoded.
+
+        Parameters
+        ----------
+        x_start : array-like of shape (n_features,), (height, width[, channels]) \
+                or a batch of one
+            First sample: a 1-D row, one image, or a single-row 2-D or 4-D batch.
+
+        x_end : array-like, same shapes as ``x_start``
+            Last sample.
+
+        n_steps : int, default=8
+            Number of decoded points, both ends included; at least 2.
+
+        Returns
+        -------
+        X_path : ndarray of shape (n_steps, n_features) or \
+                (n_steps, height, width, channels)
+            Decoded points, first to last, in the layout that ``fit`` received.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvae import VariationalAutoencoder
+        >>> X = np.random.default_rng(0).random((40, 8, 8, 1))
+        >>> vae = VariationalAutoencoder(epochs=2, batch_size=16, random_state=0).fit(X)
+        >>> vae.interpolate(X[0], X[1], n_steps=5).shape
+        (5, 8, 8, 1)
+        """
+        check_is_fitted(self)
+        check_scalar(n_steps, "n_steps", Integral, min_val=2)
+        mu_start = self.transform(self._one_sample(x_start, "x_start"))
+        mu_end = self.transform(self._one_sample(x_end, "x_end"))
+        t = np.linspace(0.0, 1.0, n_steps, dtype=mu_start.dtype)[:, None]
+        return self.inverse_transform((1 - t) * mu_start + t * mu_end)
+
+    def _one_sample(self, x, name):
+        """``x`` as a batch of one row; ``name`` for errors."""
+        if getattr(x, "ndim", None) == 2 and hasattr(x, "columns") and len(x) == 1:
+            return x  # a one-row DataFrame keeps its feature names
+        array = np.asarray(x)
+        n_features = self.n_features_in_
+        accepted = {(n_features,), (1, n_features)}
+        if self.image_shape_ is not None:
+            accepted |= {self.image_shape_, (1, *self.image_shape_)}
+            if self.image_shape_[2] == 1:
+                accepted.add(self.image_shape_[:2])
+        if array.shape not in accepted:
+            raise ValueError(
+                f"{name} must be one sample: a row of {n_features} features"
+                + (f" or an image of shape {self.image_shape_}" if self.image_shape_ else "")
+                + f", got an array of shape {array.shape}."
+            )
+        return array.reshape(1, n_features)
 
     @property
     def decoder_variance_(self):

@@ -15,7 +15,7 @@ def _quick_start_commands():
 
 def test_quick_start_is_two_commands_demo_then_tests():
     install_and_demo, install_and_test = _quick_start_commands()
-    assert install_and_demo == "pip install . && python -m skvae"
+    assert install_and_demo == 'pip install ".[plot]" && python -m skvae'
     assert install_and_test.startswith('pip install ".[test]" && ')
 
 

@@ -1,0 +1,283 @@
+"""The ``skvae`` command line: demo, fit, sample and its one-line errors."""
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+import skvae
+from skvae import VariationalAutoencoder
+from skvae._cli import main
+
+FAST = ["--epochs", "1", "--batch-size", "16", "--quiet"]
+
+
+def run_cli(capsys, *argv):
+    """Exit code, stdout and stderr of ``skvae argv``; argparse's exits included."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    assert err.endswith("\n") and err.count("\n") == 1, f"expected one line, got {err!r}"
+    for fragment in fragments:
+        assert fragment in err
+
+
+@pytest.fixture(scope="module")
+def digit_images():
+    """Eighty 8x8 digits as uint8 images (0-255), like MNIST files hold."""
+    from sklearn.datasets import load_digits
+
+    return (load_digits().images[:80] * 255 / 16).round().astype(np.uint8)
+
+
+def test_help_lists_the_commands(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    for command in ("demo", "fit", "sample"):
+        assert command in out
+
+
+def test_fit_help_documents_data_formats_and_scaling(capsys):
+    code, out, _ = run_cli(capsys, "fit", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for fragment in (".npy", ".npz", "IDX", "uint8", "255", "--latent-dim", "--alpha"):
+        assert fragment in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["frobnicate"], "invalid choice"),
+        (["fit"], "required: DATA"),
+        (["fit", "x.npy", "--epochs", "0"], "must be positive"),
+        (["fit", "x.npy", "--alpha", "abc"], "expected a number"),
+        (["sample", "m.joblib", "-n", "-3"], "must be positive"),
+        (["--epochs", "two"], "expected an integer"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragment):
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, fragment)
+
+
+def test_fit_reports_a_missing_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "fit", str(tmp_path / "nothing.npy"))
+    assert_one_line_error(code, err, "cannot read DATA", "nothing.npy", "No such file")
+
+
+def test_fit_reports_a_file_that_is_not_idx(capsys, tmp_path):
+    path = tmp_path / "images.idx"
+    path.write_bytes(b"hello, I am a text file\n")
+    code, _, err = run_cli(capsys, "fit", str(path))
+    assert_one_line_error(code, err, "not an IDX file")
+
+
+def test_fit_reports_a_damaged_npy(capsys, tmp_path):
+    path = tmp_path / "broken.npy"
+    np.save(path, np.zeros((10, 16)))
+    path.write_bytes(path.read_bytes()[:60])
+    code, _, err = run_cli(capsys, "fit", str(path))
+    assert_one_line_error(code, err, "cannot read DATA")
+
+
+def test_fit_asks_for_a_key_in_ambiguous_npz(capsys, tmp_path):
+    path = tmp_path / "two.npz"
+    np.savez(path, images=np.zeros((4, 16)), labels=np.zeros(4))
+    code, _, err = run_cli(capsys, "fit", str(path))
+    assert_one_line_error(code, err, "--key", "images")
+
+
+@pytest.mark.parametrize("shape", [(10,), (1, 16), (2, 2, 2, 2, 2)])
+def test_fit_refuses_arrays_that_are_not_samples(capsys, tmp_path, shape):
+    path = tmp_path / "odd.npy"
+    np.save(path, np.zeros(shape))
+    code, _, err = run_cli(capsys, "fit", str(path))
+    assert_one_line_error(code, err, f"shape {shape}")
+
+
+def test_fit_reports_data_the_estimator_refuses(capsys, tmp_path):
+    path = tmp_path / "nan.npy"
+    np.save(path, np.full((10, 4), np.nan))
+    code, _, err = run_cli(capsys, "fit", str(path), *FAST)
+    assert_one_line_error(code, err, "cannot fit", "NaN")
+
+
+def test_fit_scales_uint8_images_and_saves_a_model(capsys, tmp_path, digit_images):
+    data, model = tmp_path / "digits.npy", tmp_path / "out" / "model.joblib"
+    np.save(data, digit_images)
+    code, out, err = run_cli(
+        capsys, "fit", str(data), "--out", str(model), "--latent-dim", "3", "--seed", "1", *FAST
+    )
+    assert (code, err) == (0, "")
+    assert str(model) in out
+
+    vae = joblib.load(model)
+    assert isinstance(vae, VariationalAutoencoder)
+    assert vae.latent_dim == 3 and vae.n_iter_ == 1 and vae.random_state == 1
+    assert vae.image_shape_ == (8, 8, 1)
+    # Pixels 0-255 were divided by 255, so the decoder got a sigmoid output.
+    assert vae.output_activation_ == "sigmoid"
+    scaled = digit_images[..., None].astype(np.float32) / 255
+    assert np.isfinite(vae.score(scaled))
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["idx", "idx-gz"])
+def test_fit_reads_idx_files(capsys, tmp_path, digit_images, compress):
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", *digit_images.shape)
+    raw = header + digit_images.tobytes()
+    data = tmp_path / ("images-idx3-ubyte" + (".gz" if compress else ""))
+    data.write_bytes(gzip.compress(raw) if compress else raw)
+    model = tmp_path / "model.joblib"
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), *FAST)
+    assert (code, err) == (0, "")
+    assert joblib.load(model).n_features_in_ == 64
+
+
+def test_fit_uses_the_named_npz_array(capsys, tmp_path):
+    rows = np.random.default_rng(0).random((40, 5))
+    data, model = tmp_path / "table.npz", tmp_path / "model.joblib"
+    np.savez(data, X=rows, y=np.zeros(40))
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), *FAST)
+    assert (code, err) == (0, "")
+    vae = joblib.load(model)
+    assert vae.architecture_ == "dense" and vae.n_features_in_ == 5
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory, digit_images):
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    vae = VariationalAutoencoder(
+        epochs=1, batch_size=16, conv_filters=(4, 8), conv_strides=(1, 2), random_state=0
+    )
+    joblib.dump(vae.fit(digit_images[..., None] / 255), path)
+    return path
+
+
+def test_sample_writes_a_png(capsys, tmp_path, saved_model):
+    out = tmp_path / "pictures" / "samples.png"
+    code, stdout, err = run_cli(capsys, "sample", str(saved_model), "-n", "9", "--out", str(out))
+    assert (code, err) == (0, "")
+    assert "9 samples" in stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sample_writes_an_array_that_matches_sample(capsys, tmp_path, saved_model):
+    out = tmp_path / "samples.npy"
+    code, _, _ = run_cli(
+        capsys, "sample", str(saved_model), "-n", "5", "--seed", "3", "--out", str(out)
+    )
+    assert code == 0
+    expected = joblib.load(saved_model).sample(5, random_state=3)
+    np.testing.assert_allclose(np.load(out), expected, rtol=1e-6)
+
+
+def test_sample_reports_an_unreadable_model(capsys, tmp_path):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"not a pickle at all")
+    code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, "cannot read MODEL")
+    code, _, err = run_cli(capsys, "sample", str(tmp_path / "missing.joblib"))
+    assert_one_line_error(code, err, "cannot read MODEL", "No such file")
+
+
+def test_sample_refuses_a_file_holding_something_else(capsys, tmp_path):
+    path = tmp_path / "model.joblib"
+    joblib.dump({"not": "a model"}, path)
+    code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, "holds a dict")
+
+
+def test_sample_refuses_a_picture_of_a_tabular_model(capsys, tmp_path):
+    path = tmp_path / "model.joblib"
+    rows = np.random.default_rng(0).random((30, 5))
+    joblib.dump(VariationalAutoencoder(epochs=1, batch_size=8).fit(rows), path)
+    code, _, err = run_cli(capsys, "sample", str(path), "--out", str(tmp_path / "s.png"))
+    assert_one_line_error(code, err, "tabular", ".npy")
+
+
+def run_module(*argv, prelude=""):
+    """``python -m skvae argv`` in a fresh process, as a user runs it."""
+    code = f"{prelude}\nimport runpy; runpy.run_module('skvae', run_name='__main__')"
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        # The child imports the same skvae as these tests (checkout or installed).
+        env={**os.environ, "PYTHONPATH": str(Path(skvae.__file__).parents[1])},
+    )
+
+
+def test_errors_are_one_line_even_with_tensorflow_loaded(tmp_path):
+    # TensorFlow logs to the stderr descriptor when it loads; the program
+    # hides that, so a user sees only its own line.
+    data = tmp_path / "nan.npy"
+    np.save(data, np.full((10, 4), np.nan))
+    result = run_module("fit", str(data), "--epochs", "1")
+    assert result.returncode == 2
+    assert result.stderr.startswith("skvae fit: error: cannot fit")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_picture_commands_say_matplotlib_is_missing(tmp_path, saved_model):
+    result = run_module(
+        "sample",
+        str(saved_model),
+        "--out",
+        str(tmp_path / "s.png"),
+        prelude="import sys; sys.modules['matplotlib'] = None",
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "skvae sample: error: 'skvae sample' draws pictures and needs matplotlib: "
+        'pip install "skvae[plot]"\n'
+    )
+
+
+def test_demo_writes_the_report(capsys, tmp_path):
+    out = tmp_path / "report"
+    code, stdout, err = run_cli(capsys, "demo", "--out", str(out), "--epochs", "2", "--quiet")
+    assert (code, err) == (0, "")
+    for line in ("reconstruction MSE / pixel", "log-likelihood (nats)", "index.html"):
+        assert line in stdout
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["epochs_run"] == 2 and results["latent_dim"] == 2
+    for model in ("vae", "pca"):
+        assert set(results[model]) == {"reconstruction_mse", "score", "denoising_mse"}
+        assert all(np.isfinite(value) for value in results[model].values())
+    pictures = sorted(name for name in os.listdir(out) if name.endswith(".png"))
+    assert pictures == [
+        "denoising.png",
+        "interpolation.png",
+        "latent_space.png",
+        "loss_curves.png",
+        "reconstructions.png",
+        "samples.png",
+    ]
+    index = (out / "index.html").read_text()
+    for picture in pictures:
+        assert f'src="{picture}"' in index
+        assert (out / picture).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_is_the_default_command(capsys, tmp_path):
+    # An unwritable report folder fails before any training.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run_cli(capsys, "--out", str(blocker / "report"))
+    assert_one_line_error(code, err, "skvae demo: error: cannot create report folder")
