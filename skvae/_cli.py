@@ -162,8 +162,7 @@ def _pyplot(command):
         import matplotlib
     except ImportError:
         raise _UsageError(
-            f"'skvae {command}' draws pictures and needs matplotlib: "
-            'pip install "skvae[plot]"'
+            f"'skvae {command}' draws pictures and needs matplotlib: pip install \"skvae[plot]\""
         ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
