@@ -1,5 +1,10 @@
 """skvae: a convolutional variational autoencoder as a scikit-learn estimator."""
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # static tools see the real class; run time loads it lazily
+    from ._estimator import VariationalAutoencoder
+
 __version__ = "0.1.0"
 
 __all__ = ["VariationalAutoencoder", "__version__"]
@@ -14,3 +19,7 @@ def __getattr__(name):
 
         return VariationalAutoencoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "VariationalAutoencoder"])
