@@ -517,6 +517,10 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         )
         trainer = VAETrainer(encoder, decoder, self.alpha, seed=model_seed)
         trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        # Built lazily inside the traced train step, Adam creates its slots
+        # under tf.cond, whose branch functions stay registered in the eager
+        # context for the life of the process: about 10 MB leaked per fit.
+        trainer.optimizer.build(trainer.trainable_variables)
 
         def dataset(rows, shuffle):
             return training_dataset(
