@@ -30,6 +30,7 @@ from ._losses import (
     standard_normal_log_density,
 )
 from ._model import VAETrainer, build_decoder, build_encoder, encoded_spatial_shape
+from ._optimizer import SingleReplicaAdam
 from ._reproducibility import deterministic_ops
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -516,7 +517,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             **network,
         )
         trainer = VAETrainer(encoder, decoder, self.alpha, seed=model_seed)
-        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        trainer.compile(optimizer=SingleReplicaAdam(self.learning_rate))
         # Built lazily inside the traced train step, Adam creates its slots
         # under tf.cond, whose branch functions stay registered in the eager
         # context for the life of the process: about 8 MB leaked per fit.
