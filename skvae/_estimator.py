@@ -32,6 +32,7 @@ from ._losses import (
     standard_normal_log_density,
 )
 from ._model import VAETrainer, build_decoder, build_encoder
+from ._optimizer import SingleReplicaAdam
 from ._reproducibility import deterministic_ops
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -67,6 +68,58 @@ def _as_tuple(value, name, length=None):
             "give one kernel and one stride per conv layer."
         )
     return tuple(int(v) for v in values)
+
+
+@contextlib.contextmanager
+def _named_conversion_errors(X, name):
+    """Re-raise NumPy's and scikit-learn's conversion errors naming ``name``.
+
+    ``could not convert string to float: 'x'`` names neither the array nor
+    the column, and the complex-data error prints the whole array.
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        if message.startswith("Complex data not supported"):
+            raise ValueError(
+                f"Complex data not supported: {name} has a complex dtype, but the "
+                "autoencoder needs real numbers (take .real or np.abs first)."
+            ) from None
+        if "inhomogeneous" in message:
+            raise ValueError(
+                f"{name} is ragged: every row must have the same number of values. "
+                f"NumPy said: {message}"
+            ) from None
+        if "convert string to float" not in message and "argument must be" not in message:
+            raise
+        columns = getattr(X, "columns", None)
+        dtypes = getattr(X, "dtypes", None)
+        culprits = ""
+        if columns is not None and dtypes is not None:
+            non_numeric = [
+                str(column)
+                for column, dtype in zip(columns, dtypes, strict=True)
+                if getattr(dtype, "kind", "O") not in "biuf"
+            ]
+            culprits = f" (non-numeric columns: {', '.join(non_numeric)})"
+        raise type(error)(
+            f"{name} must contain real numbers only{culprits}; encode or drop "
+            f"non-numeric values first. NumPy said: {message}"
+        ) from error
+
+
+def _check_float32_range(X, name):
+    """Reject values that become inf in the float32 the network computes in."""
+    if X.dtype != np.float64 or X.size == 0:
+        return
+    largest = max(float(X.max()), -float(X.min()))
+    if largest > float(np.finfo(np.float32).max):
+        raise ValueError(
+            f"{name} contains values of magnitude up to {largest:.3g}, beyond the float32 "
+            f"range (about {np.finfo(np.float32).max:.3g}) the network computes in; "
+            f"rescale {name}."
+        )
 
 
 @contextlib.contextmanager
@@ -418,8 +471,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Raises
         ------
         ValueError
-            If the training loss becomes non-finite. The estimator then keeps
-            the state it had before the call (never NaN weights).
+            If the training loss or the weights become non-finite (too large
+            a ``learning_rate`` or ``alpha``, or badly scaled ``X``). Training
+            stops at the first non-finite batch and the estimator keeps the
+            state it had before this call: a diverged model is never kept.
+            Any other failure, ``KeyboardInterrupt`` included, also leaves the
+            previous state untouched.
 
         Examples
         --------
@@ -583,7 +640,11 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def _compiled_trainer(self, encoder, decoder, seed=None):
         trainer = VAETrainer(encoder, decoder, self.alpha, seed=seed)
-        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        trainer.compile(optimizer=SingleReplicaAdam(self.learning_rate))
+        # Built lazily inside the traced train step, Adam creates its slots
+        # under tf.cond, whose branch functions stay registered in the eager
+        # context for the life of the process: about 8 MB leaked per fit.
+        trainer.optimizer.build(trainer.trainable_variables)
         return trainer
 
     def _run_epochs(self, trainer, X, train_rows, validation_rows, *, epochs, data_seed):
@@ -706,7 +767,14 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         (40, 6, 6, 1)
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
+        if not sparse.issparse(X) and len(getattr(X, "shape", ())) > 2:
+            raise ValueError(
+                f"X must be 2-D (n_samples, latent_dim={self.latent_dim}), got a "
+                f"{len(X.shape)}-D array of shape {tuple(X.shape)}."
+            )
+        with _named_conversion_errors(X, "X"):
+            Z = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
+        _check_float32_range(Z, "X")
         if Z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
@@ -742,6 +810,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         (3, 5)
         """
         check_is_fitted(self)
+        if isinstance(n_samples, (bool, np.bool_)):
+            raise TypeError(f"n_samples must be an int, not bool ({n_samples!r}).")
         check_scalar(n_samples, "n_samples", Integral, min_val=1)
         rng = check_random_state(random_state)
         return self._decode(rng.standard_normal((n_samples, self.latent_dim)))
@@ -954,19 +1024,38 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def _validate_samples(self, X, *, reset):
         """Validated 2-D float ``X`` and the image shape of 4-D input (else None)."""
         input_image_shape = None
-        if not sparse.issparse(X) and len(getattr(X, "shape", ())) == 4:
+        n_dims = 0 if sparse.issparse(X) else len(getattr(X, "shape", ()))
+        if n_dims == 3 or n_dims > 4:
+            raise ValueError(
+                f"X must be 2-D (n_samples, n_features) or 4-D (n_samples, height, width, "
+                f"channels), got a {n_dims}-D array of shape {tuple(X.shape)}."
+            )
+        if n_dims == 4:
             input_image_shape = tuple(int(d) for d in X.shape[1:])
+            if not reset:
+                # Before validate_data, whose feature-count error hides the image shape.
+                self._check_image_shape(input_image_shape)
             X = np.reshape(np.asarray(X), (X.shape[0], math.prod(input_image_shape)))
         # uint8 stays uint8 (scaled batch by batch) so a large array or memmap
         # is never copied whole; other types become float.
         keep_uint8 = getattr(X, "dtype", None) == np.uint8
-        X = validate_data(self, X, reset=reset, dtype=None if keep_uint8 else _FLOAT_DTYPES)
-        if not reset and input_image_shape is not None and input_image_shape != self.image_shape_:
+        with _named_conversion_errors(X, "X"):
+            X = validate_data(self, X, reset=reset, dtype=None if keep_uint8 else _FLOAT_DTYPES)
+        _check_float32_range(X, "X")
+        return X, input_image_shape
+
+    def _check_image_shape(self, input_image_shape):
+        if self.image_shape_ is None:
+            raise ValueError(
+                f"X holds images of shape {input_image_shape}, but {type(self).__name__} "
+                f"was fitted on 2-D data; pass X of shape (n_samples, {self.n_features_in_})."
+            )
+        if input_image_shape != self.image_shape_:
             raise ValueError(
                 f"X holds images of shape {input_image_shape}, but "
-                f"{type(self).__name__} was fitted on images of shape {self.image_shape_}."
+                f"{type(self).__name__} was fitted on images of shape {self.image_shape_} "
+                "(height, width, channels)."
             )
-        return X, input_image_shape
 
     def _model_batches(self, X, batch_size=_INFERENCE_BATCH_SIZE):
         return iter_batches(X, batch_size, self._sample_shape(), self._input_scale)
