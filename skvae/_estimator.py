@@ -145,13 +145,8 @@ def _restored_on_failure(estimator):
         raise
 
 
-@contextlib.contextmanager
-def _no_scope():
-    yield
-
-
 def _limit_tensorflow_threads():
-    """Give TensorFlow the thread budget a parallel caller has set, once.
+    """Give TensorFlow the thread budget that a parallel caller has set.
 
     joblib's loky workers and dask workers set ``OMP_NUM_THREADS`` to their
     share of the cores, but TensorFlow sizes its pools from the core count,
@@ -532,10 +527,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             if not continuing:
                 self._resolve_layout(X, input_image_shape)
             seeds = check_random_state(self.random_state).randint(_MAX_SEED, size=4)
-            # Offset by the epochs run so far, so continued training sees new orders.
-            data_seed = int(seeds[2]) + getattr(self, "n_iter_", 0)
+            # Continued training is offset by the epochs run so far, so it sees new
+            # orders; a fresh fit must not be, or refitting would differ from fitting.
+            data_seed = int(seeds[2]) + (self.n_iter_ if continuing else 0)
             train_rows, validation_rows = self._split(len(X), seeds[0], hold_out)
-            scope = self.distribute_strategy.scope() if self.distribute_strategy else _no_scope()
+            strategy = self.distribute_strategy
+            scope = strategy.scope() if strategy else contextlib.nullcontext()
             with deterministic_ops(enabled=self.random_state is not None), scope:
                 if not continuing:
                     trainer = self._build_trainer(int(seeds[1]))

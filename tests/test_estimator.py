@@ -215,3 +215,10 @@ def test_pandas_input_records_feature_names():
     )
     out = vae.set_output(transform="pandas").transform(frame)
     assert list(out.columns) == ["variationalautoencoder0", "variationalautoencoder1"]
+
+
+def test_refitting_equals_fitting_afresh(digits):
+    X = digits[0][:120]
+    refitted = VariationalAutoencoder(**FAST).fit(X[:60]).fit(X)
+    fresh = VariationalAutoencoder(**FAST).fit(X)
+    np.testing.assert_array_equal(refitted.transform(X), fresh.transform(X))
