@@ -495,13 +495,17 @@ def bench_quality(sizes, images, report):
 
 
 def bench_scaling(sizes, images, report):
-    """Fit time for growing sample counts; it should grow linearly."""
-    seconds = {}
-    for n in sizes.scaling_sizes:
-        X = repeat_rows(images, n).reshape(n, -1)
-        seconds[n] = statistics.median(
-            timed(lambda X=X: fit_skvae(sizes, X, 1))[0] for _ in range(sizes.repeats)
-        )
+    """Fit time for growing sample counts; it should grow linearly.
+
+    The sizes are interleaved like any other contenders, so a change of load
+    during the section cannot pass for a change of slope.
+    """
+    data = {n: repeat_rows(images, n).reshape(n, -1) for n in sizes.scaling_sizes}
+    seconds = compare(
+        {n: (lambda X=X: fit_skvae(sizes, X, 1)) for n, X in data.items()},
+        sizes.repeats,
+        warmup=0,
+    )
     smallest = min(seconds)
     for n, s in seconds.items():
         report.add(
