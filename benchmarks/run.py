@@ -1,0 +1,914 @@
+"""Benchmark skvae against a hand-written Keras 3 VAE and against PCA.
+
+Run from the repository root::
+
+    python benchmarks/run.py --data ../shared/data/mnist --out results.json
+    python benchmarks/run.py --smoke --out smoke.json       # tiny, synthetic
+    python benchmarks/run.py --data DIR --out r.json --experiments
+
+Every comparison is a ratio of two timings taken in the same run, each the
+median of several repeats after a warm-up, with the two contenders
+interleaved so that load from other processes hits both alike. The script
+prints a Markdown table and writes every number (and the sizes used) to JSON.
+See benchmarks/README.md for what each number means.
+"""
+
+import argparse
+import dataclasses
+import gzip
+import json
+import math
+import os
+import pickle
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Benchmark the checkout this file lives in, not some installed skvae; the
+# processes started below (memmap workers, joblib and dask workers) inherit
+# the path through PYTHONPATH.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import joblib  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers, ops  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+
+from skvae import VariationalAutoencoder  # noqa: E402
+from skvae.datasets import load_mnist  # noqa: E402
+
+MB = 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does; ``FULL`` and ``SMOKE`` below."""
+
+    conv_filters: tuple = (32, 64, 64, 64)
+    conv_strides: tuple = (1, 2, 2, 1)
+    latent_dim: int = 2
+    alpha: float = 1000.0
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    repeats: int = 3
+    # 1. fit throughput
+    n_fit: int = 2000
+    fit_epochs: int = 2
+    # 2. inference
+    n_inference: int = 10_000
+    latency_calls: int = 30
+    # 3. quality against PCA
+    quality_train_fraction: float = 0.75
+    quality_epochs: int = 4
+    quality_latent_dims: tuple = (2, 8, 16)
+    # 4. scaling and memory (the memmap fits use a small network: the claim
+    # is about the data path, and the bigger arrays must stay quick to fit)
+    scaling_sizes: tuple = (2000, 4000, 8000)
+    memmap_sizes: tuple = (40_000, 80_000)
+    memmap_conv_filters: tuple = (8, 16)
+    memmap_conv_strides: tuple = (2, 2)
+    memmap_batch_size: int = 256
+    memmap_control: bool = True
+    # 5. search
+    n_search: int = 1200
+    search_epochs: int = 1
+    search_grid: dict = dataclasses.field(
+        default_factory=lambda: {"alpha": [300.0, 1000.0], "latent_dim": [2, 4]}
+    )
+    use_dask: bool = True
+    # 6. efficiency
+    matmul_size: int = 2048
+
+
+FULL = Sizes()
+SMOKE = Sizes(
+    conv_filters=(4, 8),
+    conv_strides=(1, 2),
+    repeats=1,
+    n_fit=128,
+    fit_epochs=1,
+    n_inference=256,
+    latency_calls=3,
+    quality_epochs=1,
+    quality_latent_dims=(2,),
+    scaling_sizes=(64, 128),
+    memmap_sizes=(500, 1000),
+    memmap_conv_filters=(4,),
+    memmap_conv_strides=(2,),
+    memmap_control=False,
+    n_search=150,
+    search_grid={"alpha": [1000.0], "latent_dim": [2]},
+    matmul_size=256,
+)
+
+
+# ---------------------------------------------------------------- data
+
+
+def synthetic_digits(n_samples, side=28):
+    """uint8 digit images without a download: scikit-learn's 8x8 digits, upscaled.
+
+    Each 8x8 digit is enlarged 3x (nearest neighbour) and zero-padded to
+    ``side``; rows are repeated to reach ``n_samples``.
+    """
+    digits = load_digits()
+    images = np.kron(digits.images, np.ones((3, 3))) * (255 / 16)
+    pad = (side - 24) // 2
+    images = np.pad(images, ((0, 0), (pad, side - 24 - pad), (pad, side - 24 - pad)))
+    rows = np.resize(np.arange(len(images)), n_samples)
+    return images[rows].round().astype(np.uint8), digits.target[rows]
+
+
+def write_idx(path, array):
+    """Write ``array`` (uint8) as a gzip-compressed IDX file, as MNIST ships."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.tobytes())
+
+
+def load_images(data_dir):
+    """uint8 images ``(n, side, side)`` and labels from ``data_dir``, or synthetic ones."""
+    if data_dir is None:
+        images, labels = synthetic_digits(2000)
+        return images, labels, "synthetic (sklearn digits upscaled to 28x28)"
+    images, labels = load_mnist(data_dir)
+    return images, labels, f"MNIST from {data_dir}"
+
+
+def repeat_rows(array, n_rows):
+    """``n_rows`` rows of ``array``, cycling through it when it is shorter."""
+    return array[np.resize(np.arange(len(array)), n_rows)]
+
+
+# ------------------------------------------------- the hand-written model
+
+
+class Sampling(layers.Layer):
+    """``z = mu + exp(log_var / 2) * eps``, as in the keras.io VAE example."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * ops.cast(epsilon, z_mean.dtype)
+
+
+class HandWrittenVAE(keras.Model):
+    """A VAE as a user writes it: two functional models and a custom ``train_step``."""
+
+    def __init__(self, encoder, decoder, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.alpha = alpha
+        self.sampling = Sampling()
+        self.total_loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = self.encoder(data, training=True)
+            reconstruction = self.decoder(self.sampling([z_mean, z_log_var]), training=True)
+            z_mean = ops.cast(z_mean, "float32")
+            z_log_var = ops.cast(z_log_var, "float32")
+            reconstruction = ops.cast(reconstruction, "float32")
+            reconstruction_loss = ops.mean(ops.square(data - reconstruction), axis=(1, 2, 3))
+            kl_loss = -0.5 * ops.sum(
+                1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1
+            )
+            total_loss = ops.mean(self.alpha * reconstruction_loss + kl_loss)
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
+        self.total_loss_tracker.update_state(total_loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.kl_loss_tracker.update_state(kl_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def build_hand_written_vae(sizes, side, jit_compile="auto"):
+    """The default skvae network written out in plain Keras (same layers, same shapes)."""
+    filters, strides, latent_dim = sizes.conv_filters, sizes.conv_strides, sizes.latent_dim
+    encoder_inputs = keras.Input(shape=(side, side, 1))
+    x = encoder_inputs
+    for n_filters, stride in zip(filters, strides, strict=True):
+        x = layers.Conv2D(n_filters, 3, strides=stride, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim)(x)
+    z_log_var = layers.Lambda(lambda t: ops.clip(t, -30.0, 20.0), name="z_log_var")(z_log_var)
+    encoder = keras.Model(encoder_inputs, [z_mean, z_log_var], name="encoder")
+
+    encoded_side = side // math.prod(strides)
+    latent_inputs = keras.Input(shape=(latent_dim,))
+    x = layers.Dense(encoded_side * encoded_side * filters[-1], activation="relu")(latent_inputs)
+    x = layers.Reshape((encoded_side, encoded_side, filters[-1]))(x)
+    for i in reversed(range(1, len(filters))):
+        x = layers.Conv2DTranspose(
+            filters[i - 1], 3, strides=strides[i], padding="same", activation="relu"
+        )(x)
+    x = layers.Conv2DTranspose(1, 3, strides=strides[0], padding="same")(x)
+    # float32 output under a mixed policy, as the Keras mixed-precision guide advises.
+    decoder_outputs = layers.Activation("sigmoid", dtype="float32")(x)
+    decoder = keras.Model(latent_inputs, decoder_outputs, name="decoder")
+
+    vae = HandWrittenVAE(encoder, decoder, sizes.alpha)
+    vae.compile(optimizer=keras.optimizers.Adam(sizes.learning_rate), jit_compile=jit_compile)
+    return vae
+
+
+def fit_hand_written(sizes, X, epochs, **build_options):
+    model = build_hand_written_vae(sizes, X.shape[1], **build_options)
+    model.fit(X, epochs=epochs, batch_size=sizes.batch_size, verbose=0)
+    return model
+
+
+def skvae_estimator(sizes, **params):
+    network = dict(
+        latent_dim=sizes.latent_dim,
+        alpha=sizes.alpha,
+        conv_filters=sizes.conv_filters,
+        conv_strides=sizes.conv_strides,
+        batch_size=sizes.batch_size,
+        learning_rate=sizes.learning_rate,
+    )
+    return VariationalAutoencoder(**{**network, **params})
+
+
+def fit_skvae(sizes, X, epochs, **params):
+    # Like model.fit above: no validation split, no early stopping.
+    params = dict(validation_fraction=0.0, early_stopping=False, **params)
+    return skvae_estimator(sizes, epochs=epochs, **params).fit(X)
+
+
+# ---------------------------------------------------------------- timing
+
+
+def timed(function):
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def compare(contenders: dict[str, Callable], repeats, warmup=1):
+    """Median seconds of each contender, called in turn ``repeats`` times after warm-up.
+
+    Interleaving the contenders spreads load from other processes over all
+    of them, so their ratio stays meaningful on a busy machine.
+    """
+    for function in contenders.values():
+        for _ in range(warmup):
+            function()
+    seconds = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, function in contenders.items():
+            seconds[name].append(timed(function)[0])
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+class Report:
+    """Collects result rows; renders them as Markdown and JSON."""
+
+    def __init__(self):
+        self.rows = []
+        self.details = {}
+
+    def add(self, section, measure, value, unit, reference=None, ratio=None, goal=None):
+        row = dict(section=section, measure=measure, value=value, unit=unit)
+        row.update(reference=reference, ratio=ratio, goal=goal)
+        if goal is not None and ratio is not None:
+            row["goal_met"] = bool(_meets(ratio, goal))
+        self.rows.append(row)
+        print(f"  {measure}: {_number(value)} {unit}" + (f"  ratio {ratio:.3g}" if ratio else ""))
+
+    def markdown(self):
+        lines = [
+            "| Section | Measure | skvae | Reference | Ratio | Goal |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in self.rows:
+            goal = row["goal"] or ""
+            if "goal_met" in row:
+                goal += " (met)" if row["goal_met"] else " (**missed**)"
+            unit = f" {row['unit']}" if row["unit"] else ""
+            reference = "" if row["reference"] is None else f"{_number(row['reference'])}{unit}"
+            ratio = "" if row["ratio"] is None else f"{row['ratio']:.3g}"
+            lines.append(
+                f"| {row['section']} | {row['measure']} | {_number(row['value'])}{unit} "
+                f"| {reference} | {ratio} | {goal} |"
+            )
+        return "\n".join(lines)
+
+
+def _meets(ratio, goal):
+    """Whether ``ratio`` satisfies a goal written as ">= 1.5x" or "< 10%"."""
+    operator, threshold = goal.split()
+    if threshold.endswith("%"):
+        limit = float(threshold[:-1]) / 100
+    else:
+        limit = float(threshold.rstrip("x"))
+    return ratio >= limit if operator == ">=" else ratio < limit
+
+
+def _number(value):
+    if isinstance(value, str):
+        return value
+    if value is None or not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+# ------------------------------------------------------ 1. fit throughput
+
+
+def bench_fit(sizes, images, report):
+    """Images per second of skvae's fit and of the hand-written model's fit."""
+    X = (repeat_rows(images, sizes.n_fit)[..., None] / np.float32(255)).astype(np.float32)
+    warm = X[: min(len(X), 4 * sizes.batch_size)]
+    fitted = {}
+
+    def skvae_fit():
+        fitted["skvae"] = fit_skvae(sizes, X, sizes.fit_epochs)
+
+    def keras_fit():
+        fitted["keras"] = fit_hand_written(sizes, X, sizes.fit_epochs)
+
+    # Warm TensorFlow up (oneDNN kernels, thread pools) on a small fit of each.
+    if sizes.repeats > 1:
+        fit_skvae(sizes, warm, 1)
+        fit_hand_written(sizes, warm, 1)
+    seconds = compare({"skvae": skvae_fit, "keras": keras_fit}, sizes.repeats, warmup=0)
+    n_images = sizes.n_fit * sizes.fit_epochs
+    throughput = {name: n_images / s for name, s in seconds.items()}
+    report.add(
+        "1 fit",
+        f"fit throughput ({sizes.n_fit} x {sizes.fit_epochs} epochs, model built inside)",
+        throughput["skvae"],
+        "images/s",
+        reference=throughput["keras"],
+        ratio=throughput["skvae"] / throughput["keras"],
+        goal=">= 1.0",
+    )
+    report.details["fit_seconds"] = seconds
+    return fitted["skvae"], fitted["keras"], throughput["skvae"]
+
+
+# ----------------------------------------------------------- 2. inference
+
+
+def predict_score_samples(encoder, decoder, X, alpha, eps):
+    """The ELBO of each row computed with ``Model.predict``, as a user would."""
+    mu, log_var = encoder.predict(X, verbose=0)
+    x_hat = decoder.predict(mu + np.exp(0.5 * log_var) * eps, verbose=0)
+    n_features = math.prod(X.shape[1:])
+    variance = n_features / (2 * alpha)
+    squared_error = np.sum((X - x_hat).reshape(len(X), -1) ** 2, axis=1)
+    normaliser = n_features * math.log(2 * math.pi * variance)
+    log_likelihood = -0.5 * (normaliser + squared_error / variance)
+    kl = -0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=1)
+    return log_likelihood - kl
+
+
+def bench_inference(sizes, images, vae, report):
+    X = (repeat_rows(images, sizes.n_inference)[..., None] / np.float32(255)).astype(np.float32)
+    Z = vae.transform(X)
+    encoder, decoder = vae.encoder_, vae.decoder_
+    eps = np.random.default_rng(0).standard_normal((1, sizes.latent_dim)).astype(np.float32)
+    # The two must compute the same thing for the timing to mean anything.
+    report.details["transform_max_abs_difference"] = float(
+        np.max(np.abs(Z - encoder.predict(X, verbose=0)[0]))
+    )
+    operations = {
+        "transform": (vae.transform, lambda x: encoder.predict(x, verbose=0)[0], X, "predict"),
+        "inverse_transform": (
+            vae.inverse_transform,
+            lambda z: decoder.predict(z, verbose=0),
+            Z,
+            "predict",
+        ),
+        "score_samples": (
+            vae.score_samples,
+            lambda x: predict_score_samples(encoder, decoder, x, sizes.alpha, eps),
+            X,
+            "predict-based",
+        ),
+    }
+    goals = {"transform": (">= 20x", ">= 1.5x")}
+    for name, (ours, theirs, data, label) in operations.items():
+        one = data[:1]
+        latency = compare(
+            {"skvae": lambda f=ours, d=one: f(d), "keras": lambda f=theirs, d=one: f(d)},
+            sizes.latency_calls,
+            warmup=3,
+        )
+        report.add(
+            "2 inference",
+            f"{name}, 1 sample: latency (vs {label})",
+            latency["skvae"] * 1e3,
+            "ms",
+            reference=latency["keras"] * 1e3,
+            ratio=latency["keras"] / latency["skvae"],
+            goal=goals.get(name, (None, None))[0],
+        )
+        bulk = compare(
+            {"skvae": lambda f=ours, d=data: f(d), "keras": lambda f=theirs, d=data: f(d)},
+            sizes.repeats,
+        )
+        throughput = {k: len(data) / s for k, s in bulk.items()}
+        report.add(
+            "2 inference",
+            f"{name}, {len(data)} samples: throughput (vs {label})",
+            throughput["skvae"],
+            "samples/s",
+            reference=throughput["keras"],
+            ratio=throughput["skvae"] / throughput["keras"],
+            goal=goals.get(name, (None, None))[1],
+        )
+
+
+# -------------------------------------------------------------- 3. quality
+
+
+def bench_quality(sizes, images, report):
+    """Held-out reconstruction error and log-likelihood against PCA at equal latent size."""
+    X = images.reshape(len(images), -1).astype(np.float32) / 255
+    X_train, X_test = train_test_split(X, train_size=sizes.quality_train_fraction, random_state=0)
+    results = {}
+    for k in sizes.quality_latent_dims:
+        pca_seconds, pca = timed(lambda k=k: PCA(k, random_state=0).fit(X_train))
+        vae_seconds, vae = timed(
+            lambda k=k: skvae_estimator(
+                sizes, latent_dim=k, epochs=sizes.quality_epochs, random_state=0
+            ).fit(X_train)
+        )
+        pca_mse = float(np.mean((X_test - pca.inverse_transform(pca.transform(X_test))) ** 2))
+        vae_mse = float(np.mean((X_test - vae.inverse_transform(vae.transform(X_test))) ** 2))
+        pca_score, vae_score = float(pca.score(X_test)), vae.score(X_test)
+        section = f"3 quality k={k}"
+        report.add(
+            section,
+            "held-out reconstruction MSE (vs PCA; ratio PCA/skvae)",
+            vae_mse,
+            "",
+            reference=pca_mse,
+            ratio=pca_mse / vae_mse,
+        )
+        report.add(section, "held-out score, nats/image (vs PCA)", vae_score, "", pca_score)
+        report.add(
+            section,
+            f"fit time ({vae.n_iter_} epochs on {len(X_train)}; vs PCA)",
+            vae_seconds,
+            "s",
+            reference=pca_seconds,
+        )
+        results[k] = dict(vae_epochs=vae.n_iter_, pca_seconds=pca_seconds)
+    report.details["quality"] = results
+
+
+# ------------------------------------------------------ 4. scaling, memory
+
+
+def bench_scaling(sizes, images, report):
+    """Fit time for growing sample counts; it should grow linearly.
+
+    The sizes are interleaved like any other contenders, so a change of load
+    during the section cannot pass for a change of slope.
+    """
+    data = {n: repeat_rows(images, n).reshape(n, -1) for n in sizes.scaling_sizes}
+    seconds = compare(
+        {n: (lambda X=X: fit_skvae(sizes, X, 1)) for n, X in data.items()},
+        sizes.repeats,
+        warmup=0,
+    )
+    smallest = min(seconds)
+    for n, s in seconds.items():
+        report.add(
+            "4 scaling",
+            f"fit, 1 epoch, {n} uint8 samples (ratio: time per sample vs n={smallest})",
+            s,
+            "s",
+            ratio=(s / n) / (seconds[smallest] / smallest),
+        )
+    report.details["scaling_seconds"] = seconds
+
+
+_STATUS_FIELDS = ("RssAnon", "RssFile", "VmHWM", "VmRSS")
+
+
+def read_status():
+    """Memory fields of /proc/self/status in bytes (Linux only)."""
+    values = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, rest = line.partition(":")
+            if name in _STATUS_FIELDS:
+                values[name] = int(rest.split()[0]) * 1024
+    return values
+
+
+class PeakSampler(threading.Thread):
+    """Polls /proc/self/status and keeps the peak of each field."""
+
+    def __init__(self, interval=0.005):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peak = read_status()
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.wait(self.interval):
+            for name, value in read_status().items():
+                self.peak[name] = max(self.peak[name], value)
+
+    def stop(self):
+        self._done.set()
+        self.join()
+        return self.peak
+
+
+def memmap_worker(args):
+    """Run in a fresh process: fit on a uint8 memmap, print peak memory as JSON."""
+    images = np.memmap(args.memmap, dtype=np.uint8, mode="r").reshape(-1, args.side**2)
+    vae = VariationalAutoencoder(
+        epochs=1,
+        conv_filters=tuple(args.filters),
+        conv_strides=tuple(args.strides),
+        batch_size=args.batch_size,
+        random_state=0,
+    )
+    before = read_status()
+    sampler = PeakSampler()
+    sampler.start()
+    start = time.perf_counter()
+    if args.copy:
+        # The control: what fit would cost if it made a float copy first.
+        vae.fit(np.asarray(images, dtype=np.float32) / np.float32(255))
+    else:
+        vae.fit(images)
+    seconds = time.perf_counter() - start
+    peak = sampler.stop()
+    print(json.dumps(dict(before=before, peak=peak, fit_seconds=seconds)))
+
+
+def run_memmap_worker(path, sizes, side, copy):
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--memmap-worker",
+        "--memmap",
+        str(path),
+        "--side",
+        str(side),
+        "--batch-size",
+        str(sizes.memmap_batch_size),
+        "--filters",
+        *map(str, sizes.memmap_conv_filters),
+        "--strides",
+        *map(str, sizes.memmap_conv_strides),
+    ] + (["--copy"] if copy else [])
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"memmap worker failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def bench_memmap(sizes, images, report):
+    """Peak anonymous memory of fits on uint8 memmaps of two sizes, each in a fresh process."""
+    side = images.shape[1]
+    modes = [("memmap", False)]
+    if sizes.memmap_control:
+        modes.append(("float32 copy (control)", True))
+    measured = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for n in sizes.memmap_sizes:
+            path = Path(directory) / f"images-{n}.u8"
+            mapped = np.memmap(path, dtype=np.uint8, mode="w+", shape=(n, side * side))
+            mapped[:] = repeat_rows(images.reshape(len(images), -1), n)
+            mapped.flush()
+            del mapped
+            for label, copy in modes:
+                measured[label, n] = run_memmap_worker(path, sizes, side, copy)
+    small, large = sizes.memmap_sizes
+    for label, _ in modes:
+        peaks = {n: measured[label, n]["peak"]["RssAnon"] for n in (small, large)}
+        for n in (small, large):
+            result = measured[label, n]
+            report.add(
+                "4 memory",
+                f"peak RssAnon, fit on {label}, {n} images "
+                f"({n * side * side / MB:.0f} MB uint8; peak RssFile "
+                f"{result['peak']['RssFile'] / MB:.0f} MB)",
+                peaks[n] / MB,
+                "MB",
+            )
+        report.add(
+            "4 memory",
+            f"peak RssAnon growth, {label}, {small} -> {large} images",
+            f"{100 * (peaks[large] / peaks[small] - 1):+.1f}%",
+            "",
+            ratio=peaks[large] / peaks[small] - 1,
+            goal="< 10%" if not label.endswith("(control)") else None,
+        )
+    report.details["memmap"] = {f"{label} {n}": v for (label, n), v in measured.items()}
+
+
+# --------------------------------------------------------------- 5. search
+
+
+def _import_skvae():
+    import skvae  # noqa: F401  (warms a worker up: TensorFlow import and start)
+
+    return os.getpid()
+
+
+def bench_search(sizes, images, report):
+    """GridSearchCV wall time with n_jobs=1, n_jobs=2 and on a dask LocalCluster."""
+    X = repeat_rows(images, sizes.n_search).reshape(sizes.n_search, -1)
+
+    def search(n_jobs):
+        estimator = skvae_estimator(sizes, epochs=sizes.search_epochs, random_state=0)
+        return GridSearchCV(estimator, sizes.search_grid, cv=3, n_jobs=n_jobs).fit(X)
+
+    # Start and warm the worker pool first: the timing is about the fits.
+    joblib.Parallel(n_jobs=2)(joblib.delayed(_import_skvae)() for _ in range(2))
+    seconds, scores = {}, {}
+    for n_jobs in (1, 2):
+        seconds[n_jobs], result = timed(lambda n_jobs=n_jobs: search(n_jobs))
+        scores[n_jobs] = result.cv_results_["mean_test_score"]
+    n_fits = 3 * math.prod(len(v) for v in sizes.search_grid.values()) + 1
+    report.add("5 search", f"GridSearchCV n_jobs=1 ({n_fits} fits)", seconds[1], "s")
+    report.add(
+        "5 search",
+        "GridSearchCV n_jobs=2 (ratio: speed-up over n_jobs=1)",
+        seconds[2],
+        "s",
+        reference=seconds[1],
+        ratio=seconds[1] / seconds[2],
+    )
+    report.details["search_score_difference_1_vs_2_jobs"] = float(
+        np.max(np.abs(scores[1] - scores[2]))
+    )
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        report.details["dask"] = "dask.distributed not installed"
+        return
+    if not sizes.use_dask:
+        return
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with cluster, Client(cluster) as client:
+        client.run(_import_skvae)
+        with joblib.parallel_backend("dask"):
+            dask_seconds, _ = timed(lambda: search(-1))
+    report.add(
+        "5 search",
+        "GridSearchCV on dask LocalCluster, 2 workers x 1 thread (vs n_jobs=1)",
+        dask_seconds,
+        "s",
+        reference=seconds[1],
+        ratio=seconds[1] / dask_seconds,
+    )
+
+
+# ----------------------------------------------------------- 6. efficiency
+
+
+def forward_flops(model):
+    """Multiply-adds x 2 of the Dense, Conv2D and Conv2DTranspose layers, per sample.
+
+    Conv2D: every output pixel takes ``k*k*C_in`` products per output channel.
+    Conv2DTranspose: every *input* pixel is scattered to ``k*k*C_out`` outputs.
+    Biases, activations and the loss add well under 1% and are left out.
+    """
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            flops += forward_flops(layer)
+        elif isinstance(layer, layers.Conv2DTranspose):
+            kernel_height, kernel_width, _, channels_in = layer.kernel.shape
+            height, width = layer.input.shape[1:3]
+            flops += (
+                2 * height * width * channels_in * kernel_height * kernel_width * (layer.filters)
+            )
+        elif isinstance(layer, layers.Conv2D):
+            kernel_height, kernel_width, channels_in, _ = layer.kernel.shape
+            height, width = layer.output.shape[1:3]
+            flops += (
+                2 * height * width * layer.filters * kernel_height * kernel_width * (channels_in)
+            )
+        elif isinstance(layer, layers.Dense):
+            flops += 2 * math.prod(layer.kernel.shape)
+    return flops
+
+
+def matmul_flops_per_second(size, repeats):
+    """Dense float32 matmul FLOP/s on this machine: the practical ceiling."""
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    product()
+    seconds = statistics.median(timed(lambda: product().numpy())[0] for _ in range(repeats + 2))
+    return 2 * size**3 / seconds
+
+
+def bench_efficiency(sizes, vae, fit_images_per_second, report):
+    forward = forward_flops(vae.encoder_) + forward_flops(vae.decoder_)
+    # Backward costs about twice the forward pass (input and weight gradients).
+    achieved = 3 * forward * fit_images_per_second
+    ceiling = matmul_flops_per_second(sizes.matmul_size, sizes.repeats)
+    report.add("6 efficiency", "model forward FLOPs per image", forward / 1e6, "MFLOP")
+    report.add(
+        "6 efficiency",
+        f"fit FLOP/s (3 x forward x images/s) vs {sizes.matmul_size}^2 float32 matmul",
+        achieved / 1e9,
+        "GFLOP/s",
+        reference=ceiling / 1e9,
+        ratio=achieved / ceiling,
+    )
+    size = len(pickle.dumps(vae))
+    report.add("6 efficiency", "pickled fitted default model", size / 1024, "KiB")
+    report.details["pickle_bytes"] = size
+
+
+# ---------------------------------------------------------- experiments
+
+
+def bench_experiments(sizes, images, report):
+    """XLA, bfloat16 mixed precision and op determinism against the plain fit."""
+    X = (repeat_rows(images, sizes.n_fit)[..., None] / np.float32(255)).astype(np.float32)
+    epochs = sizes.fit_epochs
+
+    def mixed_bfloat16():
+        keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+        try:
+            fit_hand_written(sizes, X, epochs)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+
+    contenders = {
+        "keras float32": lambda: fit_hand_written(sizes, X, epochs),
+        "keras jit_compile=True": lambda: fit_hand_written(sizes, X, epochs, jit_compile=True),
+        "keras mixed_bfloat16": mixed_bfloat16,
+        "skvae random_state=None": lambda: fit_skvae(sizes, X, epochs),
+        "skvae random_state=0 (op determinism)": lambda: fit_skvae(
+            sizes, X, epochs, random_state=0
+        ),
+    }
+    seconds = compare(contenders, sizes.repeats)
+    references = {"keras": seconds["keras float32"], "skvae": seconds["skvae random_state=None"]}
+    for name, s in seconds.items():
+        reference = references[name.split()[0]]
+        report.add(
+            "experiments",
+            f"fit throughput, {name} (ratio vs float32 / default)",
+            sizes.n_fit * epochs / s,
+            "images/s",
+            reference=sizes.n_fit * epochs / reference,
+            ratio=reference / s,
+        )
+
+
+# ------------------------------------------------------------------ main
+
+
+def machine_description():
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(
+            (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
+            platform.processor(),
+        )
+    except OSError:
+        model = platform.processor()
+    return dict(
+        cpu=model,
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        tensorflow=tf.__version__,
+        keras=keras.__version__,
+        gpus=len(tf.config.list_physical_devices("GPU")),
+    )
+
+
+SECTIONS = ("fit", "inference", "quality", "scaling", "memory", "search", "efficiency")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="directory with MNIST-style IDX files (else synthetic)")
+    parser.add_argument("--out", default="results.json", help="JSON file to write")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
+    parser.add_argument(
+        "--experiments", action="store_true", help="also time XLA, bfloat16, op determinism"
+    )
+    parser.add_argument("--no-dask", action="store_true", help="skip the dask search")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
+    )
+    # Internal: the memmap fit in a fresh process.
+    parser.add_argument("--memmap-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--memmap", help=argparse.SUPPRESS)
+    parser.add_argument("--copy", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--side", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--filters", type=int, nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--strides", type=int, nargs="+", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.memmap_worker:
+        memmap_worker(args)
+        return None
+    sizes = SMOKE if args.smoke else FULL
+    if args.no_dask:
+        sizes = dataclasses.replace(sizes, use_dask=False)
+    images, _, data_description = load_images(args.data)
+    report = Report()
+    section_seconds = {}
+    load_at_start = os.getloadavg()
+    started = time.perf_counter()
+
+    selected = args.sections.split(",") + (["experiments"] if args.experiments else [])
+    unknown = set(selected) - {*SECTIONS, "experiments"}
+    if unknown:
+        raise SystemExit(f"--sections: unknown {sorted(unknown)}; choose from {SECTIONS}")
+
+    def section(name, function, *section_args):
+        if name not in selected:
+            return None
+        print(f"## {name}", flush=True)
+        seconds, result = timed(lambda: function(sizes, *section_args))
+        section_seconds[name] = seconds
+        return result
+
+    # Inference and efficiency reuse the model and the throughput of the fit section.
+    vae, _, fit_throughput = section("fit", bench_fit, images, report) or (None, None, None)
+    if vae is None and {"inference", "efficiency"} & set(selected):
+        raise SystemExit("--sections: inference and efficiency need the fit section too")
+    section("inference", bench_inference, images, vae, report)
+    section("quality", bench_quality, images, report)
+    section("scaling", bench_scaling, images, report)
+    section("memory", bench_memmap, images, report)
+    section("search", bench_search, images, report)
+    section("efficiency", bench_efficiency, vae, fit_throughput, report)
+    section("experiments", bench_experiments, images, report)
+
+    results = dict(
+        date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        machine=machine_description(),
+        load_average_at_start=load_at_start,
+        load_average_at_end=os.getloadavg(),
+        data=data_description,
+        smoke=args.smoke,
+        sizes=dataclasses.asdict(sizes),
+        total_seconds=time.perf_counter() - started,
+        section_seconds=section_seconds,
+        rows=report.rows,
+        details=report.details,
+    )
+    Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+    print()
+    print(
+        f"{results['date']}, {results['machine']['cpu']} ({results['machine']['cpus']} CPUs), "
+        f"load average {', '.join(f'{x:.2f}' for x in results['load_average_at_end'])}, "
+        f"total {results['total_seconds']:.0f} s, data: {data_description}"
+    )
+    print()
+    print(report.markdown())
+    return results
+
+
+if __name__ == "__main__":
+    main()

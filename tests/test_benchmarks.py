@@ -1,0 +1,89 @@
+"""The benchmark suite (benchmarks/run.py) runs end to end, and its yardsticks are right."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from skvae._model import build_decoder, build_encoder
+
+RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+SECTIONS = {"1 fit", "2 inference", "3 quality", "4 scaling", "4 memory", "5 search"}
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("skvae_benchmarks_run", RUN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_smoke_run_measures_every_section(bench, tmp_path, capsys):
+    images, labels = bench.synthetic_digits(300)
+    bench.write_idx(tmp_path / "images-idx3-ubyte.gz", images)
+    bench.write_idx(tmp_path / "labels-idx1-ubyte.gz", labels)
+    out = tmp_path / "results.json"
+
+    bench.main(["--smoke", "--no-dask", "--data", str(tmp_path), "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results["data"].startswith("MNIST from")
+    sections = {row["section"].split(" k=")[0] for row in results["rows"]}
+    assert SECTIONS | {"6 efficiency"} <= sections
+    for row in results["rows"]:
+        if row["ratio"] is not None:
+            assert math.isfinite(row["ratio"]), row
+        if row["unit"] in {"s", "ms", "images/s", "samples/s", "MB"}:
+            assert row["value"] > 0, row
+    # The compiled path and Model.predict must agree, or the speed-up is moot.
+    assert results["details"]["transform_max_abs_difference"] < 1e-5
+    table = capsys.readouterr().out
+    assert "| 1 fit | fit throughput" in table
+    assert "| 4 memory | peak RssAnon growth" in table
+
+
+def test_forward_flops_match_a_hand_count(bench):
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)  # -> 4x4x4
+    x = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(x)  # -> 8x8x2
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+
+    conv = 2 * (4 * 4 * 4) * (3 * 3 * 1)  # per output value: 3x3x1 multiply-adds
+    transposed = 2 * (4 * 4 * 4) * (3 * 3 * 2)  # per input value: scattered to 3x3x2
+    dense = 2 * (8 * 8 * 2) * 3
+    assert bench.forward_flops(model) == conv + transposed + dense
+
+
+@pytest.mark.parametrize("sizes_name", ["FULL", "SMOKE"])
+def test_hand_written_vae_has_the_skvae_architecture(bench, sizes_name):
+    sizes = getattr(bench, sizes_name)
+    network = dict(
+        architecture="conv",
+        conv_filters=sizes.conv_filters,
+        conv_kernels=(3,) * len(sizes.conv_filters),
+        conv_strides=sizes.conv_strides,
+    )
+    encoder = build_encoder((28, 28, 1), sizes.latent_dim, **network)
+    decoder = build_decoder((28, 28, 1), sizes.latent_dim, output_activation="sigmoid", **network)
+    hand_written = bench.build_hand_written_vae(sizes, 28)
+
+    for ours, theirs in [(encoder, hand_written.encoder), (decoder, hand_written.decoder)]:
+        assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
+        assert ours.output_shape == theirs.output_shape
+
+
+def test_peak_sampler_sees_an_anonymous_allocation(bench):
+    sampler = bench.PeakSampler(interval=0.001)
+    before = bench.read_status()["RssAnon"]
+    sampler.start()
+    block = np.ones(64 * bench.MB, dtype=np.uint8)  # touched, so resident
+    block.sum()
+    del block
+    peak = sampler.stop()["RssAnon"]
+    assert peak - before > 48 * bench.MB
