@@ -261,3 +261,23 @@ def test_mirrored_strategy_matches_single_device_training():
     # global batch must land within 10% of each other.
     assert mirrored_loss == pytest.approx(single_loss, rel=0.1)
     assert mirrored_mse == pytest.approx(single_mse, rel=0.1)
+
+
+def _fit_and_report_threads(X):
+    import tensorflow as tf
+
+    VariationalAutoencoder(**FAST).fit(X)
+    return (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
+
+
+def test_parallel_workers_give_tensorflow_their_thread_share(digits):
+    # loky sets OMP_NUM_THREADS to cores // n_jobs in each worker; a fit there
+    # must size TensorFlow's pools to it instead of to every core.
+    threads = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(_fit_and_report_threads)(digits[0][:64]) for _ in range(2)
+    )
+    expected = max(1, joblib.cpu_count() // 2)
+    assert threads == [(expected, expected)] * 2
