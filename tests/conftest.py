@@ -1,3 +1,4 @@
+import gzip
 import os
 
 import numpy as np
@@ -24,3 +25,22 @@ def digits():
     """scikit-learn's 8x8 digits scaled to [0, 1], as float32 rows."""
     data = load_digits()
     return (data.data / 16).astype(np.float32), data.target
+
+
+def _write_idx(path, array):
+    """Write ``array`` as a gzipped IDX file (big-endian sizes, uint8 data)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture
+def tiny_mnist_dir(tmp_path, digits):
+    """An MNIST-style directory: 600 digits upscaled to 28x28, as IDX files."""
+    images, labels = digits
+    images = np.kron(images[:600].reshape(-1, 8, 8), np.ones((3, 3)))  # 24x24
+    images = np.pad(images, ((0, 0), (2, 2), (2, 2))) * 255
+    directory = tmp_path / "mnist"
+    directory.mkdir()
+    _write_idx(directory / "images-idx3-ubyte.gz", images)
+    _write_idx(directory / "labels-idx1-ubyte.gz", labels[:600])
+    return directory

@@ -43,7 +43,9 @@ def test_every_example_is_collected():
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[script.stem for script in SCRIPTS])
-def test_example_runs_in_smoke_mode(script, smoke_mode, monkeypatch, capsys):
+def test_example_runs_in_smoke_mode(script, smoke_mode, monkeypatch, capsys, tiny_mnist_dir):
+    # The MNIST example reads a tiny IDX set written here, never the real data.
+    monkeypatch.setenv("SKVAE_MNIST_DIR", str(tiny_mnist_dir))
     namespace = run_example(script, monkeypatch)
     assert plt.get_fignums(), f"{script.name} drew no figure"
     assert namespace["SMOKE"] is True
