@@ -37,13 +37,26 @@ class _CtrlCOnSecondEpoch(keras.callbacks.TerminateOnNaN):
             signal.raise_signal(signal.SIGINT)
 
 
-def test_keyboard_interrupt_during_fit_keeps_the_previous_model(digits, monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler, which turns the signal into KeyboardInterrupt.
+
+    A process started in the background (``nohup``, ``cmd &``, some CI
+    runners) inherits SIGINT as ignored, so the tests install it themselves.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_during_fit_keeps_the_previous_model(
+    digits, monkeypatch, ctrl_c_raises
+):
     X = digits[0][:300]
     vae = VariationalAutoencoder(epochs=2, **TINY).fit(X)
     before = _outputs(vae, X)
     fitted_state = {k: v for k, v in vars(vae).items() if k not in vae.get_params()}
     weights_before = vae.encoder_.get_weights() + vae.decoder_.get_weights()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
     # fit builds its own TerminateOnNaN; swapping the class injects the Ctrl-C.
     monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _CtrlCOnSecondEpoch)
@@ -69,7 +82,9 @@ def test_keyboard_interrupt_during_fit_keeps_the_previous_model(digits, monkeypa
     assert np.all(np.isfinite(vae.transform(X)))
 
 
-def test_keyboard_interrupt_on_first_fit_leaves_an_unfitted_estimator(digits, monkeypatch):
+def test_keyboard_interrupt_on_first_fit_leaves_an_unfitted_estimator(
+    digits, monkeypatch, ctrl_c_raises
+):
     monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _CtrlCOnSecondEpoch)
     vae = VariationalAutoencoder(epochs=3, **TINY)
     with pytest.raises(KeyboardInterrupt):
