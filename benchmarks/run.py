@@ -274,11 +274,14 @@ def timed(function):
     return time.perf_counter() - start, result
 
 
-def compare(contenders: dict[str, Callable], repeats, warmup=1):
-    """Median seconds of each contender, called in turn ``repeats`` times after warm-up.
+def compare(contenders: dict[str, Callable], repeats, warmup=1, block=1):
+    """Median seconds per call of each contender, taking turns ``repeats`` times.
 
     Interleaving the contenders spreads load from other processes over all
-    of them, so their ratio stays meaningful on a busy machine.
+    of them, so their ratio stays meaningful on a busy machine. Each turn
+    makes ``block`` consecutive calls: a latency measured one call after the
+    other contender's would charge it the caches and idle thread pools that
+    the other left behind, which no user calling it in a loop sees.
     """
     for function in contenders.values():
         for _ in range(warmup):
@@ -286,7 +289,7 @@ def compare(contenders: dict[str, Callable], repeats, warmup=1):
     seconds = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, function in contenders.items():
-            seconds[name].append(timed(function)[0])
+            seconds[name].extend(timed(function)[0] for _ in range(block))
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
@@ -424,8 +427,9 @@ def bench_inference(sizes, images, vae, report):
         one = data[:1]
         latency = compare(
             {"skvae": lambda f=ours, d=one: f(d), "keras": lambda f=theirs, d=one: f(d)},
-            sizes.latency_calls,
+            repeats=5,
             warmup=3,
+            block=max(1, sizes.latency_calls // 5),
         )
         report.add(
             "2 inference",
