@@ -102,23 +102,27 @@ class CompiledVAE:
 def _call_chunked(function, batch):
     """Zero-pad ``batch`` to whole chunks, run the in-graph loop, trim."""
     n_rows = len(batch)
-    padding = -n_rows % _CHUNK
-    if padding:
-        batch = np.concatenate([batch, np.zeros((padding, *batch.shape[1:]), batch.dtype)])
+    batch = _zero_padded(batch, n_rows + -n_rows % _CHUNK)
     outputs = function(batch.reshape((-1, _CHUNK, *batch.shape[1:])))
-    if isinstance(outputs, (list, tuple)):
-        return tuple(np.asarray(o).reshape((-1, *o.shape[2:]))[:n_rows] for o in outputs)
-    return np.asarray(outputs).reshape((-1, *outputs.shape[2:]))[:n_rows]
+    return _each_output(outputs, lambda output: output.reshape((-1, *output.shape[2:]))[:n_rows])
 
 
 def _call_padded(function, *batches):
     n_rows = len(batches[0])
-    if n_rows < _MIN_BATCH:
-        batches = [
-            np.concatenate([b, np.zeros((_MIN_BATCH - n_rows, *b.shape[1:]), b.dtype)])
-            for b in batches
-        ]
-    outputs = function(*batches)
+    outputs = function(*(_zero_padded(batch, _MIN_BATCH) for batch in batches))
+    return _each_output(outputs, lambda output: output[:n_rows])
+
+
+def _zero_padded(batch, n_rows):
+    """``batch`` with rows of zeros appended up to ``n_rows`` rows."""
+    missing = n_rows - len(batch)
+    if missing <= 0:
+        return batch
+    return np.concatenate([batch, np.zeros((missing, *batch.shape[1:]), batch.dtype)])
+
+
+def _each_output(outputs, trim):
+    """``trim`` applied to a function's output, or to each of several, as NumPy."""
     if isinstance(outputs, (list, tuple)):
-        return tuple(np.asarray(output)[:n_rows] for output in outputs)
-    return np.asarray(outputs)[:n_rows]
+        return tuple(trim(np.asarray(output)) for output in outputs)
+    return trim(np.asarray(outputs))
