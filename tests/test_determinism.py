@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import skvae
 from skvae import VariationalAutoencoder
@@ -54,10 +55,18 @@ def _fit_and_hash(seed):
 
 def test_same_seed_is_bitwise_identical_across_fresh_processes():
     package_root = str(Path(skvae.__file__).resolve().parent.parent)
+    # Float sums depend on how many threads split them, so the children must
+    # run TensorFlow with this process's pools; skvae sizes them from
+    # OMP_NUM_THREADS, which other libraries may have left in os.environ.
+    parent_env = dict(os.environ)
+    parent_env.pop("OMP_NUM_THREADS", None)
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    if threads:
+        parent_env["OMP_NUM_THREADS"] = str(threads)
     processes = []
     for hash_seed in ("1", "2"):  # also shows nothing depends on str hashing
         env = dict(
-            os.environ,
+            parent_env,
             PYTHONHASHSEED=hash_seed,
             PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
             TF_CPP_MIN_LOG_LEVEL="2",

@@ -140,8 +140,12 @@ def test_grid_search_in_parallel_uses_the_score_and_refits(digits):
     assert search.score(X) == pytest.approx(search.best_estimator_.score(X))
 
 
-def test_grid_search_on_a_dask_cluster(digits):
+def test_grid_search_on_a_dask_cluster(digits, monkeypatch):
     distributed = pytest.importorskip("dask.distributed")
+    # The cluster's nanny sets OMP_NUM_THREADS=1 in this process's environment
+    # for its workers; monkeypatch puts the variable back after the test.
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    monkeypatch.delenv("OMP_NUM_THREADS")
     X = digits[0][:300]
     with (
         distributed.LocalCluster(
