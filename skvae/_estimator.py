@@ -40,9 +40,6 @@ _MAX_SEED = np.iinfo(np.int32).max
 # chunks inside its graph (see _inference.py); bounds the float32 copy made
 # of uint8 or float64 input to a few MB at a time.
 _INFERENCE_BATCH_SIZE = 4096
-# Decoded images per call when scoring (rows x importance samples); the same
-# cache bound applies.
-_MAX_DECODED_PER_CALL = 64
 # uint8 input is read as 8-bit intensities: the model sees it divided by this.
 _UINT8_SCALE = 255.0
 # 'auto' treats 2-D data as square images only from this side up: a 3x3 conv
@@ -856,19 +853,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_is_fitted(self)
         X, _ = self._validate_samples(X, reset=False)
         n_draws = self.n_importance_samples
-        draws_per_call = min(n_draws, _MAX_DECODED_PER_CALL)
-        rows_per_call = max(1, _MAX_DECODED_PER_CALL // draws_per_call)
         scores = []
-        for x in self._model_batches(X, rows_per_call):
+        # Batches of at most _INFERENCE_BATCH_SIZE latent draws bound the
+        # float64 draws held at once; one row per batch beyond that.
+        for x in self._model_batches(X, max(1, _INFERENCE_BATCH_SIZE // n_draws)):
             mu, log_var = (v.astype(np.float64) for v in self._compiled.encode(x))
-            eps = self._scoring_noise(x, n_draws)
-            log_weights = np.concatenate(
-                [
-                    self._log_weights(x, mu, log_var, eps[:, start : start + draws_per_call])
-                    for start in range(0, n_draws, draws_per_call)
-                ],
-                axis=1,
-            )
+            log_weights = self._log_weights(x, mu, log_var, self._scoring_noise(x, n_draws))
             scores.append(logsumexp(log_weights, axis=1) - math.log(n_draws))
         # A density over X = scale * x is the density over x divided by scale^D.
         return self._concatenate(scores, (0,)) - self.n_features_in_ * math.log(self._input_scale)

@@ -58,10 +58,12 @@ def test_the_mean_score_carries_no_noise_shared_by_all_rows(fitted):
     assert difference.std() > 0  # the seeds did change the draws
 
 
-def test_chunked_scoring_equals_one_call(fitted, monkeypatch):
+@pytest.mark.parametrize("n_importance_samples", [7, 100])
+def test_chunked_scoring_equals_row_by_row_scoring(fitted, monkeypatch, n_importance_samples):
+    # 7 draws: several rows per in-graph chunk, the last one padded. 100
+    # draws: more than one chunk decodes, so each row's draws are split.
     vae, X = fitted
-    vae.set_params(n_importance_samples=50)
+    vae.set_params(n_importance_samples=n_importance_samples)
     whole = vae.score_samples(X[:30])
-    # Fewer decodes per call than draws per row: draws and rows are both split.
-    monkeypatch.setattr(_estimator, "_MAX_DECODED_PER_CALL", 16)
+    monkeypatch.setattr(_estimator, "_INFERENCE_BATCH_SIZE", 1)
     np.testing.assert_allclose(vae.score_samples(X[:30]), whole, rtol=1e-12, atol=1e-9)
