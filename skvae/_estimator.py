@@ -510,7 +510,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         --------
         >>> import numpy as np
         >>> from skvae import VariationalAutoencoder
-        >>> X = np.random.default_rng(0).random((60, 3))
+        >>> X = np.random.default_rng(0).random((120, 3))
         >>> vae = VariationalAutoencoder(random_state=0)
         >>> for chunk in np.array_split(X, 3):
         ...     vae = vae.partial_fit(chunk)
@@ -993,7 +993,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         --------
         >>> import numpy as np
         >>> from skvae import VariationalAutoencoder
-        >>> X = np.random.default_rng(0).random((20, 8))
+        >>> X = np.random.default_rng(0).random((40, 8))
         >>> VariationalAutoencoder(alpha=40.0, epochs=1).fit(X).decoder_variance_
         0.1
         """
