@@ -3,7 +3,9 @@
 ``keras.Model.predict`` builds a data pipeline and a progress loop on every
 call, which dominates the cost of a small batch. These ``tf.function``\\ s are
 traced once per model with a ``None`` batch dimension (no retracing for new
-batch sizes) and are called directly on float32 arrays.
+batch sizes) and are called directly on float32 arrays: a single row is
+padded to two, and more than one chunk of rows runs as a loop over chunks
+inside one graph.
 """
 
 import math
