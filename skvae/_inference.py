@@ -8,12 +8,10 @@ padded to two, and more than one chunk of rows runs as a loop over chunks
 inside one graph.
 """
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
-from ._losses import decoder_variance, gaussian_log_likelihood
+from ._losses import gaussian_log_likelihood
 
 # A batch of one row runs a different oneDNN convolution kernel from larger
 # batches, and its results differ from theirs in the last bits; padding to two
@@ -38,13 +36,13 @@ class CompiledVAE:
     Args:
         encoder: Model ``x -> [mu, log_var]``.
         decoder: Model ``z -> x_hat``.
-        alpha: Reconstruction weight, which sets the decoder variance.
+        decoder_variance: Variance of the Gaussian decoder ``p(x | z)``
+            that ``log_likelihood`` scores under.
     """
 
-    def __init__(self, encoder, decoder, alpha):
+    def __init__(self, encoder, decoder, decoder_variance):
         sample_shape = tuple(encoder.input_shape[1:])
         latent_dim = decoder.input_shape[-1]
-        variance = decoder_variance(alpha, math.prod(sample_shape))
         samples = tf.TensorSpec((None, *sample_shape), tf.float32)
         latents = tf.TensorSpec((None, latent_dim), tf.float32)
         latent_draws = tf.TensorSpec((None, None, latent_dim), tf.float32)
@@ -70,7 +68,7 @@ class CompiledVAE:
             n_samples, n_draws = tf.shape(z)[0], tf.shape(z)[1]
             x_hat = decoder(tf.reshape(z, (-1, latent_dim)), training=False)
             x_repeated = tf.repeat(x, n_draws, axis=0)
-            log_p = gaussian_log_likelihood(x_repeated, x_hat, variance)
+            log_p = gaussian_log_likelihood(x_repeated, x_hat, decoder_variance)
             return tf.reshape(log_p, (n_samples, n_draws))
 
         # The rows per chunk depend on the number of draws, so this chunk

@@ -22,7 +22,8 @@ The importance-weighted bound
 For draws ``z_1 .. z_k ~ q(z | x)`` the log weights
 ``log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x)`` (built from
 :func:`gaussian_log_likelihood`, :func:`standard_normal_log_density` and
-:func:`diagonal_normal_log_density`) give ``log (1/k) sum_i w_i``, whose
+:func:`diagonal_normal_log_density` in :func:`log_importance_weights`) give
+:func:`importance_weighted_bound`, ``log (1/k) sum_i w_i``, whose
 expectation is a lower bound on ``log p(x)`` that does not decrease with
 ``k`` and equals the ELBO's expectation at ``k = 1`` (Burda et al., 2016).
 When ``q(z | x)`` is the exact posterior every ``w_i`` equals ``p(x)``, so the
@@ -142,23 +143,48 @@ def diagonal_normal_log_density(z, mu, log_var):
     return -0.5 * ops.sum(LOG_2PI + log_var + ops.square(z - mu) * ops.exp(-log_var), axis=-1)
 
 
-def evidence_lower_bound(x, x_hat, mu, log_var, alpha):
-    """Per-sample ELBO in nats under the ``alpha``-implied Gaussian decoder.
+def evidence_lower_bound(log_likelihood, mu, log_var):
+    """Per-sample ELBO in nats: ``log p(x | z) - KL(q(z | x) || p(z))``.
 
-    ``ELBO = log p(x | z) - KL(q(z | x) || p(z))`` with
-    ``sigma^2 = decoder_variance(alpha, D)``; equal to
+    With ``log_likelihood = gaussian_log_likelihood(x, x_hat(z), sigma^2)``
+    and ``sigma^2 = decoder_variance(alpha, D)`` this equals
     ``-combined_loss(...) - D/2 * log(pi D / alpha)``.
 
     Args:
-        x: Data, shape ``(batch, ...)``.
-        x_hat: Decoder mean at a ``z`` drawn from ``q(z | x)``.
+        log_likelihood: ``log p(x | z)`` at one ``z`` drawn from ``q(z | x)``,
+            shape ``(batch,)``.
         mu: Posterior means, shape ``(batch, latent_dim)``.
         log_var: Posterior log-variances, same shape as ``mu``.
-        alpha: Positive weight of the reconstruction term.
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
-    x = ops.convert_to_tensor(x)
-    variance = decoder_variance(alpha, math.prod(x.shape[1:]))
-    return gaussian_log_likelihood(x, x_hat, variance) - kl_loss(mu, log_var)
+    return ops.convert_to_tensor(log_likelihood) - kl_loss(mu, log_var)
+
+
+def log_importance_weights(log_likelihood, z, mu, log_var):
+    """``log w = log p(x | z) + log p(z) - log q(z | x)`` per sample and draw.
+
+    Args:
+        log_likelihood: ``log p(x | z_i)``, shape ``(batch, k)``.
+        z: The draws ``z_i ~ q(z | x)``, shape ``(batch, k, latent_dim)``.
+        mu: Posterior means, shape ``(batch, latent_dim)``.
+        log_var: Posterior log-variances, same shape as ``mu``.
+
+    Returns:
+        Tensor of shape ``(batch, k)``.
+    """
+    z = ops.convert_to_tensor(z)
+    mu = ops.expand_dims(ops.convert_to_tensor(mu, dtype=z.dtype), 1)
+    log_var = ops.expand_dims(ops.convert_to_tensor(log_var, dtype=z.dtype), 1)
+    return (
+        ops.convert_to_tensor(log_likelihood, dtype=z.dtype)
+        + standard_normal_log_density(z)
+        - diagonal_normal_log_density(z, mu, log_var)
+    )
+
+
+def importance_weighted_bound(log_weights):
+    """``log (1/k) sum_i w_i`` over the last axis of ``log_weights`` (IWAE bound)."""
+    log_weights = ops.convert_to_tensor(log_weights)
+    return ops.logsumexp(log_weights, axis=-1) - math.log(log_weights.shape[-1])

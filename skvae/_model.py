@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from ._losses import LOG_VAR_RANGE, kl_loss, reconstruction_loss
+from ._losses import LOG_VAR_RANGE, combined_loss, kl_loss, reconstruction_loss
 
 
 @keras.saving.register_keras_serializable(package="skvae")
@@ -228,6 +228,11 @@ class VAETrainer(keras.Model):
     the optimisation. The loss lives in ``compute_loss`` rather than a
     hand-written ``GradientTape`` so the model stays backend-portable.
 
+    ``alpha`` is a non-trainable variable, not a Python float: Keras traces
+    the train step once, and a float would be frozen into that graph, so a
+    continued fit would keep training on the old value. Assign a new value
+    with ``trainer.alpha.assign(...)``, as for the optimiser's learning rate.
+
     Args:
         encoder: Model ``x -> [mu, log_var]``.
         decoder: Model ``z -> x_hat``.
@@ -239,7 +244,7 @@ class VAETrainer(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
-        self.alpha = float(alpha)
+        self.alpha = keras.Variable(float(alpha), trainable=False, name="alpha")
         self.sampling = Sampling(seed=seed, name="sampling")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
@@ -250,11 +255,12 @@ class VAETrainer(keras.Model):
         return {"x_hat": x_hat, "mu": mu, "log_var": log_var}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        reconstruction = reconstruction_loss(x, y_pred["x_hat"])
-        kl = kl_loss(y_pred["mu"], y_pred["log_var"])
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        loss = ops.mean(self.alpha * reconstruction + kl)
+        x_hat, mu, log_var = y_pred["x_hat"], y_pred["mu"], y_pred["log_var"]
+        # The tracked terms repeat subexpressions of the loss; the traced
+        # graph computes each once (common-subexpression elimination).
+        self.reconstruction_tracker.update_state(reconstruction_loss(x, x_hat))
+        self.kl_tracker.update_state(kl_loss(mu, log_var))
+        loss = ops.mean(combined_loss(x, x_hat, mu, log_var, self.alpha))
         # Under a tf.distribute strategy Keras sums the replicas' gradients and
         # multiplies the reported loss back, so each replica's share is scaled
         # down here, as Keras' own compiled losses do.

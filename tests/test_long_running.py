@@ -12,7 +12,7 @@ import pytest
 from tensorflow.python.framework.func_graph import FuncGraph
 
 from skvae import VariationalAutoencoder
-from skvae._optimizer import SingleReplicaAdam
+from skvae._compat import SingleReplicaAdam
 
 SMALL = dict(architecture="dense", hidden_layer_sizes=(16,), epochs=2, batch_size=32, latent_dim=2)
 N_FITS = 30

@@ -1,0 +1,134 @@
+"""The fitted layout: how the model reads samples and writes outputs.
+
+Resolved once, in the first ``fit``, from the training data and the
+``image_shape``, ``architecture`` and ``output_activation`` parameters;
+everything after that (continued training, inference, pickling) reads this
+frozen object, never the live parameters.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ._data import iter_batches
+from ._validation import as_positive_ints, normalize_image_shape
+
+# uint8 input is read as 8-bit intensities: the model sees it divided by this,
+# and decoded outputs are multiplied back.
+UINT8_SCALE = 255.0
+# 'auto' treats 2-D data as square images only from this side up: a 3x3 conv
+# over 9 tabular features is rarely what anyone wants.
+MIN_AUTO_IMAGE_SIDE = 4
+# Rows handed to one compiled inference call, which loops over cache-sized
+# chunks inside its graph (see _inference.py); bounds the float32 copy made
+# of uint8 or float64 input to a few MB at a time.
+INFERENCE_BATCH_SIZE = 4096
+
+
+def input_scale(X):
+    """What the model divides ``X`` by: 255 for 8-bit data, else 1."""
+    return UINT8_SCALE if X.dtype == np.uint8 else 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How a fitted model sees its data.
+
+    Attributes:
+        n_features: Features per sample (pixels times channels).
+        image_shape: ``(height, width, channels)`` when rows are images, else None.
+        outputs_images: Whether outputs are 4-D (``fit`` got 4-D input).
+        architecture: ``"conv"`` or ``"dense"``.
+        output_activation: ``"sigmoid"`` or ``"linear"``.
+        input_scale: The model sees ``X / input_scale``.
+    """
+
+    n_features: int
+    image_shape: tuple | None
+    outputs_images: bool
+    architecture: str
+    output_activation: str
+    input_scale: float
+
+    @property
+    def sample_shape(self):
+        """Shape of one sample as the network takes it."""
+        return self.image_shape if self.image_shape is not None else (self.n_features,)
+
+    def batches(self, X, batch_size=INFERENCE_BATCH_SIZE):
+        """Consecutive float32 network batches of the rows of 2-D ``X``."""
+        return iter_batches(X, batch_size, self.sample_shape, self.input_scale)
+
+    def to_output(self, decoded):
+        """Decoder means as the user sees them: rescaled, in the layout fit received."""
+        shape = self.image_shape if self.outputs_images else (self.n_features,)
+        return (decoded * self.input_scale).reshape((-1, *shape))
+
+
+def resolve_layout(X, input_image_shape, *, image_shape, architecture, output_activation):
+    """The :class:`Layout` for training data ``X`` (2-D, validated).
+
+    ``input_image_shape`` is the image shape of 4-D input (else None); the
+    keyword arguments are the estimator's parameters of the same names.
+    """
+    n_features = X.shape[1]
+    resolved_shape = input_image_shape
+    if resolved_shape is None and image_shape is not None:
+        resolved_shape = normalize_image_shape(image_shape, n_features)
+    side = math.isqrt(n_features)
+    if (
+        resolved_shape is None
+        and architecture != "dense"
+        and side * side == n_features
+        and (architecture == "conv" or side >= MIN_AUTO_IMAGE_SIDE)
+    ):
+        resolved_shape = (side, side, 1)
+    if architecture == "conv" and resolved_shape is None:
+        raise ValueError(
+            f"architecture='conv' needs images, but X has {n_features} features, "
+            "which is not a square number; pass image_shape=(height, width[, "
+            "channels]), 4-D input, or use architecture='dense'."
+        )
+    if output_activation == "auto":
+        in_unit_range = X.dtype == np.uint8 or (X.min() >= 0 and X.max() <= 1)
+        output_activation = "sigmoid" if in_unit_range else "linear"
+    return Layout(
+        n_features=n_features,
+        image_shape=resolved_shape,
+        outputs_images=input_image_shape is not None,
+        architecture="dense" if resolved_shape is None or architecture == "dense" else "conv",
+        output_activation=output_activation,
+        input_scale=input_scale(X),
+    )
+
+
+def network_structure(
+    layout, *, latent_dim, conv_filters, conv_kernels, conv_strides, hidden_layer_sizes, batch_norm
+):
+    """Keyword arguments of ``build_encoder`` / ``build_decoder``, validated.
+
+    Conv parameters are checked against the image only for a conv network;
+    a dense network ignores them.
+    """
+    structure = {
+        "latent_dim": latent_dim,
+        "architecture": layout.architecture,
+        "hidden_layer_sizes": as_positive_ints(hidden_layer_sizes, "hidden_layer_sizes"),
+        "batch_norm": batch_norm,
+    }
+    if layout.architecture != "conv":
+        return structure
+    filters = as_positive_ints(conv_filters, "conv_filters")
+    if not filters:
+        raise ValueError("conv_filters must name at least one conv layer, got ().")
+    kernels = as_positive_ints(conv_kernels, "conv_kernels", len(filters))
+    strides = as_positive_ints(conv_strides, "conv_strides", len(filters))
+    height, width, _ = layout.image_shape
+    if math.prod(strides) > min(height, width):
+        raise ValueError(
+            f"conv_strides={conv_strides!r} downsample by {math.prod(strides)}, "
+            f"more than the smaller side of the {height}x{width} images; use "
+            "fewer or smaller strides."
+        )
+    return {**structure, "conv_filters": filters, "conv_kernels": kernels, "conv_strides": strides}

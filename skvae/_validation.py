@@ -1,0 +1,205 @@
+"""Input checks: array dimensions, conversion errors, float32 range, image shapes.
+
+Every message names the array or parameter and what was expected. Nothing
+here imports TensorFlow, so ``skvae.plotting`` can use the same image-shape
+rules without loading it.
+"""
+
+import contextlib
+import math
+from numbers import Integral
+
+import numpy as np
+from scipy import sparse
+from sklearn.utils.validation import check_array, validate_data
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def output_dtype(X):
+    """float32 for float32 input, float64 for everything else (uint8 included)."""
+    return X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+
+
+def as_positive_ints(value, name, length=None):
+    """A tuple of positive ints from a sequence, or from an int when ``length`` is given.
+
+    ``name`` is used in errors; with ``length``, an int is repeated that many
+    times and a sequence must have that many entries (one per conv layer).
+    """
+    if isinstance(value, Integral):
+        if length is None:
+            raise TypeError(f"{name} must be a sequence of positive ints, got {value!r}.")
+        value = (value,) * length
+    try:
+        values = tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int or a sequence of positive ints, got {value!r}."
+        ) from None
+    if not all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ValueError(f"{name} must contain positive ints only, got {value!r}.")
+    if length is not None and len(values) != length:
+        raise ValueError(
+            f"{name} has {len(values)} entries but conv_filters has {length}; "
+            "give one kernel and one stride per conv layer."
+        )
+    return tuple(int(v) for v in values)
+
+
+def normalize_image_shape(image_shape, n_features, name="X"):
+    """``(height, width, channels)`` from a 2- or 3-entry ``image_shape``.
+
+    The shape must hold exactly the ``n_features`` of each row of the array
+    called ``name``; two entries mean one channel.
+    """
+    shape = as_positive_ints(image_shape, "image_shape")
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3 or math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)!r} does not fit {name} with {n_features} "
+            "features: expected (height, width) or (height, width, channels) whose "
+            f"product is {n_features}."
+        )
+    return shape
+
+
+@contextlib.contextmanager
+def named_conversion_errors(X, name):
+    """Re-raise NumPy's and scikit-learn's conversion errors naming ``name``.
+
+    ``could not convert string to float: 'x'`` names neither the array nor
+    the column, and the complex-data error prints the whole array.
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        if message.startswith("Complex data not supported"):
+            raise ValueError(
+                f"Complex data not supported: {name} has a complex dtype, but the "
+                "autoencoder needs real numbers (take .real or np.abs first)."
+            ) from None
+        if "inhomogeneous" in message:
+            raise ValueError(
+                f"{name} is ragged: every row must have the same number of values. "
+                f"NumPy said: {message}"
+            ) from None
+        if "convert string to float" not in message and "argument must be" not in message:
+            raise
+        columns = getattr(X, "columns", None)
+        dtypes = getattr(X, "dtypes", None)
+        culprits = ""
+        if columns is not None and dtypes is not None:
+            non_numeric = [
+                str(column)
+                for column, dtype in zip(columns, dtypes, strict=True)
+                if getattr(dtype, "kind", "O") not in "biuf"
+            ]
+            culprits = f" (non-numeric columns: {', '.join(non_numeric)})"
+        raise type(error)(
+            f"{name} must contain real numbers only{culprits}; encode or drop "
+            f"non-numeric values first. NumPy said: {message}"
+        ) from error
+
+
+def check_float32_range(X, name):
+    """Reject values that become inf in the float32 the network computes in."""
+    if X.dtype != np.float64 or X.size == 0:
+        return
+    largest = max(float(X.max()), -float(X.min()))
+    if largest > float(np.finfo(np.float32).max):
+        raise ValueError(
+            f"{name} contains values of magnitude up to {largest:.3g}, beyond the float32 "
+            f"range (about {np.finfo(np.float32).max:.3g}) the network computes in; "
+            f"rescale {name}."
+        )
+
+
+def _n_dims(X):
+    return 0 if sparse.issparse(X) else len(getattr(X, "shape", ()))
+
+
+def validate_samples(estimator, X, *, reset, fitted_image_shape=None):
+    """Validated 2-D ``X`` and the image shape of 4-D input (else None).
+
+    ``validate_data`` sets or checks ``n_features_in_`` on ``estimator``.
+    With ``reset=False``, 4-D input must have the ``fitted_image_shape``.
+    uint8 stays uint8 (the model scales it batch by batch) so a large array
+    or memmap is never copied whole; other types become float.
+    """
+    input_image_shape = None
+    n_dims = _n_dims(X)
+    if n_dims == 3 or n_dims > 4:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features) or 4-D (n_samples, height, width, "
+            f"channels), got a {n_dims}-D array of shape {tuple(X.shape)}."
+        )
+    if n_dims == 4:
+        input_image_shape = tuple(int(d) for d in X.shape[1:])
+        if not reset:
+            # Before validate_data, whose feature-count error hides the image shape.
+            _check_image_input(input_image_shape, fitted_image_shape, estimator)
+        X = np.reshape(np.asarray(X), (X.shape[0], math.prod(input_image_shape)))
+    keep_uint8 = getattr(X, "dtype", None) == np.uint8
+    with named_conversion_errors(X, "X"):
+        X = validate_data(estimator, X, reset=reset, dtype=None if keep_uint8 else FLOAT_DTYPES)
+    check_float32_range(X, "X")
+    return X, input_image_shape
+
+
+def _check_image_input(input_image_shape, fitted_image_shape, estimator):
+    name = type(estimator).__name__
+    if fitted_image_shape is None:
+        raise ValueError(
+            f"X holds images of shape {input_image_shape}, but {name} was fitted on 2-D "
+            f"data; pass X of shape (n_samples, {estimator.n_features_in_})."
+        )
+    if input_image_shape != fitted_image_shape:
+        raise ValueError(
+            f"X holds images of shape {input_image_shape}, but {name} was fitted on "
+            f"images of shape {fitted_image_shape} (height, width, channels)."
+        )
+
+
+def validate_latent_points(X, latent_dim):
+    """``X`` as a float array of ``latent_dim`` columns, for ``inverse_transform``."""
+    n_dims = _n_dims(X)
+    if n_dims > 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, latent_dim={latent_dim}), got a "
+            f"{n_dims}-D array of shape {tuple(X.shape)}."
+        )
+    with named_conversion_errors(X, "X"):
+        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+    check_float32_range(Z, "X")
+    if Z.shape[1] != latent_dim:
+        raise ValueError(
+            f"X has {Z.shape[1]} features, but inverse_transform expects "
+            f"latent_dim={latent_dim} columns (the output of transform)."
+        )
+    return Z
+
+
+def as_one_sample(x, name, n_features, image_shape):
+    """``x`` as a batch of one row; ``name`` for errors.
+
+    Accepts a row, a one-row batch, one image of ``image_shape`` (without
+    its channel axis when it has one channel) or a one-image batch.
+    """
+    if getattr(x, "ndim", None) == 2 and hasattr(x, "columns") and len(x) == 1:
+        return x  # a one-row DataFrame keeps its feature names
+    array = np.asarray(x)
+    accepted = {(n_features,), (1, n_features)}
+    if image_shape is not None:
+        accepted |= {image_shape, (1, *image_shape)}
+        if image_shape[2] == 1:
+            accepted.add(image_shape[:2])
+    if array.shape not in accepted:
+        raise ValueError(
+            f"{name} must be one sample: a row of {n_features} features"
+            + (f" or an image of shape {image_shape}" if image_shape else "")
+            + f", got an array of shape {array.shape}."
+        )
+    return array.reshape(1, n_features)
