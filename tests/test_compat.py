@@ -4,6 +4,8 @@ These are cheap and fail on the exact name when a TensorFlow, Keras or
 scikit-learn release moves one, before any training test fails obscurely.
 """
 
+from numbers import Integral
+
 import keras
 import numpy as np
 import pytest
@@ -45,7 +47,7 @@ def test_fit_context_validates_parameter_constraints():
 
     class Tiny(BaseEstimator):
         _parameter_constraints = {
-            "n": [_compat.Interval(int, 1, None, closed="left")],
+            "n": [_compat.Interval(Integral, 1, None, closed="left")],
             "kind": [_compat.StrOptions({"a"})],
         }
 
@@ -70,3 +72,18 @@ def test_thread_limit_is_a_no_op_once_tensorflow_runs(monkeypatch):
     _compat.limit_tensorflow_threads()  # must not raise
     monkeypatch.setenv("OMP_NUM_THREADS", "not-a-number")
     _compat.limit_tensorflow_threads()
+
+
+def test_feature_names_out_mixin_reads_n_features_out():
+    # The estimator tells scikit-learn its latent size through this hook.
+    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
+
+    class Tiny(ClassNamePrefixFeaturesOutMixin, BaseEstimator):
+        _n_features_out = 2
+        n_features_in_ = 3
+
+        def fit(self, X=None):
+            return self
+
+    names = Tiny().fit().get_feature_names_out()
+    assert list(names) == ["tiny0", "tiny1"]
