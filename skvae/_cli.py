@@ -122,9 +122,12 @@ def _parser():
     fit = commands.add_parser(
         "fit",
         help="train on an array or IDX file and save the model with joblib",
-        description="Train a VariationalAutoencoder on DATA and save it with joblib. "
-        "uint8 data (such as MNIST pixels 0-255) are scaled to [0, 1] by dividing by 255; "
-        "other numeric data are used as they are. Arrays of shape (n, height, width) or "
+        description="Train a VariationalAutoencoder on DATA and save it with joblib, "
+        "exactly as fitting the array from Python would. uint8 data (such as MNIST pixels "
+        "0-255) are read as 8-bit intensities: the model sees them divided by 255 and "
+        "samples in 0-255; other numeric data are used as they are. .npy files and "
+        "uncompressed 8-bit IDX files are memory-mapped, not copied. Arrays of shape "
+        "(n, height, width) or "
         "(n, height, width, channels) are images and get a convolutional network; 2-D arrays "
         "are rows (square feature counts of at least 16 are read as square images).",
     )
@@ -413,39 +416,26 @@ def _demo(args):
 
 
 def _load_data(path, key=None):
-    """The training array in ``path``, scaled to [0, 1] when it is uint8."""
-    import numpy as np
-
-    from .datasets import load_idx
+    """The training array in ``path``, as stored: neither copied nor rescaled."""
+    from .datasets import load_array
 
     try:
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as archive:
-                names = list(archive.files)
-                if key is None:
-                    key = names[0] if len(names) == 1 else "X"
-                if key not in names:
-                    raise _UsageError(f"{path!r} holds the arrays {names}; choose one with --key.")
-                data = archive[key]
-        elif path.endswith(".npy"):
-            data = np.load(path, allow_pickle=False)
-        else:
-            data = load_idx(path)
+        data = load_array(path, key=key)
     except OSError as error:
         raise _UsageError(f"cannot read DATA {path!r}: {error.strerror or error}") from None
     except ValueError as error:
         raise _UsageError(f"cannot read DATA {path!r}: {_one_line(error)}") from None
+    except KeyError as error:  # an .npz file without the array asked for
+        raise _UsageError(f"{error.args[0]}; choose one with --key.") from None
     if data.dtype.kind not in "uif":
         raise _UsageError(f"DATA {path!r} holds {data.dtype} values; expected numbers.")
     if data.ndim == 3:
-        data = data[..., None]  # (n, height, width): one-channel images
+        data = data[..., None]  # (n, height, width): one-channel images; a view, not a copy
     if data.ndim not in (2, 4) or len(data) < 2:
         raise _UsageError(
             f"DATA {path!r} has shape {data.shape}; expected at least two samples as rows "
             "(n, features) or images (n, height, width[, channels])."
         )
-    if data.dtype == np.uint8:
-        return data.astype(np.float32) / 255
     return data
 
 
