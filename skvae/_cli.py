@@ -376,7 +376,7 @@ def _native_logs_silenced():
         sys.stderr = original
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skvae`` and ``python -m skvae``; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
