@@ -136,6 +136,48 @@ def test_fit_scales_uint8_images_and_saves_a_model(capsys, tmp_path, digit_image
     assert np.isfinite(vae.score(scaled))
 
 
+def test_fit_on_uint8_file_gives_the_model_fitted_from_python(capsys, tmp_path, digit_images):
+    # The estimator reads uint8 as 8-bit intensities and samples in 0-255; the
+    # command line must hand it the same array rather than a [0, 1] float copy.
+    data, model = tmp_path / "digits.npy", tmp_path / "model.joblib"
+    np.save(data, digit_images)
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), "--seed", "2", *FAST)
+    assert (code, err) == (0, "")
+
+    from_python = VariationalAutoencoder(epochs=1, batch_size=16, random_state=2)
+    from_python.fit(digit_images[..., None])
+    expected = from_python.sample(6, random_state=0)
+    assert expected.max() > 1  # pixels come back in 0-255
+    np.testing.assert_allclose(joblib.load(model).sample(6, random_state=0), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".npy", "-idx3-ubyte"])
+def test_fit_hands_the_estimator_the_file_memory_mapped(
+    capsys, tmp_path, monkeypatch, digit_images, suffix
+):
+    data = tmp_path / f"digits{suffix}"
+    if suffix == ".npy":
+        np.save(data, digit_images)
+    else:
+        header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", *digit_images.shape)
+        data.write_bytes(header + digit_images.tobytes())
+    seen = []
+    original_fit = VariationalAutoencoder.fit
+
+    def recording_fit(self, X, *args, **kwargs):
+        seen.append(X)
+        return original_fit(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(VariationalAutoencoder, "fit", recording_fit)
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(tmp_path / "m.joblib"), *FAST)
+    assert (code, err) == (0, "")
+    (X,) = seen
+    # A view of the file on disk, not a copy in memory (float or otherwise).
+    assert isinstance(X, np.memmap) and X.dtype == np.uint8
+    assert X.shape == (*digit_images.shape, 1)
+    np.testing.assert_array_equal(X[..., 0], digit_images)
+
+
 @pytest.mark.parametrize("compress", [False, True], ids=["idx", "idx-gz"])
 def test_fit_reads_idx_files(capsys, tmp_path, digit_images, compress):
     header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", *digit_images.shape)

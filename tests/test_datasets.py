@@ -1,4 +1,4 @@
-"""IDX / MNIST readers, on tiny IDX files built by the tests."""
+"""Array-file readers (.npy, .npz, IDX / MNIST), on tiny files built by the tests."""
 
 import gzip
 import struct
@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from skvae.datasets import load_idx, load_mnist
+from skvae.datasets import load_array, load_idx, load_mnist
 
 
 def idx_bytes(array, type_code=0x08):
@@ -16,6 +16,7 @@ def idx_bytes(array, type_code=0x08):
     return header + np.ascontiguousarray(array, dtype=dtypes[type_code]).tobytes()
 
 
+@pytest.mark.parametrize("mmap", [False, True], ids=["read", "mmap"])
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize(
     ("type_code", "dtype"),
@@ -28,13 +29,13 @@ def idx_bytes(array, type_code=0x08):
         (0x0E, np.float64),
     ],
 )
-def test_load_idx_round_trips_every_type(tmp_path, compress, type_code, dtype):
+def test_load_idx_round_trips_every_type(tmp_path, compress, type_code, dtype, mmap):
     array = (np.arange(24).reshape(2, 3, 4) - (0 if dtype == np.uint8 else 7)).astype(dtype)
     data = idx_bytes(array, type_code)
     path = tmp_path / "array-idx3"
     path.write_bytes(gzip.compress(data) if compress else data)
 
-    loaded = load_idx(path)
+    loaded = load_idx(path, mmap=mmap)
 
     assert loaded.dtype == np.dtype(dtype)
     assert loaded.dtype.isnative
@@ -107,3 +108,79 @@ def test_load_mnist_rejects_mismatched_counts(tmp_path):
 def test_load_mnist_names_the_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"images-idx3-ubyte\.gz"):
         load_mnist(tmp_path)
+
+
+def test_load_idx_maps_only_plain_files_of_bytes(tmp_path):
+    images = np.arange(3 * 4 * 4, dtype=np.uint8).reshape(3, 4, 4)
+    (tmp_path / "plain").write_bytes(idx_bytes(images))
+    (tmp_path / "gzipped").write_bytes(gzip.compress(idx_bytes(images)))
+    (tmp_path / "wide").write_bytes(idx_bytes(images, 0x0B))
+
+    assert isinstance(load_idx(tmp_path / "plain", mmap=True), np.memmap)
+    assert not isinstance(load_idx(tmp_path / "plain"), np.memmap)
+    assert not isinstance(load_idx(tmp_path / "gzipped", mmap=True), np.memmap)
+    assert not isinstance(load_idx(tmp_path / "wide", mmap=True), np.memmap)
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_load_array_reads_npy_mapped_or_in_memory(tmp_path, mmap):
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    np.save(tmp_path / "images.npy", images)
+
+    loaded = load_array(tmp_path / "images.npy", mmap=mmap)
+
+    assert isinstance(loaded, np.memmap) == mmap
+    assert loaded.dtype == np.uint8
+    np.testing.assert_array_equal(loaded, images)
+
+
+def test_load_array_reads_idx_files(tmp_path):
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    (tmp_path / "images-idx3-ubyte").write_bytes(idx_bytes(images))
+    (tmp_path / "images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images)))
+
+    mapped = load_array(tmp_path / "images-idx3-ubyte")
+    assert isinstance(mapped, np.memmap)
+    np.testing.assert_array_equal(mapped, images)
+    np.testing.assert_array_equal(load_array(tmp_path / "images-idx3-ubyte.gz"), images)
+
+
+def test_load_array_picks_the_npz_array(tmp_path):
+    X, y = np.ones((3, 2)), np.arange(3)
+    np.savez(tmp_path / "only.npz", images=X)
+    np.savez(tmp_path / "both.npz", X=X, y=y)
+
+    np.testing.assert_array_equal(load_array(tmp_path / "only.npz"), X)
+    np.testing.assert_array_equal(load_array(tmp_path / "both.npz"), X)
+    np.testing.assert_array_equal(load_array(tmp_path / "both.npz", key="y"), y)
+
+
+def test_load_array_names_the_npz_arrays_when_the_key_is_missing(tmp_path):
+    np.savez(tmp_path / "two.npz", images=np.ones(2), labels=np.ones(2))
+    with pytest.raises(KeyError, match=r"two\.npz.*\['images', 'labels'\], none named 'X'"):
+        load_array(tmp_path / "two.npz")
+    with pytest.raises(KeyError, match="none named 'pixels'"):
+        load_array(tmp_path / "two.npz", key="pixels")
+
+
+@pytest.mark.parametrize("name", ["empty.npy", "text.npy", "text.npz"])
+def test_load_array_rejects_files_that_are_not_numpy(tmp_path, name):
+    (tmp_path / name).write_bytes(b"" if name == "empty.npy" else b"hello, I am text\n")
+    with pytest.raises(ValueError, match=rf"{name}' is not a {name[-4:]} file"):
+        load_array(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["cut.npy", "cut.npz"])
+@pytest.mark.parametrize("mmap", [True, False])
+def test_load_array_rejects_truncated_numpy_files(tmp_path, name, mmap):
+    path = tmp_path / name
+    (np.save if name.endswith(".npy") else np.savez)(path, np.zeros((10, 16)))
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(ValueError, match=rf"{name}' is not a readable {name[-4:]} file"):
+        load_array(path, mmap=mmap)
+
+
+@pytest.mark.parametrize("name", ["missing.npy", "missing.npz", "missing-idx3-ubyte"])
+def test_load_array_passes_missing_files_through(tmp_path, name):
+    with pytest.raises(FileNotFoundError):
+        load_array(tmp_path / name)
