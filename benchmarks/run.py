@@ -15,7 +15,6 @@ See benchmarks/README.md for what each number means.
 
 import argparse
 import dataclasses
-import gzip
 import itertools
 import json
 import math
@@ -28,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,119 +45,22 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 
+from benchmarks.data import load_images, repeat_rows, synthetic_digits, write_idx  # noqa: E402, F401
+from benchmarks.harness import (  # noqa: E402
+    FULL,
+    SMOKE,
+    Report,
+    compare,
+    fit_skvae,
+    skvae_estimator,
+    timed,
+)
 from skvae import VariationalAutoencoder  # noqa: E402
-from skvae.datasets import load_mnist  # noqa: E402
 
 MB = 2**20
-
-
-@dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much work each measurement does; ``FULL`` and ``SMOKE`` below."""
-
-    conv_filters: tuple = (32, 64, 64, 64)
-    conv_strides: tuple = (1, 2, 2, 1)
-    latent_dim: int = 2
-    alpha: float = 1000.0
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    repeats: int = 3
-    # 1. fit throughput (its ratio is the noisiest: five turns each)
-    n_fit: int = 2000
-    fit_epochs: int = 2
-    fit_repeats: int = 5
-    # 2. inference
-    n_inference: int = 10_000
-    latency_calls: int = 100
-    # 3. quality against PCA
-    quality_train_fraction: float = 0.75
-    quality_epochs: int = 4
-    quality_latent_dims: tuple = (2, 8, 16)
-    # 4. scaling and memory (the memmap fits use a small network: the claim
-    # is about the data path, and the bigger arrays must stay quick to fit)
-    scaling_sizes: tuple = (2000, 4000, 8000)
-    scaling_repeats: int = 5
-    memmap_sizes: tuple = (40_000, 80_000)
-    memmap_conv_filters: tuple = (8, 16)
-    memmap_conv_strides: tuple = (2, 2)
-    memmap_batch_size: int = 256
-    memmap_control: bool = True
-    # 5. search
-    n_search: int = 1200
-    search_epochs: int = 1
-    search_grid: dict = dataclasses.field(
-        default_factory=lambda: {"alpha": [300.0, 1000.0], "latent_dim": [2, 4]}
-    )
-    use_dask: bool = True
-    # 6. efficiency
-    matmul_size: int = 2048
-
-
-FULL = Sizes()
-SMOKE = Sizes(
-    conv_filters=(4, 8),
-    conv_strides=(1, 2),
-    repeats=1,
-    n_fit=128,
-    fit_repeats=1,
-    fit_epochs=1,
-    n_inference=256,
-    latency_calls=3,
-    quality_epochs=1,
-    quality_latent_dims=(2,),
-    scaling_sizes=(64, 128),
-    scaling_repeats=1,
-    memmap_sizes=(500, 1000),
-    memmap_conv_filters=(4,),
-    memmap_conv_strides=(2,),
-    memmap_control=False,
-    n_search=150,
-    search_grid={"alpha": [1000.0], "latent_dim": [2]},
-    matmul_size=256,
-)
-
-
-# ---------------------------------------------------------------- data
-
-
-def synthetic_digits(n_samples, side=28):
-    """uint8 digit images without a download: scikit-learn's 8x8 digits, upscaled.
-
-    Each 8x8 digit is enlarged 3x (nearest neighbour) and zero-padded to
-    ``side``; rows are repeated to reach ``n_samples``.
-    """
-    digits = load_digits()
-    images = np.kron(digits.images, np.ones((3, 3))) * (255 / 16)
-    pad = (side - 24) // 2
-    images = np.pad(images, ((0, 0), (pad, side - 24 - pad), (pad, side - 24 - pad)))
-    rows = np.resize(np.arange(len(images)), n_samples)
-    return images[rows].round().astype(np.uint8), digits.target[rows]
-
-
-def write_idx(path, array):
-    """Write ``array`` (uint8) as a gzip-compressed IDX file, as MNIST ships."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
-    with gzip.open(path, "wb") as file:
-        file.write(header + array.tobytes())
-
-
-def load_images(data_dir):
-    """uint8 images ``(n, side, side)`` and labels from ``data_dir``, or synthetic ones."""
-    if data_dir is None:
-        images, labels = synthetic_digits(2000)
-        return images, labels, "synthetic (sklearn digits upscaled to 28x28)"
-    images, labels = load_mnist(data_dir)
-    return images, labels, f"MNIST from {data_dir}"
-
-
-def repeat_rows(array, n_rows):
-    """``n_rows`` rows of ``array``, cycling through it when it is shorter."""
-    return array[np.resize(np.arange(len(array)), n_rows)]
 
 
 # ------------------------------------------------- the hand-written model
@@ -250,109 +151,6 @@ def fit_hand_written(sizes, X, epochs, **build_options):
     model = build_hand_written_vae(sizes, X.shape[1], **build_options)
     model.fit(X, epochs=epochs, batch_size=sizes.batch_size, verbose=0)
     return model
-
-
-def skvae_estimator(sizes, **params):
-    network = dict(
-        latent_dim=sizes.latent_dim,
-        alpha=sizes.alpha,
-        conv_filters=sizes.conv_filters,
-        conv_strides=sizes.conv_strides,
-        batch_size=sizes.batch_size,
-        learning_rate=sizes.learning_rate,
-    )
-    return VariationalAutoencoder(**{**network, **params})
-
-
-def fit_skvae(sizes, X, epochs, **params):
-    # Like model.fit above: no validation split, no early stopping.
-    params = dict(validation_fraction=0.0, early_stopping=False, **params)
-    return skvae_estimator(sizes, epochs=epochs, **params).fit(X)
-
-
-# ---------------------------------------------------------------- timing
-
-
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
-
-
-def compare(contenders: dict[str, Callable], repeats, warmup=1, block=1, each=None):
-    """Median seconds per call of each contender, taking turns ``repeats`` times.
-
-    Interleaving the contenders spreads load from other processes over all
-    of them, so their ratio stays meaningful on a busy machine. Each turn
-    makes ``block`` consecutive calls: a latency measured one call after the
-    other contender's would charge it the caches and idle thread pools that
-    the other left behind, which no user calling it in a loop sees. ``each``,
-    if given, receives every contender's list of timings.
-    """
-    for function in contenders.values():
-        for _ in range(warmup):
-            function()
-    seconds = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, function in contenders.items():
-            seconds[name].extend(timed(function)[0] for _ in range(block))
-    if each is not None:
-        each.update(seconds)
-    return {name: statistics.median(values) for name, values in seconds.items()}
-
-
-class Report:
-    """Collects result rows; renders them as Markdown and JSON."""
-
-    def __init__(self):
-        self.rows = []
-        self.details = {}
-
-    def add(self, section, measure, value, unit, reference=None, ratio=None, goal=None):
-        row = dict(section=section, measure=measure, value=value, unit=unit)
-        row.update(reference=reference, ratio=ratio, goal=goal)
-        if goal is not None and ratio is not None:
-            row["goal_met"] = bool(_meets(ratio, goal))
-        self.rows.append(row)
-        print(f"  {measure}: {_number(value)} {unit}" + (f"  ratio {ratio:.3g}" if ratio else ""))
-
-    def markdown(self):
-        lines = [
-            "| Section | Measure | skvae | Reference | Ratio | Goal |",
-            "|---|---|---|---|---|---|",
-        ]
-        for row in self.rows:
-            goal = row["goal"] or ""
-            if "goal_met" in row:
-                goal += " (met)" if row["goal_met"] else " (**missed**)"
-            unit = f" {row['unit']}" if row["unit"] else ""
-            reference = "" if row["reference"] is None else f"{_number(row['reference'])}{unit}"
-            ratio = "" if row["ratio"] is None else f"{row['ratio']:.3g}"
-            lines.append(
-                f"| {row['section']} | {row['measure']} | {_number(row['value'])}{unit} "
-                f"| {reference} | {ratio} | {goal} |"
-            )
-        return "\n".join(lines)
-
-
-def _meets(ratio, goal):
-    """Whether ``ratio`` satisfies a goal written as ">= 1.5x" or "< 10%"."""
-    operator, threshold = goal.split()
-    if threshold.endswith("%"):
-        limit = float(threshold[:-1]) / 100
-    else:
-        limit = float(threshold.rstrip("x"))
-    return ratio >= limit if operator == ">=" else ratio < limit
-
-
-def _number(value):
-    if isinstance(value, str):
-        return value
-    if value is None or not math.isfinite(value):
-        return str(value)
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
 
 
 # ------------------------------------------------------ 1. fit throughput

@@ -1,0 +1,1 @@
+"""Benchmarks of skvae against a hand-written Keras VAE and against PCA."""
