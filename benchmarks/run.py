@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -58,11 +57,9 @@ from benchmarks.harness import (  # noqa: E402
     skvae_estimator,
     timed,
 )
+from benchmarks.memory_worker import MB, PeakSampler, read_status  # noqa: E402, F401
 from benchmarks.reference_vae import build_hand_written_vae, fit_hand_written  # noqa: E402, F401
 from skvae import VariationalAutoencoder  # noqa: E402
-
-MB = 2**20
-
 
 # ------------------------------------------------------ 1. fit throughput
 
@@ -260,69 +257,11 @@ def bench_scaling(sizes, images, report):
     report.details["scaling_seconds_each"] = each
 
 
-_STATUS_FIELDS = ("RssAnon", "RssFile", "VmHWM", "VmRSS")
-
-
-def read_status():
-    """Memory fields of /proc/self/status in bytes (Linux only)."""
-    values = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            name, _, rest = line.partition(":")
-            if name in _STATUS_FIELDS:
-                values[name] = int(rest.split()[0]) * 1024
-    return values
-
-
-class PeakSampler(threading.Thread):
-    """Polls /proc/self/status and keeps the peak of each field."""
-
-    def __init__(self, interval=0.005):
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.peak = read_status()
-        self._done = threading.Event()
-
-    def run(self):
-        while not self._done.wait(self.interval):
-            for name, value in read_status().items():
-                self.peak[name] = max(self.peak[name], value)
-
-    def stop(self):
-        self._done.set()
-        self.join()
-        return self.peak
-
-
-def memmap_worker(args):
-    """Run in a fresh process: fit on a uint8 memmap, print peak memory as JSON."""
-    images = np.memmap(args.memmap, dtype=np.uint8, mode="r").reshape(-1, args.side**2)
-    vae = VariationalAutoencoder(
-        epochs=1,
-        conv_filters=tuple(args.filters),
-        conv_strides=tuple(args.strides),
-        batch_size=args.batch_size,
-        random_state=0,
-    )
-    before = read_status()
-    sampler = PeakSampler()
-    sampler.start()
-    start = time.perf_counter()
-    if args.copy:
-        # The control: what fit would cost if it made a float copy first.
-        vae.fit(np.asarray(images, dtype=np.float32) / np.float32(255))
-    else:
-        vae.fit(images)
-    seconds = time.perf_counter() - start
-    peak = sampler.stop()
-    print(json.dumps(dict(before=before, peak=peak, fit_seconds=seconds)))
-
-
 def run_memmap_worker(path, sizes, side, copy):
     command = [
         sys.executable,
-        str(Path(__file__).resolve()),
-        "--memmap-worker",
+        "-m",
+        "benchmarks.memory_worker",
         "--memmap",
         str(path),
         "--side",
@@ -334,7 +273,7 @@ def run_memmap_worker(path, sizes, side, copy):
         "--strides",
         *map(str, sizes.memmap_conv_strides),
     ] + (["--copy"] if copy else [])
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO_ROOT)
     if completed.returncode != 0:
         raise RuntimeError(f"memmap worker failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -577,22 +516,11 @@ def parse_args(argv):
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
     )
-    # Internal: the memmap fit in a fresh process.
-    parser.add_argument("--memmap-worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--memmap", help=argparse.SUPPRESS)
-    parser.add_argument("--copy", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--side", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--filters", type=int, nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--strides", type=int, nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.memmap_worker:
-        memmap_worker(args)
-        return None
     sizes = SMOKE if args.smoke else FULL
     if args.no_dask:
         sizes = dataclasses.replace(sizes, use_dask=False)
