@@ -2,15 +2,12 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py --data ../shared/data/mnist --out results.json
-    python benchmarks/run.py --smoke --out smoke.json       # tiny, synthetic
-    python benchmarks/run.py --data DIR --out r.json --experiments
+    python -m benchmarks.run --data ../shared/data/mnist --out results.json
+    python -m benchmarks.run --smoke --out smoke.json       # tiny, synthetic
+    python -m benchmarks.run --data DIR --out r.json --experiments
 
-Every comparison is a ratio of two timings taken in the same run, each the
-median of several repeats after a warm-up, with the two contenders
-interleaved so that load from other processes hits both alike. The script
-prints a Markdown table and writes every number (and the sizes used) to JSON.
-See benchmarks/README.md for what each number means.
+The script prints a Markdown table and writes every number (and the sizes
+used) to JSON. See benchmarks/README.md for what each number means.
 """
 
 import argparse
@@ -19,36 +16,22 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Benchmark the checkout this file lives in, not some installed skvae; the
-# processes started below (memmap workers, joblib and dask workers) inherit
-# the path through PYTHONPATH.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
-)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import tensorflow as tf
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from benchmarks.data import load_images, synthetic_digits, write_idx  # noqa: E402, F401
-from benchmarks.harness import FULL, SMOKE, Report, timed  # noqa: E402
-from benchmarks.memory_worker import MB, PeakSampler, read_status  # noqa: E402, F401
-from benchmarks.reference_vae import build_hand_written_vae  # noqa: E402, F401
-from benchmarks.sections.efficiency import bench_efficiency, forward_flops  # noqa: E402, F401
-from benchmarks.sections.experiments import bench_experiments  # noqa: E402
-from benchmarks.sections.fit import bench_fit  # noqa: E402
-from benchmarks.sections.inference import bench_inference  # noqa: E402
-from benchmarks.sections.memory import bench_memmap  # noqa: E402
-from benchmarks.sections.quality import bench_quality  # noqa: E402
-from benchmarks.sections.scaling import bench_scaling  # noqa: E402
-from benchmarks.sections.search import bench_search  # noqa: E402
+from benchmarks.data import load_images
+from benchmarks.harness import FULL, SMOKE, Report, timed
+from benchmarks.sections.efficiency import bench_efficiency
+from benchmarks.sections.experiments import bench_experiments
+from benchmarks.sections.fit import bench_fit
+from benchmarks.sections.inference import bench_inference
+from benchmarks.sections.memory import bench_memmap
+from benchmarks.sections.quality import bench_quality
+from benchmarks.sections.scaling import bench_scaling
+from benchmarks.sections.search import bench_search
 
 SECTIONS = ("fit", "inference", "quality", "scaling", "memory", "search", "efficiency")
 
