@@ -42,3 +42,8 @@ def load_images(data_dir):
 def repeat_rows(array, n_rows):
     """``n_rows`` rows of ``array``, cycling through it when it is shorter."""
     return array[np.resize(np.arange(len(array)), n_rows)]
+
+
+def scaled(images):
+    """uint8 pixels as float32 in [0, 1]."""
+    return images.astype(np.float32) / np.float32(255)

@@ -1,16 +1,15 @@
 """experiments (``--experiments``): XLA, bfloat16 mixed precision and op determinism."""
 
 import keras
-import numpy as np
 
-from benchmarks.data import repeat_rows
+from benchmarks.data import repeat_rows, scaled
 from benchmarks.harness import compare, fit_skvae
 from benchmarks.reference_vae import fit_hand_written
 
 
 def bench_experiments(sizes, images, report):
     """XLA, bfloat16 mixed precision and op determinism against the plain fit."""
-    X = (repeat_rows(images, sizes.n_fit)[..., None] / np.float32(255)).astype(np.float32)
+    X = scaled(repeat_rows(images, sizes.n_fit)[..., None])
     epochs = sizes.fit_epochs
 
     def mixed_bfloat16():

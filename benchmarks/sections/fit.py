@@ -1,15 +1,13 @@
 """1. fit throughput: skvae's fit against the hand-written model's."""
 
-import numpy as np
-
-from benchmarks.data import repeat_rows
+from benchmarks.data import repeat_rows, scaled
 from benchmarks.harness import compare, fit_skvae
 from benchmarks.reference_vae import fit_hand_written
 
 
 def bench_fit(sizes, images, report):
     """Images per second of skvae's fit and of the hand-written model's fit."""
-    X = (repeat_rows(images, sizes.n_fit)[..., None] / np.float32(255)).astype(np.float32)
+    X = scaled(repeat_rows(images, sizes.n_fit)[..., None])
     warm = X[: min(len(X), 4 * sizes.batch_size)]
     fitted = {}
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from benchmarks.data import repeat_rows
+from benchmarks.data import repeat_rows, scaled
 from benchmarks.harness import compare
 
 
@@ -22,7 +22,7 @@ def predict_score_samples(encoder, decoder, X, alpha, eps):
 
 
 def bench_inference(sizes, images, vae, report):
-    X = (repeat_rows(images, sizes.n_inference)[..., None] / np.float32(255)).astype(np.float32)
+    X = scaled(repeat_rows(images, sizes.n_inference)[..., None])
     Z = vae.transform(X)
     encoder, decoder = vae.encoder_, vae.decoder_
     eps = np.random.default_rng(0).standard_normal((1, sizes.latent_dim)).astype(np.float32)

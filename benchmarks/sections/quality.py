@@ -4,13 +4,14 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
+from benchmarks.data import scaled
 from benchmarks.harness import skvae_estimator, timed
 from skvae import VariationalAutoencoder
 
 
 def bench_quality(sizes, images, report):
     """Held-out reconstruction error and log-likelihood against PCA at equal latent size."""
-    X = images.reshape(len(images), -1).astype(np.float32) / 255
+    X = scaled(images.reshape(len(images), -1))
     X_train, X_test = train_test_split(X, train_size=sizes.quality_train_fraction, random_state=0)
     # The quality a user gets: skvae's default alpha and batch size, not the
     # hand-written model's twin settings that the timing sections share.
