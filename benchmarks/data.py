@@ -1,7 +1,5 @@
 """The images every section measures on: MNIST from a directory, or synthetic digits."""
 
-import gzip
-
 import numpy as np
 from sklearn.datasets import load_digits
 
@@ -20,14 +18,6 @@ def synthetic_digits(n_samples, side=28):
     images = np.pad(images, ((0, 0), (pad, side - 24 - pad), (pad, side - 24 - pad)))
     rows = np.resize(np.arange(len(images)), n_samples)
     return images[rows].round().astype(np.uint8), digits.target[rows]
-
-
-def write_idx(path, array):
-    """Write ``array`` (uint8) as a gzip-compressed IDX file, as MNIST ships."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
-    with gzip.open(path, "wb") as file:
-        file.write(header + array.tobytes())
 
 
 def load_images(data_dir):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from benchmarks import run
-from benchmarks.data import synthetic_digits, write_idx
 from benchmarks.harness import FULL, SMOKE
 from benchmarks.memory_worker import MB, PeakSampler, read_status
 from benchmarks.reference_vae import build_hand_written_vae
@@ -22,13 +21,10 @@ from skvae._model import build_decoder, build_encoder
 SECTIONS = {"1 fit", "2 inference", "3 quality", "4 scaling", "4 memory", "5 search"}
 
 
-def test_smoke_run_measures_every_section(tmp_path, capsys):
-    images, labels = synthetic_digits(300)
-    write_idx(tmp_path / "images-idx3-ubyte.gz", images)
-    write_idx(tmp_path / "labels-idx1-ubyte.gz", labels)
+def test_smoke_run_measures_every_section(tiny_mnist_dir, tmp_path, capsys):
     out = tmp_path / "results.json"
 
-    run.main(["--smoke", "--no-dask", "--data", str(tmp_path), "--out", str(out)])
+    run.main(["--smoke", "--no-dask", "--data", str(tiny_mnist_dir), "--out", str(out)])
 
     results = json.loads(out.read_text())
     assert results["data"].startswith("MNIST from")
