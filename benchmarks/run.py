@@ -28,7 +28,7 @@ from benchmarks.sections.efficiency import bench_efficiency
 from benchmarks.sections.experiments import bench_experiments
 from benchmarks.sections.fit import bench_fit
 from benchmarks.sections.inference import bench_inference
-from benchmarks.sections.memory import bench_memmap
+from benchmarks.sections.memory import bench_memory
 from benchmarks.sections.quality import bench_quality
 from benchmarks.sections.scaling import bench_scaling
 from benchmarks.sections.search import bench_search
@@ -103,7 +103,7 @@ def main(argv=None):
     section("inference", bench_inference, images, vae, report)
     section("quality", bench_quality, images, report)
     section("scaling", bench_scaling, images, report)
-    section("memory", bench_memmap, images, report)
+    section("memory", bench_memory, images, report)
     section("search", bench_search, images, report)
     section("efficiency", bench_efficiency, vae, fit_throughput, report)
     section("experiments", bench_experiments, images, report)

@@ -1,5 +1,5 @@
-"""The sections of the report, one module each, in the order ``benchmarks.run`` runs them.
+"""The sections of the report, one module each.
 
-Each exposes ``bench_<name>(sizes, ..., report)``, which adds its rows to the
-report; see benchmarks/README.md for what each number means.
+Each exposes ``bench_<module>(sizes, ..., report)``, which adds its rows to the
+report; benchmarks/README.md says what each number means.
 """

@@ -1,4 +1,4 @@
-"""6. efficiency: achieved FLOP/s of the fit against a matmul, and the pickled size."""
+"""Section 6: achieved FLOP/s of the fit against a matmul, and the pickled size."""
 
 import math
 import pickle

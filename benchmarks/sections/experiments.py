@@ -1,4 +1,4 @@
-"""experiments (``--experiments``): XLA, bfloat16 mixed precision and op determinism."""
+"""Side measurements, run with ``--experiments``."""
 
 import keras
 

@@ -1,4 +1,4 @@
-"""1. fit throughput: skvae's fit against the hand-written model's."""
+"""Section 1: fit throughput against the hand-written model."""
 
 from benchmarks.data import repeat_rows, scaled
 from benchmarks.harness import compare, fit_skvae

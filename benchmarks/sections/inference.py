@@ -1,4 +1,4 @@
-"""2. inference: transform, inverse_transform and score_samples against ``Model.predict``."""
+"""Section 2: transform, inverse_transform and score_samples against ``Model.predict``."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""4. memory: peak anonymous memory of fits on uint8 memmaps of two sizes."""
+"""Section 4: memory of fits on uint8 memmaps, each in a fresh process."""
 
 import json
 import subprocess
@@ -38,7 +38,7 @@ def run_memmap_worker(path, sizes, side, copy):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def bench_memmap(sizes, images, report):
+def bench_memory(sizes, images, report):
     """Peak anonymous memory of fits on uint8 memmaps of two sizes, each in a fresh process."""
     side = images.shape[1]
     modes = [("memmap", False)]

@@ -1,4 +1,4 @@
-"""3. quality: held-out reconstruction and likelihood against PCA at equal latent size."""
+"""Section 3: quality against PCA."""
 
 import numpy as np
 from sklearn.decomposition import PCA

@@ -1,4 +1,4 @@
-"""4. scaling: fit time for growing sample counts."""
+"""Section 4: how fit time grows with the number of samples."""
 
 import itertools
 

@@ -1,4 +1,4 @@
-"""5. search: GridSearchCV wall time with one and two local workers and on dask."""
+"""Section 5: hyper-parameter search with joblib and dask."""
 
 import math
 import os
