@@ -1,35 +1,30 @@
-"""The benchmark suite (benchmarks/run.py) runs end to end, and its yardsticks are right."""
+"""The benchmark suite (python -m benchmarks.run) runs end to end, and its yardsticks are right.
 
-import importlib.util
+``benchmarks`` imports as a package because the suite runs as ``python -m pytest`` from the
+repository root, which puts that root on ``sys.path``.
+"""
+
 import json
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from benchmarks import run
+from benchmarks.harness import FULL, SMOKE
+from benchmarks.memory_worker import MB, PeakSampler, read_status
+from benchmarks.reference_vae import build_hand_written_vae
+from benchmarks.sections.efficiency import forward_flops
 from skvae._model import build_decoder, build_encoder
 
-RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 SECTIONS = {"1 fit", "2 inference", "3 quality", "4 scaling", "4 memory", "5 search"}
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("skvae_benchmarks_run", RUN_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_smoke_run_measures_every_section(bench, tmp_path, capsys):
-    images, labels = bench.synthetic_digits(300)
-    bench.write_idx(tmp_path / "images-idx3-ubyte.gz", images)
-    bench.write_idx(tmp_path / "labels-idx1-ubyte.gz", labels)
+def test_smoke_run_measures_every_section(tiny_mnist_dir, tmp_path, capsys):
     out = tmp_path / "results.json"
 
-    bench.main(["--smoke", "--no-dask", "--data", str(tmp_path), "--out", str(out)])
+    run.main(["--smoke", "--no-dask", "--data", str(tiny_mnist_dir), "--out", str(out)])
 
     results = json.loads(out.read_text())
     assert results["data"].startswith("MNIST from")
@@ -47,7 +42,7 @@ def test_smoke_run_measures_every_section(bench, tmp_path, capsys):
     assert "| 4 memory | peak RssAnon growth" in table
 
 
-def test_forward_flops_match_a_hand_count(bench):
+def test_forward_flops_match_a_hand_count():
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)  # -> 4x4x4
     x = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(x)  # -> 8x8x2
@@ -57,12 +52,11 @@ def test_forward_flops_match_a_hand_count(bench):
     conv = 2 * (4 * 4 * 4) * (3 * 3 * 1)  # per output value: 3x3x1 multiply-adds
     transposed = 2 * (4 * 4 * 4) * (3 * 3 * 2)  # per input value: scattered to 3x3x2
     dense = 2 * (8 * 8 * 2) * 3
-    assert bench.forward_flops(model) == conv + transposed + dense
+    assert forward_flops(model) == conv + transposed + dense
 
 
-@pytest.mark.parametrize("sizes_name", ["FULL", "SMOKE"])
-def test_hand_written_vae_has_the_skvae_architecture(bench, sizes_name):
-    sizes = getattr(bench, sizes_name)
+@pytest.mark.parametrize("sizes", [FULL, SMOKE], ids=["FULL", "SMOKE"])
+def test_hand_written_vae_has_the_skvae_architecture(sizes):
     network = dict(
         architecture="conv",
         conv_filters=sizes.conv_filters,
@@ -71,19 +65,19 @@ def test_hand_written_vae_has_the_skvae_architecture(bench, sizes_name):
     )
     encoder = build_encoder((28, 28, 1), sizes.latent_dim, **network)
     decoder = build_decoder((28, 28, 1), sizes.latent_dim, output_activation="sigmoid", **network)
-    hand_written = bench.build_hand_written_vae(sizes, 28)
+    hand_written = build_hand_written_vae(sizes, 28)
 
     for ours, theirs in [(encoder, hand_written.encoder), (decoder, hand_written.decoder)]:
         assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
         assert ours.output_shape == theirs.output_shape
 
 
-def test_peak_sampler_sees_an_anonymous_allocation(bench):
-    sampler = bench.PeakSampler(interval=0.001)
-    before = bench.read_status()["RssAnon"]
+def test_peak_sampler_sees_an_anonymous_allocation():
+    sampler = PeakSampler(interval=0.001)
+    before = read_status()["RssAnon"]
     sampler.start()
-    block = np.ones(64 * bench.MB, dtype=np.uint8)  # touched, so resident
+    block = np.ones(64 * MB, dtype=np.uint8)  # touched, so resident
     block.sum()
     del block
     peak = sampler.stop()["RssAnon"]
-    assert peak - before > 48 * bench.MB
+    assert peak - before > 48 * MB
