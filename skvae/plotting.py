@@ -18,6 +18,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import normalize_image_shape
+
 __all__ = [
     "InterpolationDisplay",
     "LatentSpaceDisplay",
@@ -58,15 +60,7 @@ def _as_images(X, image_shape, name="X"):
                 f"{name} holds {X.shape[1]} features per row but no image shape is known; "
                 "pass image_shape=(height, width[, channels]) or fit on image data."
             )
-        shape = tuple(image_shape)
-        if len(shape) == 2:
-            shape = (*shape, 1)
-        if len(shape) != 3 or math.prod(shape) != X.shape[1]:
-            raise ValueError(
-                f"image_shape={tuple(image_shape)!r} does not fit the {X.shape[1]} "
-                f"features of each row of {name}."
-            )
-        X = X.reshape((-1, *shape))
+        X = X.reshape((-1, *normalize_image_shape(image_shape, X.shape[1], name)))
     elif X.ndim == 3:
         X = X[..., None]
     if X.ndim != 4 or X.shape[-1] not in (1, 3):
