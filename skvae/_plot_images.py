@@ -14,6 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._plot_common import figure_and_axes, pyplot
 from ._validation import normalize_image_shape
 
+# Blank pixels between the tiles of a mosaic.
+_GAP = 1
+
 
 def _as_images(X, image_shape, name="X"):
     """``X`` as a float array of shape ``(n, height, width, channels)``.
@@ -39,16 +42,16 @@ def _as_images(X, image_shape, name="X"):
     return X
 
 
-def _mosaic(images, n_cols, pad=1):
+def _mosaic(images, n_cols):
     """Tile ``(n, h, w, c)`` images into one ``(H, W, c)`` array, NaN between tiles."""
     n, height, width, channels = images.shape
     n_rows = math.ceil(n / n_cols)
     mosaic = np.full(
-        (n_rows * (height + pad) - pad, n_cols * (width + pad) - pad, channels), np.nan
+        (n_rows * (height + _GAP) - _GAP, n_cols * (width + _GAP) - _GAP, channels), np.nan
     )
     for index, image in enumerate(images):
         row, col = divmod(index, n_cols)
-        top, left = row * (height + pad), col * (width + pad)
+        top, left = row * (height + _GAP), col * (width + _GAP)
         mosaic[top : top + height, left : left + width] = image
     return mosaic
 
@@ -93,7 +96,7 @@ class _ImageGridDisplay:
         if row_labels:
             height = images.shape[1]
             ax.set_yticks(
-                [row * (height + 1) + (height - 1) / 2 for row in range(len(row_labels))]
+                [row * (height + _GAP) + (height - 1) / 2 for row in range(len(row_labels))]
             )
             ax.set_yticklabels(row_labels)
             ax.tick_params(axis="y", length=0)
