@@ -43,6 +43,16 @@ def colour_vae():
     return VariationalAutoencoder(**TINY).fit(images), images
 
 
+def run_python(code):
+    """Standard output of ``code`` run in a fresh interpreter."""
+    # The child imports the same skvae as these tests (checkout or installed).
+    env = {**os.environ, "PYTHONPATH": str(Path(skvae.__file__).parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return result.stdout
+
+
 def test_skvae_works_without_matplotlib_and_plotting_says_what_is_missing():
     # TensorFlow itself imports matplotlib when it is installed, so the test
     # hides it (a None entry in sys.modules makes every import of it fail).
@@ -58,12 +68,18 @@ try:
 except ImportError as error:
     print(error)
 """
-    # The child imports the same skvae as these tests (checkout or installed).
-    env = {**os.environ, "PYTHONPATH": str(Path(skvae.__file__).parents[1])}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert "skvae.plotting needs matplotlib" in result.stdout
+    assert "skvae.plotting needs matplotlib" in run_python(code)
+
+
+def test_importing_plotting_loads_neither_tensorflow_nor_matplotlib():
+    # The displays share their input checks with the estimator through
+    # skvae._validation, which must stay free of TensorFlow for this to hold.
+    code = """
+import sys
+import skvae.plotting
+print(sorted({"tensorflow", "keras", "matplotlib"} & set(sys.modules)))
+"""
+    assert run_python(code).strip() == "[]"
 
 
 def test_latent_space_plots_the_latent_means_coloured_by_label(digits_vae):
@@ -188,7 +204,8 @@ def test_image_displays_refuse_tabular_models():
     vae = VariationalAutoencoder(epochs=1, batch_size=8, random_state=0).fit(X)
     with pytest.raises(ValueError, match="no image shape is known"):
         SamplesDisplay.from_estimator(vae, 4)
-    with pytest.raises(ValueError, match="does not fit the 5 features"):
+    mismatch = r"image_shape=\(2, 2\) does not fit images with 5 features"
+    with pytest.raises(ValueError, match=mismatch):
         SamplesDisplay(X[:4], image_shape=(2, 2)).plot()
 
 

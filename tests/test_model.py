@@ -1,0 +1,207 @@
+"""Direct tests of ``skvae._model``: builders, layers and the training model.
+
+The networks are tiny (two filters, four hidden units), so each test builds
+its own in well under a second. That ``log_var`` is clipped is tested in
+``test_losses.py``, next to the KL it protects.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from skvae._losses import kl_loss, reconstruction_loss
+from skvae._model import (
+    Clip,
+    Sampling,
+    VAETrainer,
+    build_decoder,
+    build_encoder,
+    encoded_spatial_shape,
+)
+
+LATENT_DIM = 3
+DENSE = dict(architecture="dense", hidden_layer_sizes=(4,))
+
+
+def conv(strides):
+    """Builder arguments of a conv network with two filters per layer."""
+    n_layers = len(strides)
+    return dict(
+        architecture="conv",
+        conv_filters=(2,) * n_layers,
+        conv_kernels=(3,) * n_layers,
+        conv_strides=strides,
+    )
+
+
+def build_pair(shape, structure, seed=0, output_activation="sigmoid"):
+    encoder = build_encoder(shape, LATENT_DIM, seed=seed, **structure)
+    decoder = build_decoder(
+        shape, LATENT_DIM, output_activation=output_activation, seed=seed, **structure
+    )
+    return encoder, decoder
+
+
+def random_batch(shape, n_rows=2, seed=0):
+    return np.random.default_rng(seed).random((n_rows, *shape)).astype(np.float32)
+
+
+# Builders -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape, strides, crops",
+    [
+        ((28, 28, 1), (2, 2), False),
+        ((8, 8, 1), (1, 2), False),
+        ((5, 7, 1), (2, 2), True),  # upsampled to 8x8, cropped back
+        ((16, 16, 3), (2,), False),
+    ],
+)
+def test_conv_decoder_outputs_exactly_the_input_shape(shape, strides, crops):
+    encoder, decoder = build_pair(shape, conv(strides))
+    mu, log_var = (np.asarray(v) for v in encoder(random_batch(shape)))
+    assert mu.shape == log_var.shape == (2, LATENT_DIM)
+    assert np.asarray(decoder(mu)).shape == (2, *shape)
+    assert decoder.output_shape == (None, *shape)
+    # The decoder starts from the shape the encoder flattens.
+    last_conv = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+    assert last_conv.output.shape[1:3] == encoded_spatial_shape(*shape[:2], strides)
+    cropping = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Cropping2D)]
+    assert bool(cropping) == crops
+
+
+def test_encoded_spatial_shape_rounds_up_at_every_stride():
+    assert encoded_spatial_shape(28, 28, (2, 2)) == (7, 7)
+    assert encoded_spatial_shape(5, 7, (2, 2)) == (2, 2)
+    assert encoded_spatial_shape(5, 7, ()) == (5, 7)
+
+
+@pytest.mark.parametrize("shape", [(6,), (4, 3, 2)])
+def test_dense_network_flattens_its_input_and_restores_the_shape(shape):
+    encoder, decoder = build_pair(shape, DENSE)
+    mu, _ = encoder(random_batch(shape))
+    assert np.asarray(mu).shape == (2, LATENT_DIM)
+    assert decoder.output_shape == (None, *shape)
+    assert np.asarray(decoder(mu)).shape == (2, *shape)
+
+
+@pytest.mark.parametrize("output_activation", ["sigmoid", "linear"])
+def test_decoder_output_activation(output_activation):
+    _, decoder = build_pair((6,), DENSE, output_activation=output_activation)
+    z = np.random.default_rng(0).normal(scale=100, size=(50, LATENT_DIM)).astype(np.float32)
+    x_hat = np.asarray(decoder(z))
+    inside_unit_interval = bool(np.all((x_hat >= 0) & (x_hat <= 1)))
+    assert inside_unit_interval == (output_activation == "sigmoid")
+
+
+def weights(*models):
+    return [w for model in models for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("structure", [DENSE, conv((1, 2))], ids=["dense", "conv"])
+def test_the_seed_alone_fixes_every_initial_weight(structure):
+    first = weights(*build_pair((8, 8, 1), structure, seed=5))
+    again = weights(*build_pair((8, 8, 1), structure, seed=5))
+    other = weights(*build_pair((8, 8, 1), structure, seed=6))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    kernels = [(a, b) for a, b in zip(first, other, strict=True) if a.ndim > 1]
+    assert all(not np.array_equal(a, b) for a, b in kernels)
+
+
+# Layers ---------------------------------------------------------------------
+
+
+def test_sampling_draws_around_mu_with_scale_exp_half_log_var():
+    n_draws = 20_000
+    mu = np.tile(np.float32([1.5, -2.0, 0.0]), (n_draws, 1))
+    log_var = np.tile(np.float32([0.0, math.log(4.0), -3.0]), (n_draws, 1))
+    z = np.asarray(Sampling(seed=0)([mu, log_var]), dtype=np.float64)
+    scale = np.exp(0.5 * np.float64(log_var[0]))
+    # Five standard errors of the mean and of the standard deviation.
+    np.testing.assert_array_less(np.abs(z.mean(axis=0) - mu[0]), 5 * scale / math.sqrt(n_draws))
+    np.testing.assert_array_less(np.abs(z.std(axis=0) - scale), 5 * scale / math.sqrt(2 * n_draws))
+
+
+def test_sampling_is_reproducible_for_a_seed_and_fresh_on_every_call():
+    mu, log_var = np.zeros((4, 2), np.float32), np.zeros((4, 2), np.float32)
+    layer = Sampling(seed=3)
+    first, second = (np.asarray(layer([mu, log_var])) for _ in range(2))
+    assert not np.array_equal(first, second)
+    replay = Sampling(seed=3)
+    np.testing.assert_array_equal(np.asarray(replay([mu, log_var])), first)
+    np.testing.assert_array_equal(np.asarray(replay([mu, log_var])), second)
+    assert not np.array_equal(np.asarray(Sampling(seed=4)([mu, log_var])), first)
+
+
+def test_clip_bounds_values():
+    values = np.float32([[-5.0, 0.5, 5.0]])
+    np.testing.assert_array_equal(np.asarray(Clip(-1.0, 2.0)(values)), [[-1.0, 0.5, 2.0]])
+
+
+@pytest.mark.parametrize(
+    "layer", [Sampling(seed=7, name="noise"), Clip(-1.0, 2.0, name="bounds")], ids=repr
+)
+def test_layers_round_trip_through_their_config_and_keras_serialization(layer):
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+    # Registered with Keras, so no custom_objects are needed to load them.
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer)
+    assert restored.get_config() == config
+
+
+# The training model ---------------------------------------------------------
+
+
+def reference_loss(x, outputs, alpha):
+    """``mean(alpha * mse + KL)`` of a trainer's outputs, from ``skvae._losses``."""
+    mse = np.asarray(reconstruction_loss(x, outputs["x_hat"]), dtype=np.float64)
+    kl = np.asarray(kl_loss(outputs["mu"], outputs["log_var"]), dtype=np.float64)
+    return {
+        "loss": np.mean(alpha * mse + kl),
+        "reconstruction_loss": mse.mean(),
+        "kl_loss": kl.mean(),
+    }
+
+
+def dense_trainer(alpha):
+    encoder, decoder = build_pair((5,), DENSE, output_activation="linear")
+    trainer = VAETrainer(encoder, decoder, alpha, seed=0)
+    # A zero learning rate keeps the weights, so every step sees the same network.
+    trainer.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    return trainer
+
+
+def test_compute_loss_is_the_batch_mean_of_alpha_mse_plus_kl():
+    trainer = dense_trainer(alpha=3.0)
+    x = random_batch((5,), n_rows=8)
+    outputs = trainer(x)
+    loss = float(trainer.compute_loss(x, y_pred=outputs))
+    assert loss == pytest.approx(reference_loss(x, outputs, 3.0)["loss"], rel=1e-6)
+
+
+def test_train_step_loss_follows_alpha_assigned_after_tracing():
+    trainer = dense_trainer(alpha=2.0)
+    x = random_batch((5,), n_rows=8)
+    noise_state = trainer.sampling.seed_generator.state.numpy()
+
+    def step_and_reference(alpha):
+        """One traced train step and the loss of the same draws computed eagerly."""
+        trainer.sampling.seed_generator.state.assign(noise_state)
+        logs = trainer.train_on_batch(x, return_dict=True)
+        trainer.sampling.seed_generator.state.assign(noise_state)
+        return logs, reference_loss(x, trainer(x), alpha)
+
+    logs, expected = step_and_reference(2.0)
+    for name, value in expected.items():
+        assert logs[name] == pytest.approx(value, rel=1e-6), name
+    traced_step = trainer.train_function
+
+    trainer.alpha.assign(50.0)
+    logs, expected = step_and_reference(50.0)
+    assert trainer.train_function is traced_step, "the step was not traced again"
+    assert logs["loss"] == pytest.approx(expected["loss"], rel=1e-6)
