@@ -8,7 +8,6 @@ decode), ``_scoring`` (``score_samples``), ``_persistence`` (pickling),
 (private upstream names and process-wide TensorFlow settings).
 """
 
-import contextlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,10 +17,10 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from . import _scoring, _training
-from ._compat import Interval, StrOptions, deterministic_ops, fit_context, limit_tensorflow_threads
+from ._compat import Interval, StrOptions, fit_context, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import CompiledVAE
-from ._layout import INFERENCE_BATCH_SIZE, network_structure, resolve_layout
+from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
 from ._losses import decoder_variance
 from ._persistence import picklable_state, unpickled_state
 from ._validation import (
@@ -56,16 +55,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Weight of the per-feature mean squared error against the KL term.
         It fixes the variance of the implied Gaussian decoder,
         ``sigma^2 = n_features / (2 * alpha)``: larger values trust the
-        reconstruction more (sharper, less regular latent space), smaller
-        values pull posteriors to the prior. The held-out score peaks where
-        ``sigma^2`` is near the reconstruction error. The default gives
-        ``sigma = 0.28`` on 28x28 images in [0, 1], about 1.4 times the
-        error a 2-D latent space reaches on MNIST: the score is near its
-        best (on MNIST it beat alpha=1000 by 460 nats per image and
-        alpha=20000 by 90, at the same reconstruction error) while the KL
-        term still keeps the latent space smooth. For other image sizes or
-        scales, tune it with ``GridSearchCV``: ``score`` is comparable across
-        values.
+        reconstruction more, smaller values pull posteriors to the prior.
+        The default gives ``sigma = 0.28`` on 28x28 images in [0, 1], near
+        the error a 2-D latent space reaches on MNIST, where the held-out
+        score peaks (it beat alpha=1000 by 460 nats per image and
+        alpha=20000 by 90). Tune it with ``GridSearchCV``: ``score`` is
+        comparable across values.
 
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(height, width, channels)`` of the rows of
@@ -137,12 +132,9 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         When ``True``, ``fit`` on a fitted estimator continues training the
         current model instead of building a new one; ``history_`` and
         ``n_iter_`` accumulate. A continued fit (this, or ``partial_fit``)
-        trains with the current ``alpha``, ``learning_rate``, ``epochs``,
-        ``batch_size`` and other training parameters, but the parameters
-        that define the network (``latent_dim``, ``image_shape``,
-        ``architecture``, ``conv_*``, ``hidden_layer_sizes``, ``batch_norm``,
-        ``output_activation``) must be as they were when it was built: a
-        change raises ``ValueError``.
+        uses the current training parameters (``alpha``, ``learning_rate``,
+        ...); changing one that defines the network (``latent_dim``,
+        ``architecture``, ...) raises ``ValueError``.
 
     distribute_strategy : tf.distribute.Strategy, default=None
         Strategy under whose scope the model is built and trained, e.g.
@@ -386,9 +378,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         with _training.restored_on_failure(self):
             if continuing:
                 _training.check_network_unchanged(self._network_parameters, params)
-                X, _ = validate_samples(
-                    self, X, reset=False, fitted_image_shape=self._layout.image_shape
-                )
+                X, _ = self._validate_samples(X)
             else:
                 X, input_image_shape = validate_samples(self, X, reset=True)
                 self._layout = resolve_layout(
@@ -398,49 +388,19 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                     architecture=self.architecture,
                     output_activation=self.output_activation,
                 )
-                structure = network_structure(
-                    self._layout,
-                    latent_dim=self.latent_dim,
-                    conv_filters=self.conv_filters,
-                    conv_kernels=self.conv_kernels,
-                    conv_strides=self.conv_strides,
-                    hidden_layer_sizes=self.hidden_layer_sizes,
-                    batch_norm=self.batch_norm,
-                )
             seeds = _training.draw_seeds(self.random_state)
-            train_rows, validation_rows = _training.split_rows(
-                len(X), self.validation_fraction if hold_out else 0.0, seeds.split
+            trainer, history = _training.train(
+                X,
+                self._layout,
+                params,
+                seeds=seeds,
+                epochs=epochs,
+                hold_out=hold_out,
+                # Unpickled estimators have no trainer: their optimiser state was not saved.
+                models=(self.encoder_, self.decoder_) if continuing else None,
+                trainer=getattr(self, "_trainer", None) if continuing else None,
+                epochs_done=self.n_iter_ if continuing else 0,
             )
-            strategy = self.distribute_strategy
-            scope = strategy.scope() if strategy else contextlib.nullcontext()
-            training = dict(alpha=self.alpha, learning_rate=self.learning_rate)
-            with deterministic_ops(enabled=self.random_state is not None), scope:
-                if not continuing:
-                    trainer = _training.build_trainer(
-                        self._layout, structure, seed=seeds.network, **training
-                    )
-                elif hasattr(self, "_trainer"):
-                    trainer = self._trainer
-                else:  # unpickled: the optimiser state was not saved
-                    trainer = _training.compile_trainer(
-                        self.encoder_, self.decoder_, seed=seeds.network, **training
-                    )
-                history = _training.run_epochs(
-                    trainer,
-                    X,
-                    self._layout,
-                    train_rows,
-                    validation_rows,
-                    epochs=epochs,
-                    batch_size=self.batch_size,
-                    early_stopping=self.early_stopping,
-                    n_iter_no_change=self.n_iter_no_change,
-                    # A continued fit is offset by the epochs run so far, so it sees
-                    # new orders; a fresh fit must not be, or refitting would differ.
-                    data_seed=seeds.data + (self.n_iter_ if continuing else 0),
-                    verbose=self.verbose,
-                    **training,
-                )
             if continuing:
                 history = _training.extend_history(self.history_, history, self.n_iter_)
             else:
@@ -553,19 +513,13 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def score_samples(self, X):
         """Lower bound on the log-likelihood ``log p(x)`` of each sample, in nats.
 
-        The decoder is read as ``p(x | z) = N(x_hat(z), sigma^2 I)`` with
-        ``sigma^2 = n_features / (2 * alpha)``, under which the training loss
-        is the negative ELBO minus a constant. With ``n_importance_samples=k``
-        latent draws ``z_i ~ q(z | x)`` the estimate is
-
-        ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``,
-
-        which for ``k = 1`` is the usual ELBO estimate with the KL term in
-        closed form, ``log p(x | z_1) - KL(q(z | x) || p(z))``. Each sample's draws are
-        seeded by the seed fixed at ``fit`` and by the sample's own values,
-        so repeated calls agree, a sample's score does not depend on the
-        other rows, and distinct samples get independent draws (whose noise
-        averages out in ``score``).
+        The decoder is read as ``p(x | z) = N(x_hat(z), decoder_variance_ I)``,
+        under which the training loss is the negative ELBO minus a constant.
+        With ``n_importance_samples=k`` draws ``z_i ~ q(z | x)`` the estimate
+        is ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``, for ``k = 1``
+        the ELBO with the KL term in closed form. A sample's draws are seeded
+        at ``fit`` and by its own values: repeated calls agree, and a score
+        does not depend on the other rows.
 
         Parameters
         ----------

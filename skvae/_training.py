@@ -1,8 +1,10 @@
 """The training run: seeds, the validation split, the trainer, epochs and history.
 
-The estimator calls :func:`build_trainer` for a new network or reuses the
-fitted one, then :func:`run_epochs`, all inside :func:`restored_on_failure`
-so that a failed or interrupted fit leaves the previous model as it was.
+The estimator calls :func:`train` inside :func:`restored_on_failure`, so
+that a failed or interrupted fit leaves the previous model as it was.
+:func:`train` splits the rows, builds a trainer (or continues the fitted
+one) under the distribution strategy and op determinism, and runs the
+epochs; the finiteness check ends a diverged run.
 """
 
 import contextlib
@@ -14,8 +16,9 @@ import keras
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._compat import SingleReplicaAdam
+from ._compat import SingleReplicaAdam, deterministic_ops
 from ._data import training_dataset
+from ._layout import network_structure
 from ._model import VAETrainer, build_decoder, build_encoder
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -91,6 +94,60 @@ def restored_on_failure(estimator):
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
         raise
+
+
+def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs_done):
+    """Run one fit's epochs; return the trainer and this run's history.
+
+    Args:
+        X: Validated 2-D training data.
+        layout: The fitted :class:`~skvae._layout.Layout`.
+        params: The estimator's ``get_params()``.
+        seeds: This fit's :class:`Seeds`.
+        epochs: Most epochs to run.
+        hold_out: Whether to hold out ``validation_fraction`` of the rows.
+        models: ``(encoder, decoder)`` to continue training, or None to
+            build new ones.
+        trainer: The trainer that fitted ``models``, with its optimiser
+            state, when there is one.
+        epochs_done: Epochs already run, which offsets the shuffling seed so
+            continued training sees new orders (a fresh fit must not be
+            offset, or refitting would differ from fitting).
+    """
+    validation_fraction = params["validation_fraction"] if hold_out else 0.0
+    train_rows, validation_rows = split_rows(len(X), validation_fraction, seeds.split)
+    hyper_parameters = dict(alpha=params["alpha"], learning_rate=params["learning_rate"])
+    strategy = params["distribute_strategy"]
+    scope = strategy.scope() if strategy else contextlib.nullcontext()
+    with deterministic_ops(enabled=params["random_state"] is not None), scope:
+        if models is None:
+            structure = network_structure(
+                layout,
+                latent_dim=params["latent_dim"],
+                conv_filters=params["conv_filters"],
+                conv_kernels=params["conv_kernels"],
+                conv_strides=params["conv_strides"],
+                hidden_layer_sizes=params["hidden_layer_sizes"],
+                batch_norm=params["batch_norm"],
+            )
+            trainer = build_trainer(layout, structure, seed=seeds.network, **hyper_parameters)
+        elif trainer is None:
+            trainer = compile_trainer(*models, seed=seeds.network, **hyper_parameters)
+        history = run_epochs(
+            trainer,
+            X,
+            layout,
+            train_rows,
+            validation_rows,
+            epochs=epochs,
+            batch_size=params["batch_size"],
+            early_stopping=params["early_stopping"],
+            n_iter_no_change=params["n_iter_no_change"],
+            data_seed=seeds.data + epochs_done,
+            verbose=params["verbose"],
+            **hyper_parameters,
+        )
+    return trainer, history
 
 
 def split_rows(n_samples, validation_fraction, seed):

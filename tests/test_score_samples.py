@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from skvae import VariationalAutoencoder, _estimator
+from skvae import VariationalAutoencoder, _scoring
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +31,16 @@ def test_a_score_depends_only_on_its_own_row(fitted, n_importance_samples):
 
 def test_each_row_gets_its_own_draws(fitted):
     vae, X = fitted
-    noise = vae._scoring_noise(np.concatenate([X[:3], X[:1]]), 4)
+
+    def row_noise(x, n_draws):
+        return _scoring.row_noise(x, n_draws, vae.latent_dim, vae._scoring_seed)
+
+    noise = row_noise(np.concatenate([X[:3], X[:1]]), 4)
     assert noise.shape == (4, 4, vae.latent_dim)
     np.testing.assert_array_equal(noise[3], noise[0])  # a repeated row repeats its draws
     assert not np.any(noise[1] == noise[0])
     # More draws extend the same stream: the k draws are nested in the 2k draws.
-    np.testing.assert_array_equal(vae._scoring_noise(X[:3], 8)[:, :4], noise[:3])
+    np.testing.assert_array_equal(row_noise(X[:3], 8)[:, :4], noise[:3])
 
 
 def test_the_mean_score_carries_no_noise_shared_by_all_rows(fitted):
@@ -65,5 +69,5 @@ def test_chunked_scoring_equals_row_by_row_scoring(fitted, monkeypatch, n_import
     vae, X = fitted
     vae.set_params(n_importance_samples=n_importance_samples)
     whole = vae.score_samples(X[:30])
-    monkeypatch.setattr(_estimator, "_INFERENCE_BATCH_SIZE", 1)
+    monkeypatch.setattr(_scoring, "INFERENCE_BATCH_SIZE", 1)
     np.testing.assert_allclose(vae.score_samples(X[:30]), whole, rtol=1e-12, atol=1e-9)
