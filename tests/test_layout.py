@@ -1,0 +1,53 @@
+"""The fitted layout, resolved once from the training data and parameters."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from skvae._layout import MIN_AUTO_IMAGE_SIDE, UINT8_SCALE, resolve_layout
+
+
+def _resolve(X, input_image_shape=None, **params):
+    defaults = dict(image_shape=None, architecture="auto", output_activation="auto")
+    return resolve_layout(X, input_image_shape, **{**defaults, **params})
+
+
+def test_8_bit_data_is_scaled_in_and_out():
+    X = np.full((2, 16), 255, np.uint8)
+    layout = _resolve(X)
+    assert layout.input_scale == UINT8_SCALE
+    assert layout.output_activation == "sigmoid"
+    batch = next(layout.batches(X))
+    assert batch.dtype == np.float32 and batch.shape == (2, 4, 4, 1) and batch.max() == 1.0
+    np.testing.assert_array_equal(layout.to_output(batch.reshape(2, -1)), X.astype(float))
+
+
+@pytest.mark.parametrize(
+    "n_features, params, expected",
+    [
+        (MIN_AUTO_IMAGE_SIDE**2, {}, ("conv", (4, 4, 1))),
+        ((MIN_AUTO_IMAGE_SIDE - 1) ** 2, {}, ("dense", None)),
+        (9, {"architecture": "conv"}, ("conv", (3, 3, 1))),
+        (16, {"architecture": "dense"}, ("dense", None)),
+        (12, {"image_shape": (2, 3, 2)}, ("conv", (2, 3, 2))),
+    ],
+)
+def test_architecture_and_image_shape(n_features, params, expected):
+    layout = _resolve(np.zeros((3, n_features)), **params)
+    assert (layout.architecture, layout.image_shape) == expected
+
+
+def test_4d_input_comes_back_4d_and_rows_come_back_2d():
+    X = np.random.default_rng(0).normal(size=(3, 12))
+    as_images = _resolve(X, input_image_shape=(2, 3, 2))
+    as_rows = _resolve(X, image_shape=(2, 3, 2))
+    assert as_images.output_activation == "linear"
+    assert as_images.to_output(X).shape == (3, 2, 3, 2)
+    assert as_rows.to_output(X).shape == (3, 12)
+
+
+def test_layout_is_frozen():
+    layout = _resolve(np.zeros((2, 5)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        layout.architecture = "conv"
