@@ -53,6 +53,14 @@ def _positive(kind):
     return parse
 
 
+def _alpha(text):
+    """``auto`` or a positive number."""
+    return "auto" if text == "auto" else _positive(float)(text)
+
+
+_alpha.__name__ = "'auto' or positive float"
+
+
 def _add_model_options(parser, *, alpha=None, epochs=None, batch_size=None):
     """Hyper-parameter options; a ``None`` default leaves the estimator's own."""
 
@@ -66,10 +74,10 @@ def _add_model_options(parser, *, alpha=None, epochs=None, batch_size=None):
     )
     parser.add_argument(
         "--alpha",
-        type=_positive(float),
+        type=_alpha,
         default=alpha,
-        help="weight of the per-pixel MSE against the KL term; the implied decoder "
-        f"variance is n_features / (2 * alpha) (default: {default(alpha)})",
+        help="weight of the per-pixel MSE against the KL term, or 'auto' to train with "
+        f"the decoder's noise fitted to the data (default: {default(alpha)})",
     )
     parser.add_argument(
         "--epochs",

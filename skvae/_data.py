@@ -16,10 +16,14 @@ def as_model_batch(rows, sample_shape, scale=1.0):
     return batch if scale == 1.0 else batch / np.float32(scale)
 
 
-def iter_batches(X, batch_size, sample_shape, scale=1.0):
-    """Consecutive float32 batches of ``X / scale``, in order."""
-    for start in range(0, len(X), batch_size):
-        yield as_model_batch(X[start : start + batch_size], sample_shape, scale)
+def iter_batches(X, batch_size, sample_shape, scale=1.0, rows=None):
+    """Consecutive float32 batches of ``X[rows] / scale`` (all rows by default), in order."""
+    n_rows = len(X) if rows is None else len(rows)
+    for start in range(0, n_rows, batch_size):
+        chunk = (
+            slice(start, start + batch_size) if rows is None else rows[start : start + batch_size]
+        )
+        yield as_model_batch(X[chunk], sample_shape, scale)
 
 
 def training_dataset(X, indices, *, batch_size, sample_shape, scale=1.0, seed=None, shuffle=True):

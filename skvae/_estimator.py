@@ -21,10 +21,10 @@ from ._compat import Interval, StrOptions, fit_context, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import CompiledVAE
 from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
-from ._losses import decoder_variance
 from ._persistence import picklable_state, unpickled_state
 from ._validation import (
     as_one_sample,
+    check_unit_interval,
     output_dtype,
     validate_latent_points,
     validate_samples,
@@ -38,29 +38,48 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     ``q(z | x) = N(mu, exp(log_var))`` over ``latent_dim`` dimensions; the
     decoder maps a latent point back to data space. Training minimises the
     batch mean of ``alpha * mse(x, x_hat) + KL(q(z | x) || N(0, I))`` with
-    Adam, where ``x_hat`` is decoded from ``z = mu + exp(log_var / 2) * eps``.
+    Adam, where ``x_hat`` is decoded from ``z = mu + exp(log_var / 2) * eps``
+    (``alpha="auto"``: the negative ELBO with the decoder's noise fitted per
+    batch; ``likelihood="bernoulli"``: binary cross-entropy for the MSE).
 
     ``transform`` returns the posterior mean ``mu``, ``inverse_transform``
     decodes latent points, ``sample`` decodes draws from the prior, and
-    ``score_samples`` returns a lower bound on ``log p(x)`` in nats, which
-    makes ``score`` a held-out log-likelihood comparable across ``alpha`` and
-    ``latent_dim`` (``GridSearchCV`` can use it without a ``scoring``).
+    ``score_samples`` returns a lower bound on ``log p(x)`` in nats under a
+    decoder noise level fitted to the training data, which makes ``score`` a
+    held-out log-likelihood comparable across ``alpha`` and ``latent_dim``,
+    and with ``PCA.score`` (``GridSearchCV`` can use it without a
+    ``scoring``).
 
     Parameters
     ----------
     latent_dim : int, default=2
         Number of latent dimensions, i.e. columns of ``transform``'s output.
 
-    alpha : float, default=5000.0
-        Weight of the per-feature mean squared error against the KL term.
-        It fixes the variance of the implied Gaussian decoder,
-        ``sigma^2 = n_features / (2 * alpha)``: larger values trust the
+    alpha : float or "auto", default=5000.0
+        Weight of the per-feature reconstruction error against the KL term.
+        A number trains on ``alpha * mse + KL``, a Gaussian decoder of
+        variance ``n_features / (2 * alpha)``: larger values trust the
         reconstruction more, smaller values pull posteriors to the prior.
-        The default gives ``sigma = 0.28`` on 28x28 images in [0, 1], near
-        the error a 2-D latent space reaches on MNIST, where the held-out
-        score peaks (it beat alpha=1000 by 460 nats per image and
-        alpha=20000 by 90). Tune it with ``GridSearchCV``: ``score`` is
-        comparable across values.
+        ``"auto"`` trains on the negative ELBO with that variance set, per
+        batch, to the batch's mean squared error, its maximum-likelihood
+        value (the sigma-VAE of Rybkin et al., 2021), so there is nothing to
+        tune. Either way ``score`` is comparable across values, so
+        ``GridSearchCV`` can choose.
+
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        The decoder's distribution. ``"gaussian"``: reconstruction error is
+        the mean squared error. ``"bernoulli"``: the decoder outputs
+        probabilities (sigmoid), the reconstruction error is the mean binary
+        cross-entropy, ``X`` must lie in [0, 1], and ``score_samples`` is a
+        log-probability only for binary ``X``.
+
+    decoder_variance : {"fitted", "alpha"} or float, default="fitted"
+        Variance of the Gaussian decoder that ``score_samples`` scores
+        under, fixed at ``fit`` as ``decoder_variance_``. ``"fitted"``: the
+        value that maximises the training ELBO, the mean squared error per
+        feature at one posterior draw per training row. ``"alpha"``:
+        ``n_features / (2 * alpha)``, what a numeric ``alpha`` implies. A
+        number: that variance. Ignored for ``likelihood="bernoulli"``.
 
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(height, width, channels)`` of the rows of
@@ -170,9 +189,10 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     output_activation_ : str
         ``"sigmoid"`` or ``"linear"``, as resolved from ``output_activation``.
 
-    decoder_variance_ : float
-        Variance ``n_features_in_ / (2 * alpha)`` of the Gaussian decoder
-        that ``score_samples`` scores under, fixed at ``fit``.
+    decoder_variance_ : float or None
+        Variance of the Gaussian decoder that ``score_samples`` scores under
+        (see ``decoder_variance``), in the units the network sees (8-bit
+        data divided by 255); None for ``likelihood="bernoulli"``.
 
     history_ : dict of str to list of float
         Per-epoch ``loss``, ``reconstruction_loss`` and ``kl_loss``, and the
@@ -218,7 +238,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "decoder_variance": [
+            StrOptions({"fitted", "alpha"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
         "image_shape": [None, tuple, list],
         "architecture": [StrOptions({"auto", "conv", "dense"})],
         "conv_filters": [tuple, list],
@@ -245,6 +270,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         latent_dim=2,
         *,
         alpha=5000.0,
+        likelihood="gaussian",
+        decoder_variance="fitted",
         image_shape=None,
         architecture="auto",
         conv_filters=(32, 64, 64, 64),
@@ -267,6 +294,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     ):
         self.latent_dim = latent_dim
         self.alpha = alpha
+        self.likelihood = likelihood
+        self.decoder_variance = decoder_variance
         self.image_shape = image_shape
         self.architecture = architecture
         self.conv_filters = conv_filters
@@ -387,9 +416,18 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                     image_shape=self.image_shape,
                     architecture=self.architecture,
                     output_activation=self.output_activation,
+                    likelihood=self.likelihood,
+                )
+            if self.likelihood == "bernoulli":
+                check_unit_interval(X, "X")
+            if self.decoder_variance == "alpha" and self.alpha == "auto":
+                raise ValueError(
+                    "decoder_variance='alpha' reads the variance off a numeric alpha, but "
+                    "alpha='auto'; use decoder_variance='fitted' (the same variance that "
+                    "alpha='auto' trains with) or a number."
                 )
             seeds = _training.draw_seeds(self.random_state)
-            trainer, history = _training.train(
+            run = _training.train(
                 X,
                 self._layout,
                 params,
@@ -401,19 +439,31 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 trainer=getattr(self, "_trainer", None) if continuing else None,
                 epochs_done=self.n_iter_ if continuing else 0,
             )
+            history = run.history
             if continuing:
                 history = _training.extend_history(self.history_, history, self.n_iter_)
             else:
-                self.encoder_, self.decoder_ = trainer.encoder, trainer.decoder
+                self.encoder_, self.decoder_ = run.trainer.encoder, run.trainer.decoder
                 self._scoring_seed = seeds.scoring
                 self._network_parameters = {
                     name: params[name] for name in _training.NETWORK_PARAMETERS
                 }
-            self._trainer = trainer
+            self._trainer = run.trainer
             self.history_ = history
             self.n_iter_ = len(history["loss"])
-            self.decoder_variance_ = decoder_variance(self.alpha, self.n_features_in_)
-            self._compiled = CompiledVAE(self.encoder_, self.decoder_, self.decoder_variance_)
+            self._compiled = CompiledVAE(self.encoder_, self.decoder_, likelihood=self._likelihood)
+            self.decoder_variance_ = _scoring.resolve_decoder_variance(
+                self.decoder_variance,
+                alpha=self.alpha,
+                likelihood=self._likelihood,
+                compiled=self._compiled,
+                X=X,
+                layout=self._layout,
+                rows=run.train_rows,
+                seed=self._scoring_seed,
+            )
+            if self.decoder_variance_ is not None:
+                self._compiled.decoder_variance.assign(self.decoder_variance_)
         return self
 
     # ------------------------------------------------------------ inference
@@ -513,11 +563,11 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def score_samples(self, X):
         """Lower bound on the log-likelihood ``log p(x)`` of each sample, in nats.
 
-        The decoder is read as ``p(x | z) = N(x_hat(z), decoder_variance_ I)``,
-        under which the training loss is the negative ELBO minus a constant.
-        With ``n_importance_samples=k`` draws ``z_i ~ q(z | x)`` the estimate
-        is ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``, for ``k = 1``
-        the ELBO with the KL term in closed form. A sample's draws are seeded
+        The decoder is read as ``p(x | z) = N(x_hat(z), decoder_variance_ I)``
+        (or as Bernoulli probabilities for ``likelihood="bernoulli"``). With
+        ``n_importance_samples=k`` draws ``z_i ~ q(z | x)`` the estimate is
+        ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``, for ``k = 1`` the
+        ELBO with the KL term in closed form. A sample's draws are seeded
         at ``fit`` and by its own values: repeated calls agree, and a score
         does not depend on the other rows.
 
@@ -544,6 +594,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         check_is_fitted(self)
         X, _ = self._validate_samples(X)
+        if self._likelihood == "bernoulli":
+            check_unit_interval(X, "X")
         return _scoring.score_samples(
             self._compiled,
             X,
@@ -642,6 +694,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self._layout.output_activation
 
     @property
+    def _likelihood(self):
+        # The decoder's likelihood as fitted (a network parameter: it cannot
+        # change until the next fresh fit).
+        return self._network_parameters["likelihood"]
+
+    @property
     def _n_features_out(self):
         # The latent size, read from the fitted decoder (missing before fit, as for PCA).
         return self.decoder_.input_shape[-1]
@@ -671,4 +729,6 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def __setstate__(self, state):
         super().__setstate__(unpickled_state(state))
         if hasattr(self, "encoder_"):
-            self._compiled = CompiledVAE(self.encoder_, self.decoder_, self.decoder_variance_)
+            self._compiled = CompiledVAE(
+                self.encoder_, self.decoder_, self.decoder_variance_, self._likelihood
+            )

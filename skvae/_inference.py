@@ -11,7 +11,7 @@ inside one graph.
 import numpy as np
 import tensorflow as tf
 
-from ._losses import gaussian_log_likelihood
+from ._losses import decoder_log_likelihood
 
 # A batch of one row runs a different oneDNN convolution kernel from larger
 # batches, and its results differ from theirs in the last bits; padding to two
@@ -37,10 +37,20 @@ class CompiledVAE:
         encoder: Model ``x -> [mu, log_var]``.
         decoder: Model ``z -> x_hat``.
         decoder_variance: Variance of the Gaussian decoder ``p(x | z)``
-            that ``log_likelihood`` scores under.
+            that ``log_likelihood`` scores under; ignored for Bernoulli. It
+            is a variable read at every call, so it can be set after the
+            functions are traced (the fitted variance needs ``encode`` and
+            ``decode`` first).
+        likelihood: ``"gaussian"`` or ``"bernoulli"``.
     """
 
-    def __init__(self, encoder, decoder, decoder_variance):
+    def __init__(self, encoder, decoder, decoder_variance=1.0, likelihood="gaussian"):
+        self.decoder_variance = tf.Variable(
+            1.0 if decoder_variance is None else decoder_variance,
+            dtype=tf.float32,
+            trainable=False,
+        )
+        variance = self.decoder_variance
         sample_shape = tuple(encoder.input_shape[1:])
         latent_dim = decoder.input_shape[-1]
         samples = tf.TensorSpec((None, *sample_shape), tf.float32)
@@ -68,7 +78,7 @@ class CompiledVAE:
             n_samples, n_draws = tf.shape(z)[0], tf.shape(z)[1]
             x_hat = decoder(tf.reshape(z, (-1, latent_dim)), training=False)
             x_repeated = tf.repeat(x, n_draws, axis=0)
-            log_p = gaussian_log_likelihood(x_repeated, x_hat, decoder_variance)
+            log_p = decoder_log_likelihood(x_repeated, x_hat, likelihood, variance)
             return tf.reshape(log_p, (n_samples, n_draws))
 
         # The rows per chunk depend on the number of draws, so this chunk

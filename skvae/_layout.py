@@ -56,9 +56,9 @@ class Layout:
         """Shape of one sample as the network takes it."""
         return self.image_shape if self.image_shape is not None else (self.n_features,)
 
-    def batches(self, X, batch_size=INFERENCE_BATCH_SIZE):
-        """Consecutive float32 network batches of the rows of 2-D ``X``."""
-        return iter_batches(X, batch_size, self.sample_shape, self.input_scale)
+    def batches(self, X, batch_size=INFERENCE_BATCH_SIZE, rows=None):
+        """Consecutive float32 network batches of the rows (or ``rows``) of 2-D ``X``."""
+        return iter_batches(X, batch_size, self.sample_shape, self.input_scale, rows)
 
     def to_output(self, decoded):
         """Decoder means as the user sees them: rescaled, in the layout fit received."""
@@ -66,11 +66,14 @@ class Layout:
         return (decoded * self.input_scale).reshape((-1, *shape))
 
 
-def resolve_layout(X, input_image_shape, *, image_shape, architecture, output_activation):
+def resolve_layout(
+    X, input_image_shape, *, image_shape, architecture, output_activation, likelihood
+):
     """The :class:`Layout` for training data ``X`` (2-D, validated).
 
     ``input_image_shape`` is the image shape of 4-D input (else None); the
-    keyword arguments are the estimator's parameters of the same names.
+    keyword arguments are the estimator's parameters of the same names. A
+    Bernoulli decoder outputs probabilities, so it needs the sigmoid.
     """
     n_features = X.shape[1]
     resolved_shape = input_image_shape
@@ -90,6 +93,13 @@ def resolve_layout(X, input_image_shape, *, image_shape, architecture, output_ac
             "which is not a square number; pass image_shape=(height, width[, "
             "channels]), 4-D input, or use architecture='dense'."
         )
+    if likelihood == "bernoulli":
+        if output_activation == "linear":
+            raise ValueError(
+                "likelihood='bernoulli' needs output_activation='sigmoid' (or 'auto'): "
+                "the decoder outputs pixel probabilities."
+            )
+        output_activation = "sigmoid"
     if output_activation == "auto":
         in_unit_range = X.dtype == np.uint8 or (X.min() >= 0 and X.max() <= 1)
         output_activation = "sigmoid" if in_unit_range else "linear"

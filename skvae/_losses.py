@@ -15,7 +15,11 @@ With a Gaussian decoder ``p(x | z) = N(x; x_hat(z), sigma^2 I)`` over
 Choosing ``sigma^2 = D / (2 alpha)`` turns the second term into exactly
 ``alpha * mse``, so the training loss ``alpha * mse + KL`` is the negative
 evidence lower bound (ELBO) minus the constant ``D/2 * log(pi D / alpha)``.
-:func:`decoder_variance` gives that ``sigma^2``.
+:func:`decoder_variance` gives that ``sigma^2``. For fixed reconstructions
+the ELBO is largest at ``sigma^2 = mean mse`` (:func:`optimal_decoder_variance`):
+the fitted decoder variance and the ``alpha="auto"`` objective
+(:func:`calibrated_loss`) use it. A Bernoulli decoder replaces the mean
+squared error by the mean binary cross-entropy (:func:`bernoulli_log_likelihood`).
 
 The importance-weighted bound
 -----------------------------
@@ -47,20 +51,27 @@ def _non_batch_axes(x):
     return tuple(range(1, len(x.shape)))
 
 
-def reconstruction_loss(x, x_hat):
-    """Mean squared error over every non-batch axis, one value per sample.
+def reconstruction_loss(x, x_hat, likelihood="gaussian"):
+    """Reconstruction error averaged over every non-batch axis, one value per sample.
 
-    ``mse_i = mean_j (x_ij - x_hat_ij)^2`` where ``j`` runs over all pixels and
-    channels (axes 1, 2, 3 of an image batch, axis 1 of a table).
+    ``"gaussian"``: the mean squared error ``mean_j (x_ij - x_hat_ij)^2``;
+    ``"bernoulli"``: the mean binary cross-entropy
+    ``-mean_j (x_ij log x_hat_ij + (1 - x_ij) log(1 - x_hat_ij))``, where
+    ``j`` runs over all pixels and channels (axes 1, 2, 3 of an image batch,
+    axis 1 of a table).
 
     Args:
-        x: Data, shape ``(batch, ...)``.
-        x_hat: Reconstruction, same shape as ``x``.
+        x: Data, shape ``(batch, ...)``; in [0, 1] for ``"bernoulli"``.
+        x_hat: Reconstruction (for ``"bernoulli"``, probabilities), same
+            shape as ``x``.
+        likelihood: ``"gaussian"`` or ``"bernoulli"``.
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
     x = ops.convert_to_tensor(x)
+    if likelihood == "bernoulli":
+        return -bernoulli_log_likelihood(x, x_hat) / _n_features(x)
     x_hat = ops.convert_to_tensor(x_hat, dtype=x.dtype)
     return ops.mean(ops.square(x - x_hat), axis=_non_batch_axes(x))
 
@@ -83,10 +94,10 @@ def kl_loss(mu, log_var):
     return -0.5 * ops.sum(1.0 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
 
 
-def combined_loss(x, x_hat, mu, log_var, alpha):
+def combined_loss(x, x_hat, mu, log_var, alpha, likelihood="gaussian"):
     """The per-sample training objective ``alpha * reconstruction + KL``.
 
-    The training loss is the batch mean of this value.
+    The training loss for a numeric ``alpha`` is the batch mean of this value.
 
     Args:
         x: Data, shape ``(batch, ...)``.
@@ -94,16 +105,71 @@ def combined_loss(x, x_hat, mu, log_var, alpha):
         mu: Posterior means, shape ``(batch, latent_dim)``.
         log_var: Posterior log-variances, same shape as ``mu``.
         alpha: Non-negative weight of the reconstruction term.
+        likelihood: ``"gaussian"`` or ``"bernoulli"``: which
+            :func:`reconstruction_loss`.
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
-    return alpha * reconstruction_loss(x, x_hat) + kl_loss(mu, log_var)
+    return alpha * reconstruction_loss(x, x_hat, likelihood) + kl_loss(mu, log_var)
+
+
+def calibrated_loss(x, x_hat, mu, log_var, likelihood="gaussian"):
+    """The per-sample negative ELBO with the decoder calibrated on the batch.
+
+    The ``alpha="auto"`` objective (Rybkin et al., 2021, "sigma-VAE").
+    ``"gaussian"``: ``-log N(x; x_hat, sigma^2 I) + KL`` with ``sigma^2`` the
+    batch's :func:`optimal_decoder_variance`, which maximises the batch's
+    ELBO over ``sigma^2``; its batch mean is
+    ``D/2 * (log(2 pi sigma^2) + 1) + mean KL``. ``"bernoulli"`` has no noise
+    level to fit: ``-log Bernoulli(x; x_hat) + KL``, which is
+    :func:`combined_loss` at ``alpha = D``.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Decoder means (probabilities for ``"bernoulli"``).
+        mu: Posterior means, shape ``(batch, latent_dim)``.
+        log_var: Posterior log-variances, same shape as ``mu``.
+        likelihood: ``"gaussian"`` or ``"bernoulli"``.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    if likelihood == "bernoulli":
+        log_likelihood = bernoulli_log_likelihood(x, x_hat)
+    else:
+        variance = optimal_decoder_variance(reconstruction_loss(x, x_hat))
+        log_likelihood = gaussian_log_likelihood(x, x_hat, variance)
+    return kl_loss(mu, log_var) - log_likelihood
 
 
 def decoder_variance(alpha, n_features):
     """Variance ``sigma^2 = n_features / (2 alpha)`` of the implied Gaussian decoder."""
     return n_features / (2.0 * alpha)
+
+
+#: Smallest decoder variance :func:`optimal_decoder_variance` returns: a
+#: standard deviation of 1e-3, a thousandth of the [0, 1] range, so a model
+#: that reconstructs its training data exactly still gets a finite likelihood.
+MIN_DECODER_VARIANCE = 1e-6
+
+
+def optimal_decoder_variance(squared_errors):
+    """The shared Gaussian variance that maximises the ELBO: the mean squared error.
+
+    For fixed reconstructions, ``sum_i log N(x_i; x_hat_i, sigma^2 I)`` is
+    largest at ``sigma^2 = mean_i ||x_i - x_hat_i||^2 / D``, the mean of the
+    per-sample :func:`reconstruction_loss` values; it is floored at
+    :data:`MIN_DECODER_VARIANCE`.
+
+    Args:
+        squared_errors: Per-sample mean squared errors, shape ``(batch,)``.
+
+    Returns:
+        Scalar tensor.
+    """
+    return ops.maximum(ops.mean(ops.convert_to_tensor(squared_errors)), MIN_DECODER_VARIANCE)
 
 
 def gaussian_log_likelihood(x, x_hat, variance):
@@ -121,12 +187,54 @@ def gaussian_log_likelihood(x, x_hat, variance):
         Tensor of shape ``(batch,)``.
     """
     x = ops.convert_to_tensor(x)
-    n_features = math.prod(x.shape[1:])
+    variance = ops.convert_to_tensor(variance, dtype=x.dtype)
     squared_error = ops.sum(
         ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype)),
         axis=_non_batch_axes(x),
     )
-    return -0.5 * (n_features * (LOG_2PI + math.log(variance)) + squared_error / variance)
+    return -0.5 * (_n_features(x) * (LOG_2PI + ops.log(variance)) + squared_error / variance)
+
+
+#: Probabilities are clipped to ``[BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON]``
+#: (Keras' own epsilon), so a saturated sigmoid costs at most ~16 nats per
+#: feature instead of an infinite log-likelihood.
+BERNOULLI_EPSILON = 1e-7
+
+
+def bernoulli_log_likelihood(x, probabilities):
+    """``sum_j x_j log p_j + (1 - x_j) log(1 - p_j)`` over every non-batch axis.
+
+    A log-probability when ``x`` is binary; for ``x`` in between it is the
+    cross-entropy that the Bernoulli VAE trains on, not a density.
+
+    Args:
+        x: Data in [0, 1], shape ``(batch, ...)``.
+        probabilities: Decoder probabilities ``p``, same shape as ``x``.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    p = ops.clip(
+        ops.convert_to_tensor(probabilities, dtype=x.dtype),
+        BERNOULLI_EPSILON,
+        1.0 - BERNOULLI_EPSILON,
+    )
+    return ops.sum(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p), axis=_non_batch_axes(x))
+
+
+def decoder_log_likelihood(x, x_hat, likelihood, variance=None):
+    """``log p(x | z)`` of the decoder's output ``x_hat``, one value per sample.
+
+    ``variance`` is the Gaussian decoder's; a Bernoulli decoder has none.
+    """
+    if likelihood == "bernoulli":
+        return bernoulli_log_likelihood(x, x_hat)
+    return gaussian_log_likelihood(x, x_hat, variance)
+
+
+def _n_features(x):
+    return math.prod(x.shape[1:])
 
 
 def standard_normal_log_density(z):

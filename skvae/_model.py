@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from ._losses import LOG_VAR_RANGE, combined_loss, kl_loss, reconstruction_loss
+from ._losses import LOG_VAR_RANGE, calibrated_loss, combined_loss, kl_loss, reconstruction_loss
 
 
 @keras.saving.register_keras_serializable(package="skvae")
@@ -221,33 +221,48 @@ def build_decoder(
 
 
 class VAETrainer(keras.Model):
-    """Joins an encoder and a decoder for training on ``alpha * mse + KL``.
+    """Joins an encoder and a decoder for training on the VAE objective.
 
     Only the encoder and decoder are kept after training; this model exists so
     that ``keras.Model.fit`` (callbacks, progress bar, distribution) drives
     the optimisation. The loss lives in ``compute_loss`` rather than a
     hand-written ``GradientTape`` so the model stays backend-portable.
 
-    ``alpha`` is a non-trainable variable, not a Python float: Keras traces
-    the train step once, and a float would be frozen into that graph, so a
-    continued fit would keep training on the old value. Assign a new value
-    with ``trainer.alpha.assign(...)``, as for the optimiser's learning rate.
+    The objective is ``alpha * reconstruction + KL`` (``combined_loss``) for
+    a numeric ``alpha``, or the calibrated negative ELBO (``calibrated_loss``)
+    for ``alpha="auto"``. Both are selected by non-trainable variables, not
+    Python values: Keras traces the train step once, and a Python value would
+    be frozen into that graph, so a continued fit would keep training on the
+    old one. Change them with :meth:`set_alpha`, as the optimiser's learning
+    rate is changed with ``assign``.
 
     Args:
         encoder: Model ``x -> [mu, log_var]``.
         decoder: Model ``z -> x_hat``.
-        alpha: Weight of the reconstruction term.
+        alpha: Weight of the reconstruction term, or ``"auto"``.
+        likelihood: ``"gaussian"`` (mean squared error) or ``"bernoulli"``
+            (binary cross-entropy).
         seed: Integer seed of the sampling noise.
     """
 
-    def __init__(self, encoder, decoder, alpha, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, alpha, likelihood="gaussian", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
-        self.alpha = keras.Variable(float(alpha), trainable=False, name="alpha")
+        self.likelihood = likelihood
+        self.alpha = keras.Variable(1.0, trainable=False, name="alpha")
+        self.calibrated = keras.Variable(False, trainable=False, dtype="bool", name="calibrated")
+        self.set_alpha(alpha)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+    def set_alpha(self, alpha):
+        """Train on ``alpha * reconstruction + KL``, or the calibrated loss for ``"auto"``."""
+        calibrated = alpha == "auto"
+        self.calibrated.assign(calibrated)
+        if not calibrated:
+            self.alpha.assign(float(alpha))
 
     def call(self, x, training=False):
         mu, log_var = self.encoder(x, training=training)
@@ -258,9 +273,15 @@ class VAETrainer(keras.Model):
         x_hat, mu, log_var = y_pred["x_hat"], y_pred["mu"], y_pred["log_var"]
         # The tracked terms repeat subexpressions of the loss; the traced
         # graph computes each once (common-subexpression elimination).
-        self.reconstruction_tracker.update_state(reconstruction_loss(x, x_hat))
+        self.reconstruction_tracker.update_state(reconstruction_loss(x, x_hat, self.likelihood))
         self.kl_tracker.update_state(kl_loss(mu, log_var))
-        loss = ops.mean(combined_loss(x, x_hat, mu, log_var, self.alpha))
+        loss = ops.mean(
+            ops.where(
+                self.calibrated,
+                calibrated_loss(x, x_hat, mu, log_var, self.likelihood),
+                combined_loss(x, x_hat, mu, log_var, self.alpha, self.likelihood),
+            )
+        )
         # Under a tf.distribute strategy Keras sums the replicas' gradients and
         # multiplies the reported loss back, so each replica's share is scaled
         # down here, as Keras' own compiled losses do.

@@ -160,7 +160,7 @@ def write_report(out: str, vae, digits: Digits, results: dict, *, seed: int) -> 
 
     figure = Figure(figsize=(12, 3.2), layout="constrained")
     curves = [
-        ("loss", "alpha * MSE + KL"),
+        ("loss", "negative ELBO (nats)" if vae.alpha == "auto" else "alpha * MSE + KL"),
         ("reconstruction_loss", "MSE per pixel"),
         ("kl_loss", "KL to the prior (nats)"),
     ]
@@ -215,9 +215,10 @@ def _index_html(results):
 td,th{{padding:.2em 1em}}img{{max-width:100%}}figure{{margin:2em 0}}</style></head>
 <body><h1>skvae demo: a variational autoencoder on scikit-learn's digits</h1>
 <p>{results["n_train"]} training and {results["n_test"]} held-out 8x8 digits,
-latent_dim={results["latent_dim"]}, alpha={results["alpha"]:g},
+latent_dim={results["latent_dim"]}, alpha={results["alpha"]},
 {results["epochs_run"]} epochs in {results["fit_seconds"]:.1f} s.
-PCA uses the same number of components; its score is the probabilistic PCA likelihood.</p>
+PCA uses the same number of components; its score is the probabilistic PCA likelihood,
+the VAE's the ELBO under its fitted decoder variance.</p>
 <table><tr><th></th><th>VAE</th><th>PCA</th></tr>
 {rows}
 </table>

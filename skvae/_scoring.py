@@ -11,7 +11,49 @@ import math
 import numpy as np
 
 from ._layout import INFERENCE_BATCH_SIZE
-from ._losses import evidence_lower_bound, importance_weighted_bound, log_importance_weights
+from ._losses import (
+    decoder_variance,
+    evidence_lower_bound,
+    importance_weighted_bound,
+    log_importance_weights,
+    optimal_decoder_variance,
+    reconstruction_loss,
+)
+
+
+def resolve_decoder_variance(setting, *, alpha, likelihood, compiled, X, layout, rows, seed):
+    """The decoder variance ``score_samples`` will use, fixed at fit.
+
+    ``setting`` is the estimator's ``decoder_variance``: ``"fitted"`` gives
+    :func:`fitted_decoder_variance` over ``X[rows]``, ``"alpha"`` the variance
+    that a numeric ``alpha`` implies, a number itself. A Bernoulli decoder
+    has no variance: None.
+    """
+    if likelihood == "bernoulli":
+        return None
+    if setting == "fitted":
+        return fitted_decoder_variance(compiled, X, layout, rows, seed)
+    if setting == "alpha":
+        return decoder_variance(alpha, layout.n_features)
+    return float(setting)
+
+
+def fitted_decoder_variance(compiled, X, layout, rows, seed):
+    """The variance that maximises the ELBO of ``X[rows]`` for the fitted networks.
+
+    The mean over the rows, at one posterior draw each (seeded as in
+    :func:`row_noise`), of ``||x - x_hat(z)||^2 / D``: the closed-form
+    maximiser of ``sum log N(x; x_hat(z), sigma^2 I)`` over ``sigma^2``
+    (Rybkin et al., 2021), floored to stay finite.
+    """
+    squared_errors = []
+    for x in layout.batches(X, rows=rows):
+        mu, log_var = compiled.encode(x)
+        eps = row_noise(x, 1, mu.shape[1], seed)[:, 0]
+        z = mu + np.exp(0.5 * log_var) * eps
+        x_hat = compiled.decode(z.astype(np.float32))
+        squared_errors.append(np.asarray(reconstruction_loss(x, x_hat), dtype=np.float64))
+    return float(optimal_decoder_variance(np.concatenate(squared_errors)))
 
 
 def score_samples(compiled, X, layout, *, n_draws, seed):

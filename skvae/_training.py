@@ -37,6 +37,7 @@ NETWORK_PARAMETERS = (
     "hidden_layer_sizes",
     "batch_norm",
     "output_activation",
+    "likelihood",
 )
 
 
@@ -96,8 +97,16 @@ def restored_on_failure(estimator):
         raise
 
 
+class TrainingRun(NamedTuple):
+    """What one fit produced: the trainer, its history and the rows it trained on."""
+
+    trainer: VAETrainer
+    history: dict
+    train_rows: np.ndarray
+
+
 def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs_done):
-    """Run one fit's epochs; return the trainer and this run's history.
+    """Run one fit's epochs; return a :class:`TrainingRun`.
 
     Args:
         X: Validated 2-D training data.
@@ -117,6 +126,7 @@ def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs
     validation_fraction = params["validation_fraction"] if hold_out else 0.0
     train_rows, validation_rows = split_rows(len(X), validation_fraction, seeds.split)
     hyper_parameters = dict(alpha=params["alpha"], learning_rate=params["learning_rate"])
+    likelihood = params["likelihood"]
     strategy = params["distribute_strategy"]
     scope = strategy.scope() if strategy else contextlib.nullcontext()
     with deterministic_ops(enabled=params["random_state"] is not None), scope:
@@ -130,9 +140,13 @@ def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs
                 hidden_layer_sizes=params["hidden_layer_sizes"],
                 batch_norm=params["batch_norm"],
             )
-            trainer = build_trainer(layout, structure, seed=seeds.network, **hyper_parameters)
+            trainer = build_trainer(
+                layout, structure, likelihood=likelihood, seed=seeds.network, **hyper_parameters
+            )
         elif trainer is None:
-            trainer = compile_trainer(*models, seed=seeds.network, **hyper_parameters)
+            trainer = compile_trainer(
+                *models, likelihood=likelihood, seed=seeds.network, **hyper_parameters
+            )
         history = run_epochs(
             trainer,
             X,
@@ -147,7 +161,7 @@ def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs
             verbose=params["verbose"],
             **hyper_parameters,
         )
-    return trainer, history
+    return TrainingRun(trainer, history, train_rows)
 
 
 def split_rows(n_samples, validation_fraction, seed):
@@ -157,7 +171,7 @@ def split_rows(n_samples, validation_fraction, seed):
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
 
-def build_trainer(layout, structure, *, alpha, learning_rate, seed):
+def build_trainer(layout, structure, *, alpha, likelihood, learning_rate, seed):
     """A new encoder and decoder for ``layout`` joined in a compiled trainer.
 
     ``structure`` holds the keyword arguments of the builders (see
@@ -173,12 +187,19 @@ def build_trainer(layout, structure, *, alpha, learning_rate, seed):
         seed=seed,
         **structure,
     )
-    return compile_trainer(encoder, decoder, alpha=alpha, learning_rate=learning_rate, seed=seed)
+    return compile_trainer(
+        encoder,
+        decoder,
+        alpha=alpha,
+        likelihood=likelihood,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
 
 
-def compile_trainer(encoder, decoder, *, alpha, learning_rate, seed=None):
+def compile_trainer(encoder, decoder, *, alpha, likelihood, learning_rate, seed=None):
     """A compiled trainer around an existing encoder and decoder."""
-    trainer = VAETrainer(encoder, decoder, alpha, seed=seed)
+    trainer = VAETrainer(encoder, decoder, alpha, likelihood=likelihood, seed=seed)
     trainer.compile(optimizer=SingleReplicaAdam(learning_rate))
     # Built lazily inside the traced train step, Adam creates its slots
     # under tf.cond, whose branch functions stay registered in the eager
@@ -234,8 +255,9 @@ def run_epochs(
 ):
     """Train for up to ``epochs`` epochs; return this run's history as floats.
 
-    ``alpha`` and ``learning_rate`` are assigned to the trainer's variables
-    first, so a continued fit trains on the values it was given.
+    ``alpha`` (a number or ``"auto"``) and ``learning_rate`` are assigned to
+    the trainer's variables first, so a continued fit trains on the values it
+    was given.
 
     Raises:
         ValueError: If the loss or the weights became non-finite.
@@ -248,7 +270,7 @@ def run_epochs(
             stacklevel=4,
         )
         batch_size = len(train_rows)
-    trainer.alpha.assign(alpha)
+    trainer.set_alpha(alpha)
     trainer.optimizer.learning_rate.assign(learning_rate)
 
     def dataset(rows, shuffle):

@@ -203,3 +203,19 @@ def as_one_sample(x, name, n_features, image_shape):
             + f", got an array of shape {array.shape}."
         )
     return array.reshape(1, n_features)
+
+
+def check_unit_interval(X, name):
+    """Reject data outside [0, 1], the support of a Bernoulli decoder.
+
+    8-bit data pass: the model sees them divided by 255.
+    """
+    if X.dtype == np.uint8 or X.size == 0:
+        return
+    low, high = float(X.min()), float(X.max())
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"likelihood='bernoulli' needs {name} in [0, 1], but {name} ranges from "
+            f"{low:.4g} to {high:.4g}; rescale {name} (8-bit images: pass them as uint8 "
+            "or divide by 255) or use likelihood='gaussian'."
+        )

@@ -77,7 +77,8 @@ def linear_vae(**params):
 @pytest.fixture(scope="module")
 def exact_vae():
     """A linear VAE whose decoder is the PPCA model and encoder its exact posterior."""
-    vae = linear_vae(epochs=1).fit(ppca_sample(200, seed=1))
+    # The true noise variance, as the PPCA model's decoder has it.
+    vae = linear_vae(epochs=1, decoder_variance=NOISE_VARIANCE).fit(ppca_sample(200, seed=1))
     weights, offset = ppca_parameters()
     mu_kernel, mu_bias, log_var_bias = exact_posterior()
     as32 = np.float32

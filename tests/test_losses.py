@@ -18,13 +18,20 @@ from scipy import stats
 
 from skvae import VariationalAutoencoder
 from skvae._losses import (
+    BERNOULLI_EPSILON,
     LOG_VAR_RANGE,
+    MIN_DECODER_VARIANCE,
+    bernoulli_log_likelihood,
+    calibrated_loss,
     combined_loss,
     decoder_variance,
     diagonal_normal_log_density,
     evidence_lower_bound,
     gaussian_log_likelihood,
+    importance_weighted_bound,
     kl_loss,
+    log_importance_weights,
+    optimal_decoder_variance,
     reconstruction_loss,
     standard_normal_log_density,
 )
@@ -306,6 +313,118 @@ def test_elbo_is_the_negative_training_loss_minus_a_constant(batch, alpha):
     # float32 sums of terms as large as the loss itself.
     scale = np.abs(loss) + abs(constant) + 1.0
     np.testing.assert_array_less(np.abs(elbo - (-loss - constant)), 1e-5 * scale)
+
+
+# The calibrated (sigma-VAE) decoder and the Bernoulli likelihood ------------
+
+
+@st.composite
+def unit_interval_pairs(draw, binary):
+    """``(x, p)``: data in [0, 1] (0/1 when ``binary``) and probabilities."""
+    shape = (draw(batch_sizes), *draw(sample_shapes))
+    elements = st.sampled_from([0.0, 1.0]) if binary else float32s(0, 1)
+    x = draw(hnp.arrays(np.float32, shape, elements=elements))
+    p = draw(hnp.arrays(np.float32, shape, elements=float32s(1e-3, 1 - 1e-3)))
+    return x, p
+
+
+@property_test
+@given(unit_interval_pairs(binary=True))
+def test_bernoulli_log_likelihood_is_the_summed_logpmf(pair):
+    x, p = pair
+    axes = tuple(range(1, x.ndim))
+    reference = stats.bernoulli.logpmf(np.int64(x), np.float64(p)).sum(axis=axes)
+    # float32 logs of p >= 1e-3: at most ~7 nats per feature, each to ~1e-6.
+    np.testing.assert_allclose(
+        np.asarray(bernoulli_log_likelihood(x, p)), reference, rtol=1e-5, atol=1e-4
+    )
+
+
+@property_test
+@given(unit_interval_pairs(binary=False), posteriors(mu_bound=10, log_var_range=(-10, 5)))
+def test_bernoulli_reconstruction_is_the_mean_cross_entropy(pair, posterior):
+    x, p = pair
+    mu, log_var = (v[: len(x)] for v in posterior)
+    assume(len(mu) == len(x))
+    n_features = math.prod(x.shape[1:])
+    cross_entropy = np.asarray(
+        keras.losses.binary_crossentropy(x, p, axis=tuple(range(1, x.ndim)))
+    )
+    bce = np.asarray(reconstruction_loss(x, p, "bernoulli"))
+    np.testing.assert_allclose(bce, cross_entropy, rtol=1e-5, atol=1e-6)
+    # alpha = "auto" for a Bernoulli decoder is the negative ELBO: alpha = D.
+    np.testing.assert_allclose(
+        np.asarray(calibrated_loss(x, p, mu, log_var, "bernoulli")),
+        np.asarray(combined_loss(x, p, mu, log_var, n_features, "bernoulli")),
+        rtol=1e-5,
+        atol=1e-3,
+    )
+
+
+def test_bernoulli_probabilities_are_clipped_to_a_finite_log():
+    x = np.array([[1.0, 0.0]], np.float32)
+    saturated = np.array([[0.0, 1.0]], np.float32)
+    value = float(np.asarray(bernoulli_log_likelihood(x, saturated))[0])
+    # About log(epsilon) per feature (float32 rounds 1 - epsilon a little).
+    assert math.isfinite(value)
+    assert value == pytest.approx(2 * math.log(BERNOULLI_EPSILON), rel=0.01)
+
+
+@property_test
+@given(data_pairs(bound=10.0), posteriors(mu_bound=10, log_var_range=(-10, 5)))
+def test_calibrated_loss_is_the_gaussian_nll_at_the_optimal_variance(pair, posterior):
+    x, x_hat = pair
+    mu, log_var = (v[: len(x)] for v in posterior)
+    assume(len(mu) == len(x))
+    axes = tuple(range(1, x.ndim))
+    squared = (np.float64(x) - np.float64(x_hat)) ** 2
+    variance = max(squared.mean(), MIN_DECODER_VARIANCE)
+    nll = -stats.norm.logpdf(np.float64(x), np.float64(x_hat), math.sqrt(variance)).sum(axis=axes)
+    expected = nll + numpy_kl(mu, log_var)
+    loss = np.asarray(calibrated_loss(x, x_hat, mu, log_var), np.float64)
+    # float32 terms as large as the loss itself, and the variance's rounding.
+    scale = np.abs(expected) + np.abs(nll) + 1.0
+    np.testing.assert_array_less(np.abs(loss - expected), 1e-4 * scale)
+
+
+@property_test
+@given(data_pairs(bound=10.0), st.sampled_from([0.3, 0.7, 0.95, 1.05, 1.5, 4.0]))
+def test_optimal_variance_maximises_the_gaussian_log_likelihood(pair, factor):
+    x, x_hat = pair
+    variance = float(optimal_decoder_variance(reconstruction_loss(x, x_hat)))
+    assume(variance > 10 * MIN_DECODER_VARIANCE)  # not at the floor
+
+    def total(v):
+        axes = tuple(range(1, x.ndim))
+        return (
+            stats.norm.logpdf(np.float64(x), np.float64(x_hat), math.sqrt(v)).sum(axis=axes).sum()
+        )
+
+    # float32 rounding of the variance costs far less than any grid step.
+    assert total(variance) >= total(factor * variance) - 1e-6 * abs(total(variance))
+
+
+def test_optimal_variance_has_a_floor():
+    x = np.ones((3, 4), np.float32)
+    floor = float(optimal_decoder_variance(reconstruction_loss(x, x)))
+    assert floor == pytest.approx(MIN_DECODER_VARIANCE, rel=1e-6)
+
+
+@property_test
+@given(posteriors(mu_bound=5, log_var_range=(-4, 2)), st.integers(1, 5), st.data())
+def test_importance_weights_match_numpy(posterior, n_draws, data):
+    mu, log_var = np.float64(posterior[0]), np.float64(posterior[1])
+    shape = (len(mu), n_draws, mu.shape[1])
+    z = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-5, 5)))
+    log_likelihood = data.draw(hnp.arrays(np.float64, shape[:2], elements=st.floats(-50, 0)))
+    prior = stats.norm.logpdf(z).sum(-1)
+    posterior_density = stats.norm.logpdf(z, mu[:, None], np.exp(0.5 * log_var)[:, None]).sum(-1)
+    expected = log_likelihood + prior - posterior_density
+    weights = np.asarray(log_importance_weights(log_likelihood, z, mu, log_var))
+    np.testing.assert_allclose(weights, expected, rtol=1e-9, atol=1e-9)
+    bound = np.asarray(importance_weighted_bound(weights))
+    reference = np.log(np.mean(np.exp(expected - expected.max(1, keepdims=True)), 1))
+    np.testing.assert_allclose(bound, reference + expected.max(1), rtol=1e-9, atol=1e-9)
 
 
 # Numerical safety over LOG_VAR_RANGE -----------------------------------------
