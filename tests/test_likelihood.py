@@ -97,10 +97,10 @@ def _binary(X):
     return (X > 0.5).astype(np.float32)
 
 
-def test_bernoulli_scores_binary_data_as_a_probability(digits_split):
-    X_train, X_test = (_binary(X) for X in digits_split)
-    params = {**FAST, "epochs": 20, "alpha": "auto"}  # the Bernoulli ELBO itself
-    vae = VariationalAutoencoder(likelihood="bernoulli", **params).fit(X_train)
+def test_bernoulli_scores_binary_data_as_a_probability(digits):
+    X_train, X_test = train_test_split(_binary(digits[0]), test_size=0.3, random_state=0)
+    params = dict(FAST, hidden_layer_sizes=(64,), latent_dim=4, epochs=30, batch_size=64)
+    vae = VariationalAutoencoder(likelihood="bernoulli", alpha="auto", **params).fit(X_train)
     assert vae.decoder_variance_ is None
     assert vae.output_activation_ == "sigmoid"
     scores = vae.score_samples(X_test)
@@ -108,7 +108,7 @@ def test_bernoulli_scores_binary_data_as_a_probability(digits_split):
     # Better than independent pixels with the training frequencies.
     frequencies = np.clip(X_train.mean(0), 1e-3, 1 - 1e-3)
     independent = X_test @ np.log(frequencies) + (1 - X_test) @ np.log(1 - frequencies)
-    assert scores.mean() > independent.mean()
+    assert scores.mean() > independent.mean() + 2
     restored = pickle.loads(pickle.dumps(vae))
     np.testing.assert_array_equal(restored.score_samples(X_test), scores)
 
