@@ -1,37 +1,35 @@
-"""The scikit-learn estimator: public methods, parameters, tags and pickling.
+"""The scikit-learn estimator: public methods, parameters and their documentation.
 
 This module coordinates; each concern lives in a module named for it:
+``_base`` (the fit run and the fitted state, tags and pickling hooks),
 ``_validation`` (input checks), ``_layout`` (the fitted layout),
 ``_training`` (the training run), ``_inference`` (compiled encode and
-decode), ``_scoring`` (``score_samples``), ``_persistence`` (pickling),
-``_model`` (the Keras graph), ``_losses`` (the formulas) and ``_compat``
-(private upstream names and process-wide TensorFlow settings).
+decode), ``_scoring`` (``score_samples`` and the decoder variance),
+``_persistence`` (pickling), ``_model`` (the Keras graph), ``_losses`` (the
+formulas) and ``_compat`` (private upstream names and process-wide
+TensorFlow settings).
 """
 
 from numbers import Integral, Real
 
 import numpy as np
 import tensorflow as tf
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from . import _scoring, _training
-from ._compat import Interval, StrOptions, fit_context, limit_tensorflow_threads
-from ._data import iter_batches
-from ._inference import CompiledVAE
-from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
-from ._persistence import picklable_state, unpickled_state
+from . import _scoring
+from ._base import BaseVAE
+from ._compat import Interval, StrOptions, fit_context
 from ._validation import (
     as_one_sample,
     check_unit_interval,
     output_dtype,
     validate_latent_points,
-    validate_samples,
 )
 
 
-class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
     """Variational autoencoder with a convolutional or dense Keras network.
 
     The encoder maps each sample to a diagonal Gaussian posterior
@@ -401,71 +399,6 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         return self._fit(X, epochs=1, continuing=hasattr(self, "encoder_"), hold_out=False)
 
-    def _fit(self, X, *, epochs, continuing, hold_out):
-        limit_tensorflow_threads()
-        params = self.get_params()
-        with _training.restored_on_failure(self):
-            if continuing:
-                _training.check_network_unchanged(self._network_parameters, params)
-                X, _ = self._validate_samples(X)
-            else:
-                X, input_image_shape = validate_samples(self, X, reset=True)
-                self._layout = resolve_layout(
-                    X,
-                    input_image_shape,
-                    image_shape=self.image_shape,
-                    architecture=self.architecture,
-                    output_activation=self.output_activation,
-                    likelihood=self.likelihood,
-                )
-            if self.likelihood == "bernoulli":
-                check_unit_interval(X, "X")
-            if self.decoder_variance == "alpha" and self.alpha == "auto":
-                raise ValueError(
-                    "decoder_variance='alpha' reads the variance off a numeric alpha, but "
-                    "alpha='auto'; use decoder_variance='fitted' (the same variance that "
-                    "alpha='auto' trains with) or a number."
-                )
-            seeds = _training.draw_seeds(self.random_state)
-            run = _training.train(
-                X,
-                self._layout,
-                params,
-                seeds=seeds,
-                epochs=epochs,
-                hold_out=hold_out,
-                # Unpickled estimators have no trainer: their optimiser state was not saved.
-                models=(self.encoder_, self.decoder_) if continuing else None,
-                trainer=getattr(self, "_trainer", None) if continuing else None,
-                epochs_done=self.n_iter_ if continuing else 0,
-            )
-            history = run.history
-            if continuing:
-                history = _training.extend_history(self.history_, history, self.n_iter_)
-            else:
-                self.encoder_, self.decoder_ = run.trainer.encoder, run.trainer.decoder
-                self._scoring_seed = seeds.scoring
-                self._network_parameters = {
-                    name: params[name] for name in _training.NETWORK_PARAMETERS
-                }
-            self._trainer = run.trainer
-            self.history_ = history
-            self.n_iter_ = len(history["loss"])
-            self._compiled = CompiledVAE(self.encoder_, self.decoder_, likelihood=self._likelihood)
-            self.decoder_variance_ = _scoring.resolve_decoder_variance(
-                self.decoder_variance,
-                alpha=self.alpha,
-                likelihood=self._likelihood,
-                compiled=self._compiled,
-                X=X,
-                layout=self._layout,
-                rows=run.train_rows,
-                seed=self._scoring_seed,
-            )
-            if self.decoder_variance_ is not None:
-                self._compiled.decoder_variance.assign(self.decoder_variance_)
-        return self
-
     # ------------------------------------------------------------ inference
 
     def transform(self, X):
@@ -675,60 +608,3 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ]
         t = np.linspace(0.0, 1.0, n_steps, dtype=ends[0].dtype)[:, None]
         return self.inverse_transform((1 - t) * ends[0] + t * ends[1])
-
-    # ----------------------------------------------------- fitted layout
-
-    @property
-    def image_shape_(self):
-        """``(height, width, channels)`` of the samples, or None for tables."""
-        return self._layout.image_shape
-
-    @property
-    def architecture_(self):
-        """``"conv"`` or ``"dense"``, as resolved from ``architecture``."""
-        return self._layout.architecture
-
-    @property
-    def output_activation_(self):
-        """``"sigmoid"`` or ``"linear"``, as resolved from ``output_activation``."""
-        return self._layout.output_activation
-
-    @property
-    def _likelihood(self):
-        # The decoder's likelihood as fitted (a network parameter: it cannot
-        # change until the next fresh fit).
-        return self._network_parameters["likelihood"]
-
-    @property
-    def _n_features_out(self):
-        # The latent size, read from the fitted decoder (missing before fit, as for PCA).
-        return self.decoder_.input_shape[-1]
-
-    def _validate_samples(self, X):
-        """Validated 2-D ``X`` in the fitted layout, for the methods used after fit."""
-        return validate_samples(self, X, reset=False, fitted_image_shape=self.image_shape_)
-
-    def _decode(self, Z):
-        latents = iter_batches(Z, INFERENCE_BATCH_SIZE, (self._n_features_out,))
-        decoded = [self._compiled.decode(batch) for batch in latents]
-        decoded = np.concatenate(decoded) if decoded else np.empty((0, self._layout.n_features))
-        return self._layout.to_output(decoded)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.non_deterministic = self.random_state is None
-        return tags
-
-    # ---------------------------------------------------------- persistence
-
-    def __getstate__(self):
-        # object.__getstate__ returns the live __dict__ on Python >= 3.11.
-        return picklable_state(super().__getstate__())
-
-    def __setstate__(self, state):
-        super().__setstate__(unpickled_state(state))
-        if hasattr(self, "encoder_"):
-            self._compiled = CompiledVAE(
-                self.encoder_, self.decoder_, self.decoder_variance_, self._likelihood
-            )
