@@ -2,7 +2,7 @@
 
 :class:`BaseVAE` coordinates one fit (validation, layout, training, the
 decoder variance) and reads the fitted state back for inference (layout,
-decoding, tags, pickling); the public estimators in ``_estimator.py`` add
+decoding, pickling); the public estimators in ``_estimator.py`` add
 their parameters, documentation and public methods. As in scikit-learn's
 ``mixture/_base.py``, the base class holds no math: each step calls the
 module named for its concern.
@@ -131,12 +131,6 @@ class BaseVAE(BaseEstimator):
         decoded = [self._compiled.decode(batch) for batch in latents]
         decoded = np.concatenate(decoded) if decoded else np.empty((0, self._layout.n_features))
         return self._layout.to_output(decoded)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.non_deterministic = self.random_state is None
-        return tags
 
     # ---------------------------------------------------------- persistence
 
