@@ -157,3 +157,26 @@ def test_grid_search_picks_the_best_held_out_score(digits_split):
     best = max(held_out, key=held_out.get)
     assert (search.best_params_["alpha"], search.best_params_["latent_dim"]) == best
     assert search.best_score_ == pytest.approx(held_out[best])
+
+
+@pytest.mark.parametrize("likelihood, alpha", [("gaussian", "auto"), ("bernoulli", "auto")])
+@pytest.mark.parametrize("layout", ["table", "images-2d", "images-4d"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_layout_and_dtype_fits_scores_pickles_and_continues(
+    likelihood, alpha, layout, dtype
+):
+    rng = np.random.default_rng(0)
+    X = rng.random({"table": (48, 5), "images-2d": (48, 16), "images-4d": (48, 4, 4, 1)}[layout])
+    X = X.astype(dtype)
+    vae = VariationalAutoencoder(
+        likelihood=likelihood, alpha=alpha, epochs=2, batch_size=16, random_state=0
+    ).fit(X)
+    assert vae.architecture_ == ("dense" if layout == "table" else "conv")
+    scores = vae.score_samples(X)
+    assert scores.dtype == np.float64 and np.all(np.isfinite(scores))
+    assert vae.transform(X).dtype == dtype
+    restored = pickle.loads(pickle.dumps(vae))
+    np.testing.assert_array_equal(restored.score_samples(X), scores)
+    restored.partial_fit(X)
+    assert restored.n_iter_ == vae.n_iter_ + 1
+    assert np.all(np.isfinite(restored.score_samples(X)))
