@@ -17,7 +17,7 @@ from ._data import iter_batches
 from ._inference import CompiledVAE
 from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
 from ._persistence import picklable_state, unpickled_state
-from ._validation import check_unit_interval, validate_samples
+from ._validation import check_likelihood_settings, validate_samples
 
 
 class BaseVAE(BaseEstimator):
@@ -46,14 +46,7 @@ class BaseVAE(BaseEstimator):
                     output_activation=self.output_activation,
                     likelihood=self.likelihood,
                 )
-            if self.likelihood == "bernoulli":
-                check_unit_interval(X, "X")
-            if self.decoder_variance == "alpha" and self.alpha == "auto":
-                raise ValueError(
-                    "decoder_variance='alpha' reads the variance off a numeric alpha, but "
-                    "alpha='auto'; use decoder_variance='fitted' (the same variance that "
-                    "alpha='auto' trains with) or a number."
-                )
+            check_likelihood_settings(X, params)
             seeds = _training.draw_seeds(self.random_state)
             run = _training.train(
                 X,

@@ -219,3 +219,19 @@ def check_unit_interval(X, name):
             f"{low:.4g} to {high:.4g}; rescale {name} (8-bit images: pass them as uint8 "
             "or divide by 255) or use likelihood='gaussian'."
         )
+
+
+def check_likelihood_settings(X, params):
+    """What the parameter constraints cannot say about the likelihood settings.
+
+    ``params`` are the estimator's; training data ``X`` must fit a Bernoulli
+    decoder, and ``decoder_variance="alpha"`` needs a numeric ``alpha``.
+    """
+    if params["likelihood"] == "bernoulli":
+        check_unit_interval(X, "X")
+    if params["decoder_variance"] == "alpha" and params["alpha"] == "auto":
+        raise ValueError(
+            "decoder_variance='alpha' reads the variance off a numeric alpha, but "
+            "alpha='auto'; use decoder_variance='fitted' (the same variance that "
+            "alpha='auto' trains with) or a number."
+        )
