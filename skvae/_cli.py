@@ -184,14 +184,6 @@ def _require_matplotlib(command):
         ) from None
 
 
-def _verbosity(args):
-    if args.quiet:
-        return 0
-    # A progress bar redraws in place on a terminal; in a log file it would
-    # print a line per step, so write one line per epoch there instead.
-    return 1 if sys.stdout.isatty() else 2
-
-
 def _estimator(args, **extra):
     from . import VariationalAutoencoder
 
@@ -205,7 +197,9 @@ def _estimator(args, **extra):
     return VariationalAutoencoder(
         **{name: value for name, value in chosen.items() if value is not None},
         random_state=args.seed,
-        verbose=_verbosity(args),
+        # One bar over the epochs, redrawn in place on a terminal (a line per
+        # epoch in a log file).
+        verbose=0 if args.quiet else 1,
         **extra,
     )
 
