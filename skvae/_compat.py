@@ -11,6 +11,9 @@ mend.
 * ``deterministic_ops`` switches TensorFlow's op determinism on for one fit
   and back off afterwards through TensorFlow's private ``config`` module.
 * ``SingleReplicaAdam`` overrides a private method of Keras' TensorFlow Adam.
+* ``MultiWorkerStepLogs`` works around Keras' reduction of step logs under
+  ``MultiWorkerMirroredStrategy``, using the strategy's private
+  ``_in_multi_worker_mode``.
 * ``limit_tensorflow_threads`` sets TensorFlow's process-wide thread pools.
 """
 
@@ -25,6 +28,7 @@ from tensorflow.python.framework import config as tf_config
 
 __all__ = [
     "Interval",
+    "MultiWorkerStepLogs",
     "SingleReplicaAdam",
     "StrOptions",
     "deterministic_ops",
@@ -72,6 +76,40 @@ class SingleReplicaAdam(keras.optimizers.Adam):
         if not tf.distribute.has_strategy():
             return list(grads_and_vars)
         return super()._all_reduce_sum_gradients(grads_and_vars)
+
+
+class MultiWorkerStepLogs(keras.Model):
+    """``keras.Model`` whose step logs survive Keras' multi-worker reduction.
+
+    Keras 3 reduces every train and test step's logs across workers with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails on the scalar
+    metrics every model logs ("Invalid reduction dimension 0 for input with
+    0 dimensions", tensorflow/tensorflow#72388), so ``fit`` cannot run under
+    ``MultiWorkerMirroredStrategy`` at all. In multi-worker mode, and only
+    there, the step logs are returned with shape ``(1,)``: the reduction
+    takes their mean over the replicas, a scalar again. The values agree on
+    every replica (Keras' metrics are mirrored variables, summed across
+    replicas), so the mean changes nothing; the epoch logs, which Keras reads
+    from the metrics themselves, are scalars as ever.
+    """
+
+    def train_step(self, data):
+        return _reducible_across_workers(super().train_step(data))
+
+    def test_step(self, data):
+        return _reducible_across_workers(super().test_step(data))
+
+
+def _reducible_across_workers(logs):
+    strategy = tf.distribute.get_strategy()
+    # The very condition under which Keras' reduce_per_replica takes its
+    # multi-worker branch.
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    )
+    if not multi_worker:
+        return logs
+    return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
 
 
 def limit_tensorflow_threads():

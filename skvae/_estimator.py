@@ -388,7 +388,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                     architecture=self.architecture,
                     output_activation=self.output_activation,
                 )
-            seeds = _training.draw_seeds(self.random_state)
+            seeds = _training.draw_seeds(self.random_state, self.distribute_strategy, len(X))
             trainer, history = _training.train(
                 X,
                 self._layout,
