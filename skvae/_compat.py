@@ -14,7 +14,8 @@ mend.
 * ``MultiWorkerStepLogs`` works around Keras' reduction of step logs under
   ``MultiWorkerMirroredStrategy``, using the strategy's private
   ``_in_multi_worker_mode``.
-* ``limit_tensorflow_threads`` sets TensorFlow's process-wide thread pools.
+* ``limit_tensorflow_threads`` sets TensorFlow's process-wide thread pools,
+  and ``allow_gpu_memory_growth`` how it reserves GPU memory.
 """
 
 import contextlib
@@ -31,6 +32,7 @@ __all__ = [
     "MultiWorkerStepLogs",
     "SingleReplicaAdam",
     "StrOptions",
+    "allow_gpu_memory_growth",
     "deterministic_ops",
     "fit_context",
     "limit_tensorflow_threads",
@@ -129,3 +131,27 @@ def limit_tensorflow_threads():
         tf.config.threading.set_inter_op_parallelism_threads(int(threads))
     except RuntimeError:
         pass  # the runtime is already initialised; its pools cannot change
+
+
+def allow_gpu_memory_growth():
+    """Let TensorFlow take GPU memory as it needs it, not nearly all of it at once.
+
+    By default the first TensorFlow process to use a GPU reserves almost all
+    of its memory, so of two processes sharing the GPU (``GridSearchCV(n_jobs=2)``,
+    two dask workers, a notebook that fitted a model before a search) the
+    second runs out. skvae calls this before each fit and each time a process
+    receives an estimator by pickling, which is how search and dask workers get
+    theirs. Memory growth is a setting of the process that TensorFlow accepts
+    only before it first uses a GPU, so this is a no-op once it has (or on a
+    machine without a GPU), and it leaves the choice to TensorFlow when
+    ``TF_FORCE_GPU_ALLOW_GROWTH`` is set: ``false`` keeps the reservation.
+    """
+    if os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH"):
+        return
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):
+            # RuntimeError: the GPU is in use already; ValueError: the user
+            # split it into virtual devices, which sets its memory itself.
+            pass

@@ -17,7 +17,13 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from . import _scoring, _training
-from ._compat import Interval, StrOptions, fit_context, limit_tensorflow_threads
+from ._compat import (
+    Interval,
+    StrOptions,
+    allow_gpu_memory_growth,
+    fit_context,
+    limit_tensorflow_threads,
+)
 from ._data import iter_batches
 from ._inference import CompiledVAE
 from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
@@ -374,6 +380,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def _fit(self, X, *, epochs, continuing, hold_out):
         limit_tensorflow_threads()
+        allow_gpu_memory_growth()
         params = self.get_params()
         with _training.restored_on_failure(self):
             if continuing:
