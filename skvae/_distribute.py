@@ -22,7 +22,6 @@ variables summed over all replicas, so every worker logs the same
 its best weights, at the same epoch.
 """
 
-import numpy as np
 import tensorflow as tf
 
 from ._data import global_batch_count, replica_dataset, training_dataset
@@ -32,7 +31,7 @@ def agreed_seeds(seeds, strategy, n_samples):
     """Worker 0's ``seeds`` on every worker of ``strategy`` (a :class:`~skvae._training.Seeds`).
 
     Replica 0 contributes its seeds to a sum and the others zeros. A second
-    sum counts the workers whose ``n_samples`` differs from worker 0's, since
+    sum counts the replicas whose ``n_samples`` differs from worker 0's, since
     a worker given other data than the rest would silently train on a mix;
     every worker sees that count, so all of them raise, and none waits alone
     in the next collective.
@@ -103,7 +102,6 @@ def _distributed(strategy, X, rows, *, batch_size, shuffle=True, **dataset_args)
             f"{n_replicas} replicas in sync a row; use batch_size >= {n_replicas} and at "
             f"least {n_replicas} {kind} rows."
         )
-    rows = np.asarray(rows)
 
     def dataset_fn(context):
         per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
