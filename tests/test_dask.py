@@ -90,6 +90,7 @@ def test_a_result_keeps_the_model_of_its_call_and_models_never_mix(images):
 @pytest.mark.slow
 def test_on_a_local_cluster_each_worker_loads_the_model_once(fitted, images, monkeypatch):
     distributed = pytest.importorskip("dask.distributed")
+    psutil = pytest.importorskip("psutil")  # a dependency of distributed
     # The cluster's nanny sets OMP_NUM_THREADS=1 in this process's environment
     # for its workers; monkeypatch puts the variable back after the test.
     monkeypatch.setenv("OMP_NUM_THREADS", "")
@@ -123,8 +124,16 @@ def test_on_a_local_cluster_each_worker_loads_the_model_once(fitted, images, mon
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        addresses = [cluster.scheduler_address, *client.scheduler_info()["workers"]]
-        assert all(address.startswith("tcp://127.0.0.1:") for address in addresses)
+        # The scheduler and nannies live in this process, the workers in its
+        # children: all their servers listen on 127.0.0.1 only.
+        here = psutil.Process()
+        listening = [
+            connection.laddr.ip
+            for process in (here, *here.children(recursive=True))
+            for connection in process.net_connections("inet")
+            if connection.status == psutil.CONN_LISTEN
+        ]
+        assert listening and set(listening) == {"127.0.0.1"}, listening
         client.run(count_unpickled_estimators)
         # 12 blocks of 4-D images for each method, on two workers.
         for method, expected, lazy in _in_memory_and_blockwise(fitted, images, 13):
