@@ -76,6 +76,16 @@ def global_batch_count(n_rows, batch_size, n_replicas):
     return n_full + (rest >= n_replicas)
 
 
+def _cut_among_replicas(batch, n_replicas):
+    """``batch`` cut into ``n_replicas`` equal parts; up to ``n_replicas - 1`` rows left out.
+
+    Keras sums the first batch of a fit over the replicas to build the model,
+    which fails unless all parts have one shape; equal parts also make the
+    mean of the replicas' mean losses the mean over the batch.
+    """
+    return np.split(batch[: len(batch) - len(batch) % n_replicas], n_replicas)
+
+
 def replica_dataset(
     X,
     indices,
@@ -94,10 +104,12 @@ def replica_dataset(
     same ``indices``, ``batch_size`` and ``seed``, so all of them derive the
     same global batches without talking to each other. Pass ``p`` orders the
     rows with a generator seeded by ``(seed, p)``; each global batch of
-    ``batch_size`` rows is cut into ``n_replicas`` parts of near-equal size,
-    and this pipeline gathers and yields only the parts of ``replicas``, in
-    order. A step that takes one element per local replica therefore takes
-    one global batch, and no pipeline reads another one's rows.
+    ``batch_size`` rows (a multiple of ``n_replicas``) is cut into
+    ``n_replicas`` equal parts, the last one of a pass after leaving out the
+    rows beyond a multiple of ``n_replicas``, and this pipeline gathers and
+    yields only the parts of ``replicas``, in order. A step that takes one
+    element per local replica therefore takes one global batch, and no
+    pipeline reads another one's rows.
 
     The passes are numbered inside the dataset rather than counted by the
     generator, so an iterator that Keras opens and drops (it takes one batch
@@ -106,7 +118,7 @@ def replica_dataset(
     Args:
         X: 2-D array, ``(n_samples, n_features)``; memmaps are read lazily.
         indices: Rows of ``X`` to use.
-        batch_size: Rows per global batch.
+        batch_size: Rows per global batch, a multiple of ``n_replicas``.
         sample_shape: Shape of one sample as the model takes it.
         scale: Every batch is divided by this (255 for 8-bit images).
         seed: Integer seed of the shuffling orders.
@@ -134,7 +146,7 @@ def replica_dataset(
         if shuffle:
             order = np.random.default_rng([seed, pass_index]).permutation(indices)
         for start in range(0, n_batches * batch_size, batch_size):
-            batch_parts = np.array_split(order[start : start + batch_size], n_replicas)
+            batch_parts = _cut_among_replicas(order[start : start + batch_size], n_replicas)
             for replica in replicas:
                 yield _gathered(X, batch_parts[replica], sample_shape, scale)
 

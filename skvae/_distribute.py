@@ -94,13 +94,18 @@ def fit_inputs(X, train_rows, validation_rows, *, batch_size, sample_shape, scal
 def _distributed(strategy, X, rows, *, batch_size, shuffle=True, **dataset_args):
     """A distributed per-replica dataset of ``X[rows]`` and its steps per pass."""
     n_replicas = strategy.num_replicas_in_sync
+    if batch_size % n_replicas:
+        raise ValueError(
+            f"batch_size={batch_size} is not a multiple of the {n_replicas} replicas in "
+            "sync; under a distribution strategy it is the global batch, which every "
+            "replica shares equally."
+        )
     steps = global_batch_count(len(rows), batch_size, n_replicas)
     if steps == 0:
         kind = "training" if shuffle else "validation"
         raise ValueError(
-            f"{len(rows)} {kind} rows in batches of {batch_size} cannot give each of the "
-            f"{n_replicas} replicas in sync a row; use batch_size >= {n_replicas} and at "
-            f"least {n_replicas} {kind} rows."
+            f"{len(rows)} {kind} rows cannot give each of the {n_replicas} replicas in "
+            f"sync a row; pass at least {n_replicas} {kind} rows."
         )
 
     def dataset_fn(context):

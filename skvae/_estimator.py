@@ -147,8 +147,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ``tf.distribute.MirroredStrategy()`` for data-parallel training over
         several devices, or ``tf.distribute.MultiWorkerMirroredStrategy()``
         over several machines (see "Scaling out" in the docs); ``batch_size``
-        is then the global batch, split among the replicas. ``None`` uses
-        TensorFlow's default device. A strategy
+        is then the global batch, shared equally by the replicas (a multiple
+        of their number). ``None`` uses TensorFlow's default device. A strategy
         belongs to one process: it is not pickled (it comes back as ``None``).
 
     random_state : int, RandomState instance or None, default=None

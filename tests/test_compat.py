@@ -43,6 +43,22 @@ def test_single_replica_adam_updates_like_adam():
     )
 
 
+def test_multi_worker_mode_is_still_a_method_of_the_strategy():
+    # MultiWorkerStepLogs asks the strategy what Keras asks it before taking
+    # its multi-worker branch; if TensorFlow renames it, the workaround fails.
+    from tensorflow.python.distribute.collective_all_reduce_strategy import (
+        CollectiveAllReduceExtended,
+    )
+
+    assert callable(getattr(CollectiveAllReduceExtended, "_in_multi_worker_mode", None))
+
+
+def test_step_logs_are_left_alone_outside_multi_worker_training():
+    logs = {"loss": tf.constant(1.5)}
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert _compat._reducible_across_workers(logs) is logs
+
+
 def test_fit_context_validates_parameter_constraints():
     from sklearn.base import BaseEstimator
 

@@ -202,13 +202,13 @@ def test_global_batch_count_drops_a_tail_too_small_for_every_replica(
 @given(
     n_rows=st.integers(2, 40),
     n_replicas=st.integers(1, 3),
-    extra_batch_rows=st.integers(0, 9),
+    rows_per_replica=st.integers(1, 4),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_the_replicas_parts_make_up_each_global_batch_exactly(
-    n_rows, n_replicas, extra_batch_rows, seed
+    n_rows, n_replicas, rows_per_replica, seed
 ):
-    batch_size = n_replicas + extra_batch_rows  # smaller ones are refused before this
+    batch_size = n_replicas * rows_per_replica  # other sizes are refused before this
     X = indexed_rows(n_rows)
     indices = np.arange(n_rows)
     common = dict(batch_size=batch_size, seed=seed, n_replicas=n_replicas)
@@ -217,6 +217,7 @@ def test_the_replicas_parts_make_up_each_global_batch_exactly(
     # One pipeline for all of them, as under one worker with several devices.
     together = replica_parts(X, indices, 2, replicas=range(n_replicas), **common)
     n_batches = global_batch_count(n_rows, batch_size, n_replicas)
+    n_full, rest = divmod(n_rows, batch_size)
     for p in range(2):
         batches = [
             [row for pipeline in pipelines for row in pipeline[p][b]] for b in range(n_batches)
@@ -228,12 +229,12 @@ def test_the_replicas_parts_make_up_each_global_batch_exactly(
             row for batch in batches for row in batch
         ]
         for b, batch in enumerate(batches):
-            sizes = [len(pipeline[p][b]) for pipeline in pipelines]
-            assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
-            assert len(batch) == (batch_size if b < n_rows // batch_size else n_rows % batch_size)
+            sizes = {len(pipeline[p][b]) for pipeline in pipelines}
+            assert len(sizes) == 1 and 0 not in sizes, "the replicas' parts differ in size"
+            assert len(batch) == (batch_size if b < n_full else rest - rest % n_replicas)
         rows = [row for batch in batches for row in batch]
         assert len(set(rows)) == len(rows), "a row came twice in one pass"
-        assert len(rows) >= n_rows - (n_replicas - 1), "more than a too-small tail was dropped"
+        assert len(rows) >= n_rows - (n_replicas - 1), "more than a pass's tail was left out"
 
 
 def test_passes_are_new_orders_that_a_seed_repeats_and_validation_keeps_its_order():

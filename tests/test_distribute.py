@@ -67,7 +67,8 @@ _LAUNCHER = textwrap.dedent(
     """
 )
 
-# The user's script: every worker runs it as it is.
+# A user's script, which every worker runs as it is, with a spy on the rows
+# each process gathers.
 _WORKER_SCRIPT = textwrap.dedent(
     """
     import json, sys
@@ -129,7 +130,9 @@ def _private_network_namespaces():
     unshare = shutil.which("unshare")
     if unshare is None:
         return False
-    probe = subprocess.run([unshare, "--net", "--map-root-user", "true"], capture_output=True)
+    probe = subprocess.run(
+        [unshare, "--net", "--map-root-user", "true"], capture_output=True, timeout=30
+    )
     return probe.returncode == 0
 
 
@@ -145,8 +148,9 @@ def _expected_parts(seeds, n_samples, params, n_passes, n_replicas):
 
     The rule restated from its specification: pass ``p`` orders the
     training rows by a generator seeded with ``(data seed, p)``, cuts them
-    into global batches and each batch into near-equal parts; validation
-    rows keep their order.
+    into global batches and each batch into equal parts (leaving out the
+    rows beyond a multiple of the replicas); validation rows keep their
+    order.
     """
     train, validation = _training.split_rows(n_samples, params["validation_fraction"], seeds.split)
     batch = params["batch_size"]
@@ -156,10 +160,8 @@ def _expected_parts(seeds, n_samples, params, n_passes, n_replicas):
         for order in [validation, *orders]
         for i in range(0, len(order), batch)
     ]
-    return [
-        {tuple(sorted(np.array_split(b, n_replicas)[r].tolist())) for b in batches}
-        for r in range(n_replicas)
-    ]
+    parts = [np.split(b[: len(b) - len(b) % n_replicas], n_replicas) for b in batches]
+    return [{tuple(sorted(part[r].tolist())) for part in parts} for r in range(n_replicas)]
 
 
 @pytest.mark.slow
@@ -260,10 +262,17 @@ def test_under_a_strategy_fit_gets_endless_distributed_datasets_and_steps():
     np.testing.assert_array_equal(second, X[7:])
 
 
-@pytest.mark.parametrize("n_rows, batch_size", [(1, 8), (8, 1)])
-def test_too_few_rows_for_the_replicas_is_refused(n_rows, batch_size):
+@pytest.mark.parametrize(
+    "n_rows, batch_size, message",
+    [
+        (1, 8, "1 training rows cannot give each of the 2 replicas in sync a row"),
+        (8, 1, "batch_size=1 is not a multiple of the 2 replicas"),
+        (8, 5, "batch_size=5 is not a multiple of the 2 replicas"),
+    ],
+)
+def test_batches_the_replicas_cannot_share_equally_are_refused(n_rows, batch_size, message):
     two_replicas = SimpleNamespace(num_replicas_in_sync=2)
-    with pytest.raises(ValueError, match="cannot give each of the 2 replicas in sync a row"):
+    with pytest.raises(ValueError, match=message):
         _distribute._distributed(
             two_replicas, np.zeros((n_rows, 2)), np.arange(n_rows), batch_size=batch_size
         )
