@@ -208,8 +208,9 @@ def test_two_workers_train_one_model_like_one_process(tmp_path, worker_script):
     # reference whole global batches (the tail of each pass was prefetched
     # into the next one, hence a pass more).
     seeds = _training.draw_seeds(np.random.RandomState(1000))
-    whole = _expected_parts(seeds, 600, worker_script.PARAMS, epochs + 1, n_replicas=1)
-    halves = _expected_parts(seeds, 600, worker_script.PARAMS, epochs + 1, n_replicas=2)
+    n_samples, params = len(worker_script.digits()), worker_script.PARAMS
+    whole = _expected_parts(seeds, n_samples, params, epochs + 1, n_replicas=1)
+    halves = _expected_parts(seeds, n_samples, params, epochs + 1, n_replicas=2)
     batches_run = len(reference["first_fit"]["loss"]) * 8  # 480 training rows, 64 a batch
     for report, own_parts in [
         (reference, whole[0]),
