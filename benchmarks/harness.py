@@ -7,6 +7,7 @@ so that load from other processes hits all of them alike.
 
 import dataclasses
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class Sizes:
         default_factory=lambda: {"alpha": [300.0, 1000.0], "latent_dim": [2, 4]}
     )
     use_dask: bool = True
+    # 7. inference on a dask array on a LocalCluster
+    n_cluster: int = 40_000
+    cluster_chunk: int = 5000
     # 6. efficiency
     matmul_size: int = 2048
 
@@ -76,6 +80,8 @@ SMOKE = Sizes(
     memmap_control=False,
     n_search=150,
     search_grid={"alpha": [1000.0], "latent_dim": [2]},
+    n_cluster=512,
+    cluster_chunk=128,
     matmul_size=256,
 )
 
@@ -100,6 +106,13 @@ def fit_skvae(sizes, X, epochs, **params):
     # Like the hand-written model's fit: no validation split, no early stopping.
     params = dict(validation_fraction=0.0, early_stopping=False, **params)
     return skvae_estimator(sizes, epochs=epochs, **params).fit(X)
+
+
+def import_skvae():
+    """Warms a worker process up (TensorFlow's import and start); returns its pid."""
+    import skvae  # noqa: F401
+
+    return os.getpid()
 
 
 # ---------------------------------------------------------------- timing

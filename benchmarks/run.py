@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from benchmarks.data import load_images
 from benchmarks.harness import FULL, SMOKE, Report, timed
+from benchmarks.sections.cluster import bench_cluster
 from benchmarks.sections.efficiency import bench_efficiency
 from benchmarks.sections.experiments import bench_experiments
 from benchmarks.sections.fit import bench_fit
@@ -33,7 +34,7 @@ from benchmarks.sections.quality import bench_quality
 from benchmarks.sections.scaling import bench_scaling
 from benchmarks.sections.search import bench_search
 
-SECTIONS = ("fit", "inference", "quality", "scaling", "memory", "search", "efficiency")
+SECTIONS = ("fit", "inference", "quality", "scaling", "memory", "search", "efficiency", "cluster")
 
 
 def machine_description():
@@ -63,7 +64,9 @@ def parse_args(argv):
     parser.add_argument(
         "--experiments", action="store_true", help="also time XLA, bfloat16, op determinism"
     )
-    parser.add_argument("--no-dask", action="store_true", help="skip the dask search")
+    parser.add_argument(
+        "--no-dask", action="store_true", help="skip the dask search and the cluster section"
+    )
     parser.add_argument(
         "--sections",
         default=",".join(SECTIONS),
@@ -98,14 +101,15 @@ def main(argv=None):
 
     # Inference and efficiency reuse the model and the throughput of the fit section.
     vae, _, fit_throughput = section("fit", bench_fit, images, report) or (None, None, None)
-    if vae is None and {"inference", "efficiency"} & set(selected):
-        raise SystemExit("--sections: inference and efficiency need the fit section too")
+    if vae is None and {"inference", "efficiency", "cluster"} & set(selected):
+        raise SystemExit("--sections: inference, efficiency and cluster need the fit section too")
     section("inference", bench_inference, images, vae, report)
     section("quality", bench_quality, images, report)
     section("scaling", bench_scaling, images, report)
     section("memory", bench_memory, images, report)
     section("search", bench_search, images, report)
     section("efficiency", bench_efficiency, vae, fit_throughput, report)
+    section("cluster", bench_cluster, images, vae, report)
     section("experiments", bench_experiments, images, report)
 
     results = dict(

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from . import _scoring, _training
-from ._compat import limit_tensorflow_threads
+from ._compat import allow_gpu_memory_growth, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import CompiledVAE
 from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
@@ -31,6 +31,7 @@ class BaseVAE(BaseEstimator):
 
     def _fit(self, X, *, epochs, continuing, hold_out):
         limit_tensorflow_threads()
+        allow_gpu_memory_growth()
         params = self.get_params()
         with _training.restored_on_failure(self):
             if continuing:
@@ -47,7 +48,7 @@ class BaseVAE(BaseEstimator):
                     likelihood=self.likelihood,
                 )
             check_likelihood_settings(X, params)
-            seeds = _training.draw_seeds(self.random_state)
+            seeds = _training.draw_seeds(self.random_state, self.distribute_strategy, len(X))
             run = _training.train(
                 X,
                 self._layout,

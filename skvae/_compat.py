@@ -11,7 +11,11 @@ mend.
 * ``deterministic_ops`` switches TensorFlow's op determinism on for one fit
   and back off afterwards through TensorFlow's private ``config`` module.
 * ``SingleReplicaAdam`` overrides a private method of Keras' TensorFlow Adam.
-* ``limit_tensorflow_threads`` sets TensorFlow's process-wide thread pools.
+* ``MultiWorkerStepLogs`` works around Keras' reduction of step logs under
+  ``MultiWorkerMirroredStrategy``, using the strategy's private
+  ``_in_multi_worker_mode``.
+* ``limit_tensorflow_threads`` sets TensorFlow's process-wide thread pools,
+  and ``allow_gpu_memory_growth`` how it reserves GPU memory.
 """
 
 import contextlib
@@ -25,8 +29,10 @@ from tensorflow.python.framework import config as tf_config
 
 __all__ = [
     "Interval",
+    "MultiWorkerStepLogs",
     "SingleReplicaAdam",
     "StrOptions",
+    "allow_gpu_memory_growth",
     "deterministic_ops",
     "fit_context",
     "limit_tensorflow_threads",
@@ -74,6 +80,40 @@ class SingleReplicaAdam(keras.optimizers.Adam):
         return super()._all_reduce_sum_gradients(grads_and_vars)
 
 
+class MultiWorkerStepLogs(keras.Model):
+    """``keras.Model`` whose step logs survive Keras' multi-worker reduction.
+
+    Keras 3 reduces every train and test step's logs across workers with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails on the scalar
+    metrics every model logs ("Invalid reduction dimension 0 for input with
+    0 dimensions", tensorflow/tensorflow#72388), so ``fit`` cannot run under
+    ``MultiWorkerMirroredStrategy`` at all. In multi-worker mode, and only
+    there, the step logs are returned with shape ``(1,)``: the reduction
+    takes their mean over the replicas, a scalar again. The values agree on
+    every replica (Keras' metrics are mirrored variables, summed across
+    replicas), so the mean changes nothing; the epoch logs, which Keras reads
+    from the metrics themselves, are scalars as ever.
+    """
+
+    def train_step(self, data):
+        return _reducible_across_workers(super().train_step(data))
+
+    def test_step(self, data):
+        return _reducible_across_workers(super().test_step(data))
+
+
+def _reducible_across_workers(logs):
+    strategy = tf.distribute.get_strategy()
+    # The very condition under which Keras' reduce_per_replica takes its
+    # multi-worker branch.
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    )
+    if not multi_worker:
+        return logs
+    return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+
+
 def limit_tensorflow_threads():
     """Give TensorFlow the thread budget that a parallel caller has set.
 
@@ -91,3 +131,27 @@ def limit_tensorflow_threads():
         tf.config.threading.set_inter_op_parallelism_threads(int(threads))
     except RuntimeError:
         pass  # the runtime is already initialised; its pools cannot change
+
+
+def allow_gpu_memory_growth():
+    """Let TensorFlow take GPU memory as it needs it, not nearly all of it at once.
+
+    By default the first TensorFlow process to use a GPU reserves almost all
+    of its memory, so of two processes sharing the GPU (``GridSearchCV(n_jobs=2)``,
+    two dask workers, a notebook that fitted a model before a search) the
+    second runs out. skvae calls this before each fit and each time a process
+    receives an estimator by pickling, which is how search and dask workers get
+    theirs. Memory growth is a setting of the process that TensorFlow accepts
+    only before it first uses a GPU, so this is a no-op once it has (or on a
+    machine without a GPU), and it leaves the choice to TensorFlow when
+    ``TF_FORCE_GPU_ALLOW_GROWTH`` is set: ``false`` keeps the reservation.
+    """
+    if os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH"):
+        return
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):
+            # RuntimeError: the GPU is in use already; ValueError: the user
+            # split it into virtual devices, which sets its memory itself.
+            pass

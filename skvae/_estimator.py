@@ -164,7 +164,10 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     distribute_strategy : tf.distribute.Strategy, default=None
         Strategy under whose scope the model is built and trained, e.g.
         ``tf.distribute.MirroredStrategy()`` for data-parallel training over
-        several devices. ``None`` uses TensorFlow's default device. A strategy
+        several devices, or ``tf.distribute.MultiWorkerMirroredStrategy()``
+        over several machines (see "Scaling out" in the docs); ``batch_size``
+        is then the global batch, shared equally by the replicas (a multiple
+        of their number). ``None`` uses TensorFlow's default device. A strategy
         belongs to one process: it is not pickled (it comes back as ``None``).
 
     random_state : int, RandomState instance or None, default=None

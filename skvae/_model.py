@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from ._compat import MultiWorkerStepLogs
 from ._losses import LOG_VAR_RANGE, calibrated_loss, combined_loss, kl_loss, reconstruction_loss
 
 
@@ -220,7 +221,7 @@ def build_decoder(
     return keras.Model(inputs, outputs, name="decoder")
 
 
-class VAETrainer(keras.Model):
+class VAETrainer(MultiWorkerStepLogs):
     """Joins an encoder and a decoder for training on the VAE objective.
 
     Only the encoder and decoder are kept after training; this model exists so

@@ -11,6 +11,8 @@ import tempfile
 
 import keras
 
+from ._compat import allow_gpu_memory_growth
+
 #: Fitted attributes that hold Keras models.
 MODEL_ATTRIBUTES = ("encoder_", "decoder_")
 #: Attributes rebuilt after loading, or not worth saving: compiled functions
@@ -33,6 +35,9 @@ def picklable_state(state):
 
 def unpickled_state(state):
     """The inverse of :func:`picklable_state`, models loaded from their bytes."""
+    # Search and dask workers get their estimators this way, before their
+    # first use of a GPU.
+    allow_gpu_memory_growth()
     return {
         name: _model_from_bytes(value) if name in MODEL_ATTRIBUTES else value
         for name, value in state.items()

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._compat import SingleReplicaAdam, deterministic_ops
-from ._data import training_dataset
+from ._distribute import agreed_seeds, fit_inputs
 from ._layout import network_structure
 from ._model import VAETrainer, build_decoder, build_encoder
 
@@ -50,10 +50,12 @@ class Seeds(NamedTuple):
     scoring: int
 
 
-def draw_seeds(random_state):
-    return Seeds(
+def draw_seeds(random_state, strategy=None, n_samples=0):
+    seeds = Seeds(
         *(int(seed) for seed in check_random_state(random_state).randint(_MAX_SEED, size=4))
     )
+    # Workers of a multi-worker strategy must all draw the same ones.
+    return seeds if strategy is None else agreed_seeds(seeds, strategy, n_samples)
 
 
 def check_network_unchanged(fitted_parameters, parameters):
@@ -273,17 +275,6 @@ def run_epochs(
     trainer.set_alpha(alpha)
     trainer.optimizer.learning_rate.assign(learning_rate)
 
-    def dataset(rows, shuffle):
-        return training_dataset(
-            X,
-            rows,
-            batch_size=batch_size,
-            sample_shape=layout.sample_shape,
-            scale=layout.input_scale,
-            seed=data_seed,
-            shuffle=shuffle,
-        )
-
     has_validation = len(validation_rows) > 0
     callbacks = [keras.callbacks.TerminateOnNaN()]
     if early_stopping and epochs > 1:
@@ -297,8 +288,15 @@ def run_epochs(
     if verbose == 1:
         callbacks.append(EpochProgressBar(epochs))
     keras_history = trainer.fit(
-        dataset(train_rows, shuffle=True),
-        validation_data=dataset(validation_rows, shuffle=False) if has_validation else None,
+        **fit_inputs(
+            X,
+            train_rows,
+            validation_rows,
+            batch_size=batch_size,
+            sample_shape=layout.sample_shape,
+            scale=layout.input_scale,
+            seed=data_seed,
+        ),
         epochs=epochs,
         shuffle=False,  # the dataset shuffles itself, reproducibly
         verbose=0 if verbose == 1 else min(int(verbose), 2),

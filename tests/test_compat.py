@@ -4,6 +4,7 @@ These are cheap and fail on the exact name when a TensorFlow, Keras or
 scikit-learn release moves one, before any training test fails obscurely.
 """
 
+import pickle
 from numbers import Integral
 
 import keras
@@ -13,7 +14,7 @@ import tensorflow as tf
 from sklearn.utils._param_validation import InvalidParameterError
 from tensorflow.python.framework import config as tf_config
 
-from skvae import _compat
+from skvae import VariationalAutoencoder, _compat, _estimator, _persistence
 
 
 def test_op_determinism_switch_exists_and_is_restored():
@@ -40,6 +41,22 @@ def test_single_replica_adam_updates_like_adam():
     np.testing.assert_array_equal(
         step(_compat.SingleReplicaAdam(0.1)), step(keras.optimizers.Adam(0.1))
     )
+
+
+def test_multi_worker_mode_is_still_a_method_of_the_strategy():
+    # MultiWorkerStepLogs asks the strategy what Keras asks it before taking
+    # its multi-worker branch; if TensorFlow renames it, the workaround fails.
+    from tensorflow.python.distribute.collective_all_reduce_strategy import (
+        CollectiveAllReduceExtended,
+    )
+
+    assert callable(getattr(CollectiveAllReduceExtended, "_in_multi_worker_mode", None))
+
+
+def test_step_logs_are_left_alone_outside_multi_worker_training():
+    logs = {"loss": tf.constant(1.5)}
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert _compat._reducible_across_workers(logs) is logs
 
 
 def test_fit_context_validates_parameter_constraints():
@@ -87,3 +104,59 @@ def test_feature_names_out_mixin_reads_n_features_out():
 
     names = Tiny().fit().get_feature_names_out()
     assert list(names) == ["tiny0", "tiny1"]
+
+
+def test_memory_growth_is_harmless_and_repeatable_without_a_gpu(monkeypatch):
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    _compat.allow_gpu_memory_growth()
+    _compat.allow_gpu_memory_growth()
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch):
+    """Two fake GPUs for allow_gpu_memory_growth; the calls it makes are recorded."""
+    gpus = ["GPU:0", "GPU:1"]
+    calls = []
+    monkeypatch.setattr(
+        tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else []
+    )
+    monkeypatch.setattr(
+        tf.config.experimental, "set_memory_growth", lambda gpu, on: calls.append((gpu, on))
+    )
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    return calls
+
+
+def test_memory_growth_is_asked_for_every_gpu(fake_gpus):
+    _compat.allow_gpu_memory_growth()
+    assert fake_gpus == [("GPU:0", True), ("GPU:1", True)]
+
+
+def test_tensorflows_own_growth_switch_decides_when_set(fake_gpus, monkeypatch):
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")
+    _compat.allow_gpu_memory_growth()
+    assert fake_gpus == []
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError])
+def test_memory_growth_leaves_gpus_in_use_or_split_as_they_are(monkeypatch, error):
+    def refuse(gpu, on):
+        raise error("Physical devices cannot be modified after being initialized")
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", refuse)
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    _compat.allow_gpu_memory_growth()  # must not raise
+
+
+def test_fits_and_unpickled_estimators_ask_for_memory_growth(monkeypatch):
+    # Search and dask workers receive their estimators by pickling, and fit
+    # them or load their models before using a GPU: both paths must ask.
+    calls = []
+    for module in (_estimator, _persistence):
+        monkeypatch.setattr(module, "allow_gpu_memory_growth", lambda: calls.append(1))
+    vae = VariationalAutoencoder(epochs=1, random_state=0)
+    restored = pickle.loads(pickle.dumps(vae))
+    assert len(calls) == 1
+    restored.fit(np.random.default_rng(0).random((40, 3)))
+    assert len(calls) == 2

@@ -1,5 +1,9 @@
 """Direct tests of ``skvae._data``: model batches, inference batches, training datasets.
 
+``replica_dataset`` is tested here without a strategy: every pipeline of a
+multi-worker fit builds it alone, so its promise (the pipelines' parts make
+up each global batch exactly) holds or fails in these pipelines themselves.
+
 The row values of most inputs here are their own indices, so a batch shows
 which rows it holds.
 """
@@ -11,7 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skvae._data import as_model_batch, iter_batches, training_dataset
+from skvae._data import (
+    as_model_batch,
+    global_batch_count,
+    iter_batches,
+    replica_dataset,
+    training_dataset,
+)
 
 # Each example builds a tf.data pipeline and drains it twice (about 0.2 s);
 # a tenth of the profile's examples keeps this file fast, and the dev profile
@@ -164,3 +174,86 @@ def test_a_uint8_memmap_is_read_batch_by_batch_and_scaled(tmp_path):
     assert [batch.shape for batch in batches] == [(4, 2, 6, 1), (4, 2, 6, 1), (2, 2, 6, 1)]
     expected = images.reshape(10, 2, 6, 1).astype(np.float32) / np.float32(255)
     np.testing.assert_array_equal(np.concatenate(batches), expected)
+
+
+# replica_dataset ------------------------------------------------------------
+
+
+def replica_parts(X, indices, n_passes, **kwargs):
+    """Per pass, the row indices of each element of one pipeline's pass."""
+    dataset = replica_dataset(X, indices, sample_shape=(2,), **kwargs)
+    n_elements = global_batch_count(len(indices), kwargs["batch_size"], kwargs["n_replicas"])
+    n_elements *= len(kwargs["replicas"])
+    elements = row_indices(batch.numpy() for batch in dataset.take(n_passes * n_elements))
+    return [elements[i * n_elements : (i + 1) * n_elements] for i in range(n_passes)]
+
+
+@pytest.mark.parametrize(
+    "n_rows, batch_size, n_replicas, expected",
+    [(12, 4, 2, 3), (13, 4, 2, 3), (14, 4, 2, 4), (3, 8, 2, 1), (1, 8, 2, 0), (8, 1, 2, 0)],
+)
+def test_global_batch_count_drops_a_tail_too_small_for_every_replica(
+    n_rows, batch_size, n_replicas, expected
+):
+    assert global_batch_count(n_rows, batch_size, n_replicas) == expected
+
+
+@dataset_property
+@given(
+    n_rows=st.integers(2, 40),
+    n_replicas=st.integers(1, 3),
+    rows_per_replica=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_replicas_parts_make_up_each_global_batch_exactly(
+    n_rows, n_replicas, rows_per_replica, seed
+):
+    batch_size = n_replicas * rows_per_replica  # other sizes are refused before this
+    X = indexed_rows(n_rows)
+    indices = np.arange(n_rows)
+    common = dict(batch_size=batch_size, seed=seed, n_replicas=n_replicas)
+    # One pipeline per replica, as under one worker per replica.
+    pipelines = [replica_parts(X, indices, 2, replicas=[r], **common) for r in range(n_replicas)]
+    # One pipeline for all of them, as under one worker with several devices.
+    together = replica_parts(X, indices, 2, replicas=range(n_replicas), **common)
+    n_batches = global_batch_count(n_rows, batch_size, n_replicas)
+    n_full, rest = divmod(n_rows, batch_size)
+    for p in range(2):
+        batches = [
+            [row for pipeline in pipelines for row in pipeline[p][b]] for b in range(n_batches)
+        ]
+        flat_together = [
+            together[p][b * n_replicas + r] for b in range(n_batches) for r in range(n_replicas)
+        ]
+        assert [row for part in flat_together for row in part] == [
+            row for batch in batches for row in batch
+        ]
+        for b, batch in enumerate(batches):
+            sizes = {len(pipeline[p][b]) for pipeline in pipelines}
+            assert len(sizes) == 1 and 0 not in sizes, "the replicas' parts differ in size"
+            assert len(batch) == (batch_size if b < n_full else rest - rest % n_replicas)
+        rows = [row for batch in batches for row in batch]
+        assert len(set(rows)) == len(rows), "a row came twice in one pass"
+        assert len(rows) >= n_rows - (n_replicas - 1), "more than a pass's tail was left out"
+
+
+def test_passes_are_new_orders_that_a_seed_repeats_and_validation_keeps_its_order():
+    X = indexed_rows(30)
+    common = dict(batch_size=8, n_replicas=2, replicas=[0])
+    first, second = replica_parts(X, np.arange(30), 2, seed=0, **common)
+    assert first != second
+    assert replica_parts(X, np.arange(30), 2, seed=0, **common) == [first, second]
+    assert replica_parts(X, np.arange(30), 2, seed=1, **common) != [first, second]
+    ordered = replica_parts(X, np.arange(30), 2, seed=0, shuffle=False, **common)
+    assert (
+        ordered[0] == ordered[1] == [[0, 1, 2, 3], [8, 9, 10, 11], [16, 17, 18, 19], [24, 25, 26]]
+    )
+
+
+def test_a_replica_pipeline_reads_only_its_own_rows():
+    X = RowReadRecorder(indexed_rows(20))
+    dataset = replica_dataset(
+        X, np.arange(20), batch_size=8, sample_shape=(2,), seed=0, replicas=[1], n_replicas=2
+    )
+    list(dataset.take(3))  # one pass: batches of 8, 8 and 4 rows, of which it holds half
+    assert X.rows_read[:3] == [4, 4, 2]

@@ -59,8 +59,9 @@ def test_sphinx_build_passes_with_warnings_as_errors(tmp_path):
     messages = [line for line in result.stderr.splitlines() if "tensorflow" not in line.lower()]
     assert result.returncode == 0, "\n".join(messages[-40:])
 
-    for page in ("index", "install", "user_guide", "api", "auto_examples/index"):
+    for page in ("index", "install", "user_guide", "scaling", "api", "auto_examples/index"):
         assert (html / f"{page}.html").exists(), page
+    assert (html / "generated" / "skvae.dask.score_samples.html").exists()
     api = (html / "generated" / "skvae.VariationalAutoencoder.html").read_text()
     assert "interpolate" in api and "score_samples" in api
     quick_start = (html / "auto_examples" / "plot_quick_start.html").read_text()

@@ -1,20 +1,13 @@
 """Section 5: hyper-parameter search with joblib and dask."""
 
 import math
-import os
 
 import joblib
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
 from benchmarks.data import repeat_rows
-from benchmarks.harness import skvae_estimator, timed
-
-
-def _import_skvae():
-    import skvae  # noqa: F401  (warms a worker up: TensorFlow import and start)
-
-    return os.getpid()
+from benchmarks.harness import import_skvae, skvae_estimator, timed
 
 
 def bench_search(sizes, images, report):
@@ -26,7 +19,7 @@ def bench_search(sizes, images, report):
         return GridSearchCV(estimator, sizes.search_grid, cv=3, n_jobs=n_jobs).fit(X)
 
     # Start and warm the worker pool first: the timing is about the fits.
-    joblib.Parallel(n_jobs=2)(joblib.delayed(_import_skvae)() for _ in range(2))
+    joblib.Parallel(n_jobs=2)(joblib.delayed(import_skvae)() for _ in range(2))
     seconds, scores = {}, {}
     for n_jobs in (1, 2):
         seconds[n_jobs], result = timed(lambda n_jobs=n_jobs: search(n_jobs))
@@ -55,7 +48,7 @@ def bench_search(sizes, images, report):
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     )
     with cluster, Client(cluster) as client:
-        client.run(_import_skvae)
+        client.run(import_skvae)
         with joblib.parallel_backend("dask"):
             dask_seconds, _ = timed(lambda: search(-1))
     report.add(
