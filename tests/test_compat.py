@@ -14,7 +14,7 @@ import tensorflow as tf
 from sklearn.utils._param_validation import InvalidParameterError
 from tensorflow.python.framework import config as tf_config
 
-from skvae import VariationalAutoencoder, _compat, _estimator, _persistence
+from skvae import VariationalAutoencoder, _base, _compat, _persistence
 
 
 def test_op_determinism_switch_exists_and_is_restored():
@@ -153,7 +153,7 @@ def test_fits_and_unpickled_estimators_ask_for_memory_growth(monkeypatch):
     # Search and dask workers receive their estimators by pickling, and fit
     # them or load their models before using a GPU: both paths must ask.
     calls = []
-    for module in (_estimator, _persistence):
+    for module in (_base, _persistence):
         monkeypatch.setattr(module, "allow_gpu_memory_growth", lambda: calls.append(1))
     vae = VariationalAutoencoder(epochs=1, random_state=0)
     restored = pickle.loads(pickle.dumps(vae))
