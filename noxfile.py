@@ -52,16 +52,16 @@ MINIMUM_PYTEST_ARGS = [
     "tests/test_long_running.py::test_many_fits_in_one_process_neither_leak_nor_slow_down",
 ]
 # A new Python changes the interpreter and the wheels built for it, not
-# skvae's numerics, which the other sessions cover. These files exercise what
-# depends on the interpreter: pickling and joblib, subprocesses with fresh
-# interpreters and hash seeds, argparse, the IDX readers, hypothesis, the
-# estimator checks and the doctests; the slow tests, the docs build and the
-# examples stay in the other sessions.
+# skvae's numerics or scikit-learn's estimator checks, which the other
+# sessions cover. These tests exercise what depends on the interpreter:
+# pickling and joblib workers, fresh interpreters with other hash seeds,
+# argparse, the IDX readers, hypothesis, the doctests (about 2.5 of the
+# suite's 5.5 minutes on 2 cores; the slow tests, the docs build, the
+# examples and test_common stay in the other sessions).
 NEWEST_PYTHON_PYTEST_ARGS = [
     "-m",
     "not slow",
     "skvae",
-    "tests/test_common.py",
     "tests/test_estimator.py",
     "tests/test_losses.py",
     "tests/test_determinism.py",
@@ -70,6 +70,7 @@ NEWEST_PYTHON_PYTEST_ARGS = [
     "tests/test_bad_input.py",
     "tests/test_score_samples.py",
     "tests/test_integration.py",
+    "tests/test_packaging.py",
 ]
 
 nox.options.sessions = ["tests", "minimum", "newest_python", "package"]
