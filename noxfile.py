@@ -85,11 +85,13 @@ def _let_pyenv_shims_run_every_python():
     A shim runs only the versions named by PYENV_VERSION (or the global
     version file); the global version stays first, so ``python3`` is unchanged.
     """
-    if "PYENV_VERSION" in os.environ or not shutil.which("pyenv"):
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    executable = shutil.which("pyenv") or shutil.which("pyenv", path=str(pyenv_root / "bin"))
+    if "PYENV_VERSION" in os.environ or not executable:
         return
 
     def pyenv(*args):
-        result = subprocess.run(["pyenv", *args], capture_output=True, text=True)
+        result = subprocess.run([executable, *args], capture_output=True, text=True)
         return result.stdout.split() if result.returncode == 0 else []
 
     current = [v for name in pyenv("version-name") for v in name.split(":")]
