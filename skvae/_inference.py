@@ -76,7 +76,13 @@ class CompiledVAE:
         @tf.function(input_signature=[samples, latent_draws])
         def log_likelihood(x, z):
             n_samples, n_draws = tf.shape(z)[0], tf.shape(z)[1]
-            x_hat = decoder(tf.reshape(z, (-1, latent_dim)), training=False)
+            points = tf.reshape(z, (-1, latent_dim))
+            n_points = tf.shape(points)[0]
+            # Decode whole _CHUNK-row batches: rows past the last full block of
+            # a matmul kernel round differently, so a point's value would
+            # depend on how many points share its batch.
+            padded = tf.pad(points, [[0, -n_points % _CHUNK], [0, 0]])
+            x_hat = decoder(padded, training=False)[:n_points]
             x_repeated = tf.repeat(x, n_draws, axis=0)
             log_p = decoder_log_likelihood(x_repeated, x_hat, likelihood, variance)
             return tf.reshape(log_p, (n_samples, n_draws))

@@ -9,7 +9,9 @@ from skvae._layout import MIN_AUTO_IMAGE_SIDE, UINT8_SCALE, resolve_layout
 
 
 def _resolve(X, input_image_shape=None, **params):
-    defaults = dict(image_shape=None, architecture="auto", output_activation="auto")
+    defaults = dict(
+        image_shape=None, architecture="auto", output_activation="auto", likelihood="gaussian"
+    )
     return resolve_layout(X, input_image_shape, **{**defaults, **params})
 
 

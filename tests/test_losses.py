@@ -38,6 +38,17 @@ from skvae._losses import (
 from skvae._model import Sampling, build_encoder
 
 EPS32 = float(np.finfo(np.float32).eps)
+
+
+def as_float64(array):
+    """``array`` as a float64 ndarray of the same shape.
+
+    Not ``np.float64(array)``: NumPy < 2 turns a one-element array into a
+    scalar, which drops the batch axis of a batch of one.
+    """
+    return np.asarray(array, dtype=np.float64)
+
+
 # The first call of a TensorFlow op can take longer than hypothesis's default
 # deadline when the `ci` profile is not loaded (CI unset); the example count
 # still comes from the active profile.
@@ -83,13 +94,13 @@ def data_pairs(draw, bound=1e3):
 
 def numpy_kl(mu, log_var):
     """float64 reference; ``expm1`` avoids the cancellation in ``exp(v) - 1 - v``."""
-    mu, log_var = np.float64(mu), np.float64(log_var)
+    mu, log_var = as_float64(mu), as_float64(log_var)
     return 0.5 * np.sum(mu**2 + np.expm1(log_var) - log_var, axis=-1)
 
 
 def kl_rounding_bound(mu, log_var):
     """float32 rounding allowance of ``kl_loss``: a few ulps of every summed term."""
-    mu, log_var = np.float64(mu), np.float64(log_var)
+    mu, log_var = as_float64(mu), as_float64(log_var)
     magnitude = 1.0 + np.abs(log_var) + mu**2 + np.exp(log_var)
     return 4 * EPS32 * np.sum(magnitude, axis=-1)
 
@@ -159,7 +170,7 @@ def test_reconstruction_properties(pair):
     np.testing.assert_array_equal(loss[equal_rows], 0.0)
     # A difference >= 1e-15 squares to >= 1e-30, far above float32's smallest
     # normal even after the mean; smaller ones may underflow to zero.
-    difference = np.abs(np.float64(x) - np.float64(x_hat))
+    difference = np.abs(as_float64(x) - as_float64(x_hat))
     assert np.all(loss[np.any(difference >= 1e-15, axis=axes)] > 0)
     # float32 difference, square and mean: a relative error of a few ulps per
     # element (at most 36 here); atol covers squares that underflow.
@@ -185,7 +196,7 @@ def loss_batches(draw):
 @given(loss_batches(), float32s(0, 1e4))
 def test_losses_permute_with_the_batch_and_the_mean_is_invariant(batch, alpha):
     x, x_hat, mu, log_var, order = batch
-    reconstruction = np.float64(reconstruction_loss(x, x_hat))
+    reconstruction = as_float64(reconstruction_loss(x, x_hat))
     # Rounding allowances per sample: TensorFlow may round exp() differently
     # for another batch length (vectorised tail), so even a row's own value
     # can move by the rounding bound of its terms, not of the result.
@@ -201,9 +212,9 @@ def test_losses_permute_with_the_batch_and_the_mean_is_invariant(batch, alpha):
         ),
     }
     for name, (loss, arguments, slack) in losses.items():
-        per_sample = np.float64(loss(*arguments))
+        per_sample = as_float64(loss(*arguments))
         # Each row is reduced on its own, so permuting rows permutes results.
-        permuted = np.float64(loss(*(a[order] for a in arguments)))
+        permuted = as_float64(loss(*(a[order] for a in arguments)))
         np.testing.assert_array_less(np.abs(permuted - per_sample[order]), slack[order] + 1e-30)
         # The batch mean (the training loss) may also change by the float32
         # summation order, when rows are permuted or the whole batch repeated.
@@ -245,7 +256,7 @@ def test_closed_form_kl_matches_monte_carlo(posterior, seed):
     mu, log_var = posterior
     # The seed is drawn by hypothesis, so a failure reproduces and shrinks.
     eps = np.random.default_rng(seed).standard_normal((N_MONTE_CARLO, *mu.shape))
-    z = mu + np.exp(0.5 * np.float64(log_var)) * eps
+    z = mu + np.exp(0.5 * as_float64(log_var)) * eps
     log_ratio = np.asarray(diagonal_normal_log_density(z, mu, log_var)) - np.asarray(
         standard_normal_log_density(z)
     )
@@ -266,7 +277,7 @@ def test_closed_form_kl_matches_monte_carlo(posterior, seed):
 def test_log_densities_match_scipy(posterior, data):
     mu, log_var = posterior
     z = data.draw(hnp.arrays(np.float64, mu.shape, elements=st.floats(-20, 20)), label="z")
-    scale = np.exp(0.5 * np.float64(log_var))
+    scale = np.exp(0.5 * as_float64(log_var))
     np.testing.assert_allclose(
         np.asarray(diagonal_normal_log_density(z, mu, log_var)),
         stats.norm.logpdf(z, loc=mu, scale=scale).sum(axis=1),
@@ -287,7 +298,7 @@ def test_gaussian_log_likelihood_matches_scipy(pair, variance):
     x, x_hat = pair
     axes = tuple(range(1, x.ndim))
     reference = stats.norm.logpdf(
-        np.float64(x), loc=np.float64(x_hat), scale=math.sqrt(variance)
+        as_float64(x), loc=as_float64(x_hat), scale=math.sqrt(variance)
     ).sum(axis=axes)
     # float32 terms of size |reference|: a relative error of ~1e-6.
     np.testing.assert_allclose(
@@ -305,10 +316,10 @@ def test_elbo_is_the_negative_training_loss_minus_a_constant(batch, alpha):
     n_features = math.prod(x.shape[1:])
     assert decoder_variance(alpha, n_features) == pytest.approx(n_features / (2 * alpha))
     variance = decoder_variance(alpha, n_features)
-    elbo = np.float64(
+    elbo = as_float64(
         evidence_lower_bound(gaussian_log_likelihood(x, x_hat, variance), mu, log_var)
     )
-    loss = np.float64(combined_loss(x, x_hat, mu, log_var, alpha))
+    loss = as_float64(combined_loss(x, x_hat, mu, log_var, alpha))
     constant = 0.5 * n_features * math.log(math.pi * n_features / alpha)
     # float32 sums of terms as large as the loss itself.
     scale = np.abs(loss) + abs(constant) + 1.0
@@ -333,7 +344,7 @@ def unit_interval_pairs(draw, binary):
 def test_bernoulli_log_likelihood_is_the_summed_logpmf(pair):
     x, p = pair
     axes = tuple(range(1, x.ndim))
-    reference = stats.bernoulli.logpmf(np.int64(x), np.float64(p)).sum(axis=axes)
+    reference = stats.bernoulli.logpmf(np.int64(x), as_float64(p)).sum(axis=axes)
     # float32 logs of p >= 1e-3: at most ~7 nats per feature, each to ~1e-6.
     np.testing.assert_allclose(
         np.asarray(bernoulli_log_likelihood(x, p)), reference, rtol=1e-5, atol=1e-4
@@ -377,9 +388,9 @@ def test_calibrated_loss_is_the_gaussian_nll_at_the_optimal_variance(pair, poste
     mu, log_var = (v[: len(x)] for v in posterior)
     assume(len(mu) == len(x))
     axes = tuple(range(1, x.ndim))
-    squared = (np.float64(x) - np.float64(x_hat)) ** 2
+    squared = (as_float64(x) - as_float64(x_hat)) ** 2
     variance = max(squared.mean(), MIN_DECODER_VARIANCE)
-    nll = -stats.norm.logpdf(np.float64(x), np.float64(x_hat), math.sqrt(variance)).sum(axis=axes)
+    nll = -stats.norm.logpdf(as_float64(x), as_float64(x_hat), math.sqrt(variance)).sum(axis=axes)
     expected = nll + numpy_kl(mu, log_var)
     loss = np.asarray(calibrated_loss(x, x_hat, mu, log_var), np.float64)
     # float32 terms as large as the loss itself, and the variance's rounding.
@@ -397,7 +408,7 @@ def test_optimal_variance_maximises_the_gaussian_log_likelihood(pair, factor):
     def total(v):
         axes = tuple(range(1, x.ndim))
         return (
-            stats.norm.logpdf(np.float64(x), np.float64(x_hat), math.sqrt(v)).sum(axis=axes).sum()
+            stats.norm.logpdf(as_float64(x), as_float64(x_hat), math.sqrt(v)).sum(axis=axes).sum()
         )
 
     # float32 rounding of the variance costs far less than any grid step.
@@ -413,7 +424,7 @@ def test_optimal_variance_has_a_floor():
 @property_test
 @given(posteriors(mu_bound=5, log_var_range=(-4, 2)), st.integers(1, 5), st.data())
 def test_importance_weights_match_numpy(posterior, n_draws, data):
-    mu, log_var = np.float64(posterior[0]), np.float64(posterior[1])
+    mu, log_var = as_float64(posterior[0]), as_float64(posterior[1])
     shape = (len(mu), n_draws, mu.shape[1])
     z = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-5, 5)))
     log_likelihood = data.draw(hnp.arrays(np.float64, shape[:2], elements=st.floats(-50, 0)))
