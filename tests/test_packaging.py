@@ -103,11 +103,16 @@ def _imported_top_level_modules():
 def test_every_imported_package_is_declared():
     project = PYPROJECT["project"]
     runtime = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
-    plot = {
-        canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["plot"]
-    }
+
+    def extra(name):
+        return {
+            canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"][name]
+        }
+
+    # Only these may be optional: each is imported on first use by the module
+    # that needs it (skvae.plotting, skvae.dask), never by `import skvae`.
+    optional = {"matplotlib": extra("plot"), "dask": extra("distributed")}
     for module in _imported_top_level_modules():
         distribution = canonicalize_name(DISTRIBUTION_OF.get(module, module))
-        # Only matplotlib may be optional: skvae.plotting imports it on first use.
-        declared = runtime | plot if distribution == "matplotlib" else runtime
+        declared = runtime | optional.get(distribution, set())
         assert distribution in declared, f"skvae imports {module} but does not declare it"
