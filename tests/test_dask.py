@@ -120,7 +120,10 @@ def test_on_a_local_cluster_each_worker_loads_the_model_once(fitted, images, mon
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # Explicit addresses: distributed 2024.1 still opens both
+            # dashboards on every interface when they are None.
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -149,7 +149,12 @@ def test_grid_search_on_a_dask_cluster(digits, monkeypatch):
     X = digits[0][:300]
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster),
         joblib.parallel_backend("dask"),

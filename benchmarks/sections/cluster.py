@@ -41,7 +41,10 @@ def bench_cluster(sizes, images, vae, report):
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                # Explicit addresses: distributed 2024.1 still opens both
+                # dashboards on every interface when they are None.
+                dashboard_address="127.0.0.1:0",
+                worker_dashboard_address="127.0.0.1:0",
             )
             with cluster, Client(cluster) as client:
                 client.run(import_skvae)

@@ -45,7 +45,12 @@ def bench_search(sizes, images, report):
     if not sizes.use_dask:
         return
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
     )
     with cluster, Client(cluster) as client:
         client.run(import_skvae)
