@@ -5,6 +5,7 @@ median of several repeats after a warm-up, with the contenders interleaved
 so that load from other processes hits all of them alike.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -113,6 +114,26 @@ def import_skvae():
     import skvae  # noqa: F401
 
     return os.getpid()
+
+
+@contextlib.contextmanager
+def local_cluster(n_workers):
+    """A client of a dask LocalCluster: warmed-up worker processes on 127.0.0.1 only."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        # Explicit addresses: distributed 2024.1 still opens both dashboards
+        # on every interface when they are None.
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
+    )
+    with cluster, Client(cluster) as client:
+        client.run(import_skvae)
+        yield client
 
 
 # ---------------------------------------------------------------- timing

@@ -5,7 +5,7 @@ import tempfile
 import numpy as np
 
 from benchmarks.data import repeat_rows, scaled
-from benchmarks.harness import compare, import_skvae
+from benchmarks.harness import compare, local_cluster
 
 
 def bench_cluster(sizes, images, vae, report):
@@ -19,7 +19,7 @@ def bench_cluster(sizes, images, vae, report):
     """
     try:
         import dask.array as da
-        from dask.distributed import Client, LocalCluster
+        import distributed  # noqa: F401  (the cluster below needs it)
 
         from skvae import dask as skvae_dask
     except ImportError:
@@ -36,18 +36,7 @@ def bench_cluster(sizes, images, vae, report):
         da.to_npy_stack(stack, da.from_array(X, chunks=(sizes.cluster_chunk, *X.shape[1:])))
         blocks = da.from_npy_stack(stack, mmap_mode="r")
         for n_workers in (1, 2):
-            cluster = LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                # Explicit addresses: distributed 2024.1 still opens both
-                # dashboards on every interface when they are None.
-                dashboard_address="127.0.0.1:0",
-                worker_dashboard_address="127.0.0.1:0",
-            )
-            with cluster, Client(cluster) as client:
-                client.run(import_skvae)
+            with local_cluster(n_workers):
                 seconds = compare(
                     {
                         method: lambda m=method: getattr(skvae_dask, m)(vae, blocks).compute()

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.model_selection import GridSearchCV
 
 from benchmarks.data import repeat_rows
-from benchmarks.harness import import_skvae, skvae_estimator, timed
+from benchmarks.harness import import_skvae, local_cluster, skvae_estimator, timed
 
 
 def bench_search(sizes, images, report):
@@ -38,22 +38,13 @@ def bench_search(sizes, images, report):
         np.max(np.abs(scores[1] - scores[2]))
     )
     try:
-        from dask.distributed import Client, LocalCluster
+        import distributed  # noqa: F401  (the cluster below needs it)
     except ImportError:
         report.details["dask"] = "dask.distributed not installed"
         return
     if not sizes.use_dask:
         return
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        worker_dashboard_address="127.0.0.1:0",
-    )
-    with cluster, Client(cluster) as client:
-        client.run(import_skvae)
+    with local_cluster(2):
         with joblib.parallel_backend("dask"):
             dask_seconds, _ = timed(lambda: search(-1))
     report.add(
