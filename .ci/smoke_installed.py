@@ -3,8 +3,8 @@
     python smoke_installed.py SOURCE_TREE
 
 Checks that ``skvae`` is imported from site-packages and not from
-SOURCE_TREE, imports every module of the package (those that need
-matplotlib, which the wheel alone does not bring, may fail on that only),
+SOURCE_TREE, imports every module of the package (those that need an
+extra the wheel alone does not bring, matplotlib or dask, may fail on that only),
 fits a small model,
 runs the examples in ``VariationalAutoencoder``'s docstring and the
 ``skvae --help`` console script. A module or file left out of the wheel
@@ -33,19 +33,24 @@ def main(source_tree):
 
     # Every module, so a .py file missing from the wheel fails to import.
     # The wheel is installed without extras: the modules that draw pictures
-    # may need matplotlib (the `plot` extra), and nothing else.
+    # may need matplotlib (the `plot` extra) and skvae.dask may need dask (the
+    # `distributed` extra), and nothing else.
+    optional = {"matplotlib": "plot", "dask": "distributed"}
     modules = [info.name for info in pkgutil.walk_packages(skvae.__path__, "skvae.")]
-    need_matplotlib = []
+    need_extra = {}
     for name in modules:
         try:
             importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if (error.name or "").split(".")[0] != "matplotlib":
+        except ImportError as error:
+            # skvae.dask re-raises with an install hint; the cause names the module.
+            missing = error.__cause__ if isinstance(error.__cause__, ImportError) else error
+            top_level = (missing.name or "").split(".")[0]
+            if top_level not in optional:
                 raise
-            need_matplotlib.append(name)
-    print(f"imported {len(modules) - len(need_matplotlib)} modules of {len(modules)}:")
-    print("  " + ", ".join(m for m in modules if m not in need_matplotlib))
-    print("  need matplotlib (the plot extra): " + (", ".join(need_matplotlib) or "none"))
+            need_extra[name] = optional[top_level]
+    print(f"imported {len(modules) - len(need_extra)} modules of {len(modules)}:")
+    print("  " + ", ".join(m for m in modules if m not in need_extra))
+    print("  need an extra: " + (", ".join(f"{m} ({e})" for m, e in need_extra.items()) or "none"))
 
     # A short fit on scikit-learn's bundled digits.
     import numpy as np
