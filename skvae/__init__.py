@@ -2,12 +2,13 @@
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # static tools see the real class; run time loads it lazily
+if TYPE_CHECKING:  # static tools see the real classes; run time loads them lazily
     from ._estimator import VariationalAutoencoder
+    from ._imputer import VAEImputer
 
 __version__ = "0.1.0"
 
-__all__ = ["VariationalAutoencoder", "__version__"]
+__all__ = ["VAEImputer", "VariationalAutoencoder", "__version__"]
 
 
 def __getattr__(name):
@@ -18,8 +19,12 @@ def __getattr__(name):
         from ._estimator import VariationalAutoencoder
 
         return VariationalAutoencoder
+    if name == "VAEImputer":
+        from ._imputer import VAEImputer
+
+        return VAEImputer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), "VariationalAutoencoder"])
+    return sorted([*globals(), "VAEImputer", "VariationalAutoencoder"])

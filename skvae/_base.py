@@ -2,17 +2,20 @@
 
 :class:`BaseVAE` coordinates one fit (validation, layout, training, the
 decoder variance) and reads the fitted state back for inference (layout,
-decoding, pickling); the public estimators in ``_estimator.py`` add
-their parameters, documentation and public methods. As in scikit-learn's
+decoding, pickling); the public estimators in ``_estimator.py`` and
+``_imputer.py`` add their parameters, documentation and public methods. As in scikit-learn's
 ``mixture/_base.py``, the base class holds no math: each step calls the
 module named for its concern.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
+import tensorflow as tf
 from sklearn.base import BaseEstimator
 
 from . import _scoring, _training
-from ._compat import allow_gpu_memory_growth, limit_tensorflow_threads
+from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import CompiledVAE
 from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
@@ -24,12 +27,53 @@ class BaseVAE(BaseEstimator):
     """Fit coordination and fitted state of a variational autoencoder estimator.
 
     Subclasses define ``__init__`` with the parameters read here (those of
-    :class:`~skvae.VariationalAutoencoder`) and the public methods.
+    :class:`~skvae.VariationalAutoencoder`) and the public methods. One that
+    trains on incomplete data sets :attr:`_missing_entries` and overrides
+    :meth:`_validate_training_samples`.
     """
+
+    #: Constraints of the parameters every subclass shares (the network, the
+    #: objective, training and scoring).
+    _parameter_constraints: dict = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "decoder_variance": [
+            StrOptions({"fitted", "alpha"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
+        "image_shape": [None, tuple, list],
+        "architecture": [StrOptions({"auto", "conv", "dense"})],
+        "conv_filters": [tuple, list],
+        "conv_kernels": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "conv_strides": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "hidden_layer_sizes": [tuple, list],
+        "batch_norm": ["boolean"],
+        "output_activation": [StrOptions({"auto", "sigmoid", "linear"})],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+        "distribute_strategy": [None, tf.distribute.Strategy],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    #: How the encoder reads missing (NaN) entries (see ``_layout.Layout``);
+    #: None: the data are complete.
+    _missing_entries = None
+
+    def _validate_training_samples(self, X):
+        """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
+        return validate_samples(self, X, reset=True)
 
     # ------------------------------------------------------------------ fit
 
     def _fit(self, X, *, epochs, continuing, hold_out):
+        """Train on ``X``; return the validated 2-D training data."""
         limit_tensorflow_threads()
         allow_gpu_memory_growth()
         params = self.get_params()
@@ -38,7 +82,7 @@ class BaseVAE(BaseEstimator):
                 _training.check_network_unchanged(self._network_parameters, params)
                 X, _ = self._validate_samples(X)
             else:
-                X, input_image_shape = validate_samples(self, X, reset=True)
+                X, input_image_shape = self._validate_training_samples(X)
                 self._layout = resolve_layout(
                     X,
                     input_image_shape,
@@ -46,6 +90,7 @@ class BaseVAE(BaseEstimator):
                     architecture=self.architecture,
                     output_activation=self.output_activation,
                     likelihood=self.likelihood,
+                    missing_entries=self._missing_entries,
                 )
             check_likelihood_settings(X, params)
             seeds = _training.draw_seeds(self.random_state, self.distribute_strategy, len(X))
@@ -86,7 +131,7 @@ class BaseVAE(BaseEstimator):
             )
             if self.decoder_variance_ is not None:
                 self._compiled.decoder_variance.assign(self.decoder_variance_)
-        return self
+        return X
 
     # ----------------------------------------------------- fitted layout
 

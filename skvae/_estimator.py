@@ -10,17 +10,16 @@ formulas) and ``_compat`` (private upstream names and process-wide
 TensorFlow settings).
 """
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
-import tensorflow as tf
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from . import _scoring
 from ._base import BaseVAE
-from ._compat import Interval, StrOptions, fit_context
+from ._compat import fit_context
 from ._validation import (
     as_one_sample,
     check_unit_interval,
@@ -246,32 +245,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     """
 
     _parameter_constraints: dict = {
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
-        "decoder_variance": [
-            StrOptions({"fitted", "alpha"}),
-            Interval(Real, 0, None, closed="neither"),
-        ],
-        "image_shape": [None, tuple, list],
-        "architecture": [StrOptions({"auto", "conv", "dense"})],
-        "conv_filters": [tuple, list],
-        "conv_kernels": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "conv_strides": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "hidden_layer_sizes": [tuple, list],
-        "batch_norm": ["boolean"],
-        "output_activation": [StrOptions({"auto", "sigmoid", "linear"})],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "early_stopping": ["boolean"],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+        **BaseVAE._parameter_constraints,
         "warm_start": ["boolean"],
-        "distribute_strategy": [None, tf.distribute.Strategy],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -373,7 +348,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ('dense', 3)
         """
         continuing = self.warm_start and hasattr(self, "encoder_")
-        return self._fit(X, epochs=self.epochs, continuing=continuing, hold_out=True)
+        self._fit(X, epochs=self.epochs, continuing=continuing, hold_out=True)
+        return self
 
     @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -408,7 +384,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         >>> vae.n_iter_
         3
         """
-        return self._fit(X, epochs=1, continuing=hasattr(self, "encoder_"), hold_out=False)
+        self._fit(X, epochs=1, continuing=hasattr(self, "encoder_"), hold_out=False)
+        return self
 
     # ------------------------------------------------------------ inference
 

@@ -11,7 +11,12 @@ inside one graph.
 import numpy as np
 import tensorflow as tf
 
-from ._losses import decoder_log_likelihood
+from ._losses import (
+    decoder_log_likelihood,
+    importance_weighted_mean,
+    log_importance_weights,
+    observed_entries,
+)
 
 # A batch of one row runs a different oneDNN convolution kernel from larger
 # batches, and its results differ from theirs in the last bits; padding to two
@@ -51,8 +56,9 @@ class CompiledVAE:
             trainable=False,
         )
         variance = self.decoder_variance
+        self.likelihood = likelihood
         sample_shape = tuple(encoder.input_shape[1:])
-        latent_dim = decoder.input_shape[-1]
+        self.latent_dim = latent_dim = decoder.input_shape[-1]
         samples = tf.TensorSpec((None, *sample_shape), tf.float32)
         latents = tf.TensorSpec((None, latent_dim), tf.float32)
         latent_draws = tf.TensorSpec((None, None, latent_dim), tf.float32)
@@ -92,9 +98,44 @@ class CompiledVAE:
         self._log_likelihood_chunks = _chunk_loop(
             log_likelihood, [samples, latent_draws], tf.TensorSpec((None, None), tf.float32)
         )
+
+        @tf.function(input_signature=[samples, latent_draws, tf.TensorSpec((None,), tf.float32)])
+        def impute(x, eps, u):
+            mu, log_var = encoder(x, training=False)
+            n_samples, n_draws = tf.shape(eps)[0], tf.shape(eps)[1]
+            z = mu[:, None, :] + tf.exp(0.5 * log_var)[:, None, :] * eps
+            points = tf.reshape(z, (-1, latent_dim))
+            n_points = tf.shape(points)[0]
+            # As in log_likelihood: whole chunks, so a row's result does not
+            # depend on the rows decoded with it.
+            padded = tf.pad(points, [[0, -n_points % _CHUNK], [0, 0]])
+            x_hat = decoder(padded, training=False)[:n_points]
+            x_observed, mask = observed_entries(x)
+            log_p = decoder_log_likelihood(
+                tf.repeat(x_observed, n_draws, axis=0),
+                x_hat,
+                likelihood,
+                variance,
+                tf.repeat(mask, n_draws, axis=0),
+            )
+            log_weights = log_importance_weights(
+                tf.reshape(log_p, (n_samples, n_draws)), z, mu, log_var
+            )
+            x_hat = tf.reshape(x_hat, (n_samples, n_draws, *sample_shape))
+            # Sampling importance resampling: the draw whose cumulative
+            # normalised weight first reaches u ~ U(0, 1).
+            cumulative = tf.cumsum(tf.nn.softmax(log_weights, axis=1), axis=1)
+            chosen = tf.reduce_sum(tf.cast(cumulative < u[:, None], tf.int32), axis=1)
+            chosen = tf.minimum(chosen, n_draws - 1)
+            return (
+                importance_weighted_mean(log_weights, x_hat),
+                tf.gather(x_hat, chosen, batch_dims=1),
+            )
+
         self._encode = encode
         self._decode = decode
         self._log_likelihood = log_likelihood
+        self._impute = impute
 
     def encode(self, x):
         """Posterior ``(mu, log_var)`` of a float32 batch, as NumPy arrays."""
@@ -123,6 +164,23 @@ class CompiledVAE:
             return _call_chunked(self._log_likelihood_chunks, x, z, chunk=rows_per_chunk)
         # _MIN_BATCH bounds the decoder's batch, rows x draws.
         return _call_padded(self._log_likelihood, x, z, min_rows=-(-_MIN_BATCH // n_draws))
+
+    def impute(self, x, eps, u):
+        """Importance-weighted imputation of the NaN entries of a float32 batch ``x``.
+
+        Args:
+            x: Samples with NaN where values are missing, shape ``(n, ...)``.
+            eps: ``N(0, I)`` noise of the posterior draws, ``(n, k, latent_dim)``.
+            u: One ``U(0, 1)`` number per sample, shape ``(n,)``, that picks
+                the resampled draw.
+
+        Returns:
+            ``(mean, draw)``, both of the shape of ``x`` and complete: the
+            self-normalised importance-weighted mean of the decoder's means
+            ``x_hat(z_i)`` (weights ``p(x_obs | z_i) p(z_i) / q(z_i | x_obs)``),
+            and the decoder's mean at one draw resampled by those weights.
+        """
+        return _call_padded(self._impute, x, eps, u)
 
 
 def _chunk_loop(function, chunk_specs, output_specs):

@@ -42,6 +42,9 @@ class Layout:
         architecture: ``"conv"`` or ``"dense"``.
         output_activation: ``"sigmoid"`` or ``"linear"``.
         input_scale: The model sees ``X / input_scale``.
+        missing_entries: None for complete data; for data with missing
+            (NaN) entries, how the encoder reads them (``"zero"`` or
+            ``"zero_and_mask"``, see ``_model.FillMissing``).
     """
 
     n_features: int
@@ -50,6 +53,7 @@ class Layout:
     architecture: str
     output_activation: str
     input_scale: float
+    missing_entries: str | None = None
 
     @property
     def sample_shape(self):
@@ -67,13 +71,21 @@ class Layout:
 
 
 def resolve_layout(
-    X, input_image_shape, *, image_shape, architecture, output_activation, likelihood
+    X,
+    input_image_shape,
+    *,
+    image_shape,
+    architecture,
+    output_activation,
+    likelihood,
+    missing_entries=None,
 ):
-    """The :class:`Layout` for training data ``X`` (2-D, validated).
+    """The :class:`Layout` for training data ``X`` (2-D, validated, NaN where missing).
 
     ``input_image_shape`` is the image shape of 4-D input (else None); the
-    keyword arguments are the estimator's parameters of the same names. A
-    Bernoulli decoder outputs probabilities, so it needs the sigmoid.
+    keyword arguments are the estimator's parameters of the same names, and
+    ``missing_entries`` the :class:`Layout` field. A Bernoulli decoder
+    outputs probabilities, so it needs the sigmoid.
     """
     n_features = X.shape[1]
     resolved_shape = input_image_shape
@@ -101,7 +113,7 @@ def resolve_layout(
             )
         output_activation = "sigmoid"
     if output_activation == "auto":
-        in_unit_range = X.dtype == np.uint8 or (X.min() >= 0 and X.max() <= 1)
+        in_unit_range = X.dtype == np.uint8 or (np.nanmin(X) >= 0 and np.nanmax(X) <= 1)
         output_activation = "sigmoid" if in_unit_range else "linear"
     return Layout(
         n_features=n_features,
@@ -110,6 +122,7 @@ def resolve_layout(
         architecture="dense" if resolved_shape is None or architecture == "dense" else "conv",
         output_activation=output_activation,
         input_scale=input_scale(X),
+        missing_entries=missing_entries,
     )
 
 

@@ -51,7 +51,7 @@ def _non_batch_axes(x):
     return tuple(range(1, len(x.shape)))
 
 
-def reconstruction_loss(x, x_hat, likelihood="gaussian"):
+def reconstruction_loss(x, x_hat, likelihood="gaussian", mask=None):
     """Reconstruction error averaged over every non-batch axis, one value per sample.
 
     ``"gaussian"``: the mean squared error ``mean_j (x_ij - x_hat_ij)^2``;
@@ -65,15 +65,44 @@ def reconstruction_loss(x, x_hat, likelihood="gaussian"):
         x_hat: Reconstruction (for ``"bernoulli"``, probabilities), same
             shape as ``x``.
         likelihood: ``"gaussian"`` or ``"bernoulli"``.
+        mask: 1 where ``x`` is observed and 0 where it is missing (see
+            :func:`observed_entries`), same shape as ``x``; None when every
+            entry is observed. Missing entries add nothing, but the sum is
+            still divided by all ``D`` features, so a feature weighs the same
+            whatever else is missing (``alpha * reconstruction`` stays
+            ``-log p(x_obs | z)`` up to a constant).
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
     x = ops.convert_to_tensor(x)
     if likelihood == "bernoulli":
-        return -bernoulli_log_likelihood(x, x_hat) / _n_features(x)
-    x_hat = ops.convert_to_tensor(x_hat, dtype=x.dtype)
-    return ops.mean(ops.square(x - x_hat), axis=_non_batch_axes(x))
+        return -bernoulli_log_likelihood(x, x_hat, mask) / _n_features(x)
+    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
+    if mask is not None:
+        squared_error = squared_error * ops.convert_to_tensor(mask, dtype=x.dtype)
+    return ops.mean(squared_error, axis=_non_batch_axes(x))
+
+
+def observed_entries(x):
+    """``x`` with its missing (NaN) entries set to 0, and the mask of observed entries.
+
+    Args:
+        x: Data with NaN where a value is missing, shape ``(batch, ...)``.
+
+    Returns:
+        ``(x_filled, mask)``: both of the shape and dtype of ``x``, the mask
+        1 where ``x`` is observed and 0 where it is missing.
+    """
+    x = ops.convert_to_tensor(x)
+    observed = ops.logical_not(ops.isnan(x))
+    return ops.where(observed, x, ops.zeros_like(x)), ops.cast(observed, x.dtype)
+
+
+def observed_fraction(mask):
+    """Fraction of each sample's entries that are observed, shape ``(batch,)``."""
+    mask = ops.convert_to_tensor(mask)
+    return ops.mean(mask, axis=_non_batch_axes(mask))
 
 
 def kl_loss(mu, log_var):
@@ -94,7 +123,7 @@ def kl_loss(mu, log_var):
     return -0.5 * ops.sum(1.0 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
 
 
-def combined_loss(x, x_hat, mu, log_var, alpha, likelihood="gaussian"):
+def combined_loss(x, x_hat, mu, log_var, alpha, likelihood="gaussian", mask=None):
     """The per-sample training objective ``alpha * reconstruction + KL``.
 
     The training loss for a numeric ``alpha`` is the batch mean of this value.
@@ -107,14 +136,15 @@ def combined_loss(x, x_hat, mu, log_var, alpha, likelihood="gaussian"):
         alpha: Non-negative weight of the reconstruction term.
         likelihood: ``"gaussian"`` or ``"bernoulli"``: which
             :func:`reconstruction_loss`.
+        mask: Observed entries of ``x`` (see :func:`reconstruction_loss`).
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
-    return alpha * reconstruction_loss(x, x_hat, likelihood) + kl_loss(mu, log_var)
+    return alpha * reconstruction_loss(x, x_hat, likelihood, mask) + kl_loss(mu, log_var)
 
 
-def calibrated_loss(x, x_hat, mu, log_var, likelihood="gaussian"):
+def calibrated_loss(x, x_hat, mu, log_var, likelihood="gaussian", mask=None):
     """The per-sample negative ELBO with the decoder calibrated on the batch.
 
     The ``alpha="auto"`` objective (Rybkin et al., 2021, "sigma-VAE").
@@ -131,16 +161,21 @@ def calibrated_loss(x, x_hat, mu, log_var, likelihood="gaussian"):
         mu: Posterior means, shape ``(batch, latent_dim)``.
         log_var: Posterior log-variances, same shape as ``mu``.
         likelihood: ``"gaussian"`` or ``"bernoulli"``.
+        mask: Observed entries of ``x``; the likelihood and the variance
+            are then those of the observed entries only.
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
     x = ops.convert_to_tensor(x)
     if likelihood == "bernoulli":
-        log_likelihood = bernoulli_log_likelihood(x, x_hat)
+        log_likelihood = bernoulli_log_likelihood(x, x_hat, mask)
     else:
-        variance = optimal_decoder_variance(reconstruction_loss(x, x_hat))
-        log_likelihood = gaussian_log_likelihood(x, x_hat, variance)
+        variance = optimal_decoder_variance(
+            reconstruction_loss(x, x_hat, mask=mask),
+            None if mask is None else observed_fraction(mask),
+        )
+        log_likelihood = gaussian_log_likelihood(x, x_hat, variance, mask)
     return kl_loss(mu, log_var) - log_likelihood
 
 
@@ -155,44 +190,61 @@ def decoder_variance(alpha, n_features):
 MIN_DECODER_VARIANCE = 1e-6
 
 
-def optimal_decoder_variance(squared_errors):
+def optimal_decoder_variance(squared_errors, observed_fractions=None):
     """The shared Gaussian variance that maximises the ELBO: the mean squared error.
 
     For fixed reconstructions, ``sum_i log N(x_i; x_hat_i, sigma^2 I)`` is
     largest at ``sigma^2 = mean_i ||x_i - x_hat_i||^2 / D``, the mean of the
     per-sample :func:`reconstruction_loss` values; it is floored at
-    :data:`MIN_DECODER_VARIANCE`.
+    :data:`MIN_DECODER_VARIANCE`. With missing entries the sums run over
+    the observed entries only, so the mean is taken over them:
+    ``mean_i(reconstruction_i) / mean_i(observed_fraction_i)``.
 
     Args:
-        squared_errors: Per-sample mean squared errors, shape ``(batch,)``.
+        squared_errors: Per-sample :func:`reconstruction_loss` values (masked
+            ones when entries are missing), shape ``(batch,)``.
+        observed_fractions: Per-sample :func:`observed_fraction`, or None
+            when every entry is observed.
 
     Returns:
         Scalar tensor.
     """
-    return ops.maximum(ops.mean(ops.convert_to_tensor(squared_errors)), MIN_DECODER_VARIANCE)
+    variance = ops.mean(ops.convert_to_tensor(squared_errors))
+    if observed_fractions is not None:
+        # A batch with no observed entry has no error to fit: the floor applies.
+        fraction = ops.mean(ops.convert_to_tensor(observed_fractions, dtype=variance.dtype))
+        variance = variance / ops.maximum(fraction, MIN_DECODER_VARIANCE)
+    return ops.maximum(variance, MIN_DECODER_VARIANCE)
 
 
-def gaussian_log_likelihood(x, x_hat, variance):
+def gaussian_log_likelihood(x, x_hat, variance, mask=None):
     """``log N(x; x_hat, variance * I)`` summed over every non-batch axis.
 
     ``-D/2 * log(2 pi variance) - sum_j (x_j - x_hat_j)^2 / (2 variance)``,
-    with every normalising constant included.
+    with every normalising constant included. With a ``mask`` the density
+    is that of the observed entries, ``log p(x_obs | z)``: ``D`` and the
+    sum count observed entries only.
 
     Args:
         x: Data, shape ``(batch, ...)``.
         x_hat: Decoder means, same shape as ``x``.
-        variance: Positive scalar variance shared by every feature.
+        variance: Positive variance shared by every feature (a scalar).
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
     x = ops.convert_to_tensor(x)
     variance = ops.convert_to_tensor(variance, dtype=x.dtype)
-    squared_error = ops.sum(
-        ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype)),
-        axis=_non_batch_axes(x),
-    )
-    return -0.5 * (_n_features(x) * (LOG_2PI + ops.log(variance)) + squared_error / variance)
+    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
+    if mask is None:
+        n_observed = _n_features(x)
+    else:
+        mask = ops.convert_to_tensor(mask, dtype=x.dtype)
+        squared_error = squared_error * mask
+        n_observed = ops.sum(mask, axis=_non_batch_axes(x))
+    squared_error = ops.sum(squared_error, axis=_non_batch_axes(x))
+    return -0.5 * (n_observed * (LOG_2PI + ops.log(variance)) + squared_error / variance)
 
 
 #: Probabilities are clipped to ``[BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON]``
@@ -201,7 +253,7 @@ def gaussian_log_likelihood(x, x_hat, variance):
 BERNOULLI_EPSILON = 1e-7
 
 
-def bernoulli_log_likelihood(x, probabilities):
+def bernoulli_log_likelihood(x, probabilities, mask=None):
     """``sum_j x_j log p_j + (1 - x_j) log(1 - p_j)`` over every non-batch axis.
 
     A log-probability when ``x`` is binary; for ``x`` in between it is the
@@ -210,6 +262,8 @@ def bernoulli_log_likelihood(x, probabilities):
     Args:
         x: Data in [0, 1], shape ``(batch, ...)``.
         probabilities: Decoder probabilities ``p``, same shape as ``x``.
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None;
+            the sum then runs over the observed entries only.
 
     Returns:
         Tensor of shape ``(batch,)``.
@@ -220,17 +274,21 @@ def bernoulli_log_likelihood(x, probabilities):
         BERNOULLI_EPSILON,
         1.0 - BERNOULLI_EPSILON,
     )
-    return ops.sum(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p), axis=_non_batch_axes(x))
+    log_p = x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p)
+    if mask is not None:
+        log_p = log_p * ops.convert_to_tensor(mask, dtype=x.dtype)
+    return ops.sum(log_p, axis=_non_batch_axes(x))
 
 
-def decoder_log_likelihood(x, x_hat, likelihood, variance=None):
+def decoder_log_likelihood(x, x_hat, likelihood, variance=None, mask=None):
     """``log p(x | z)`` of the decoder's output ``x_hat``, one value per sample.
 
     ``variance`` is the Gaussian decoder's; a Bernoulli decoder has none.
+    With a ``mask``, ``log p(x_obs | z)`` over the observed entries.
     """
     if likelihood == "bernoulli":
-        return bernoulli_log_likelihood(x, x_hat)
-    return gaussian_log_likelihood(x, x_hat, variance)
+        return bernoulli_log_likelihood(x, x_hat, mask)
+    return gaussian_log_likelihood(x, x_hat, variance, mask)
 
 
 def _n_features(x):
@@ -296,3 +354,25 @@ def importance_weighted_bound(log_weights):
     """``log (1/k) sum_i w_i`` over the last axis of ``log_weights`` (IWAE bound)."""
     log_weights = ops.convert_to_tensor(log_weights)
     return ops.logsumexp(log_weights, axis=-1) - math.log(log_weights.shape[-1])
+
+
+def importance_weighted_mean(log_weights, values):
+    """Self-normalised importance-sampling mean ``sum_i w_i v_i / sum_i w_i``.
+
+    With ``w_i = p(x_obs | z_i) p(z_i) / q(z_i | x_obs)`` and ``v_i`` the
+    decoder's mean at ``z_i``, this estimates ``E[x | x_obs]``, the
+    imputation of Mattei and Frellsen (2019, "MIWAE").
+
+    Args:
+        log_weights: ``log w_i``, shape ``(batch, k)``.
+        values: ``v_i``, shape ``(batch, k, ...)``.
+
+    Returns:
+        Tensor of shape ``(batch, ...)``.
+    """
+    values = ops.convert_to_tensor(values)
+    log_weights = ops.convert_to_tensor(log_weights, dtype=values.dtype)
+    weights = ops.exp(log_weights - ops.logsumexp(log_weights, axis=-1, keepdims=True))
+    for _ in range(len(values.shape) - 2):
+        weights = ops.expand_dims(weights, -1)
+    return ops.sum(weights * values, axis=1)

@@ -15,7 +15,14 @@ import tensorflow as tf
 from keras import layers, ops
 
 from ._compat import MultiWorkerStepLogs
-from ._losses import LOG_VAR_RANGE, calibrated_loss, combined_loss, kl_loss, reconstruction_loss
+from ._losses import (
+    LOG_VAR_RANGE,
+    calibrated_loss,
+    combined_loss,
+    kl_loss,
+    observed_entries,
+    reconstruction_loss,
+)
 
 
 @keras.saving.register_keras_serializable(package="skvae")
@@ -59,6 +66,30 @@ class Clip(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "low": self.low, "high": self.high}
+
+
+@keras.saving.register_keras_serializable(package="skvae")
+class FillMissing(layers.Layer):
+    """Missing (NaN) entries set to 0, optionally with the mask of observed ones.
+
+    The first layer of an encoder for incomplete data: the encoder then reads
+    ``x`` with NaN where values are missing, in training and inference alike.
+
+    Args:
+        with_mask: Also append the 0/1 mask of observed entries on the last
+            axis (a second set of channels for images).
+    """
+
+    def __init__(self, with_mask=False, **kwargs):
+        super().__init__(**kwargs)
+        self.with_mask = with_mask
+
+    def call(self, inputs):
+        filled, mask = observed_entries(inputs)
+        return ops.concatenate([filled, mask], axis=-1) if self.with_mask else filled
+
+    def get_config(self):
+        return {**super().get_config(), "with_mask": self.with_mask}
 
 
 def encoded_spatial_shape(height, width, strides):
@@ -105,6 +136,7 @@ def build_encoder(
     conv_strides=(),
     hidden_layer_sizes=(),
     batch_norm=False,
+    missing_entries=None,
     seed=None,
 ):
     """Build the encoder ``x -> (mu, log_var)``.
@@ -117,6 +149,9 @@ def build_encoder(
         conv_filters, conv_kernels, conv_strides: One entry per conv layer.
         hidden_layer_sizes: Units of the hidden Dense layers (``"dense"``).
         batch_norm: Whether to put BatchNormalization after each hidden layer.
+        missing_entries: None for complete data; ``"zero"`` reads NaN
+            entries as 0, ``"zero_and_mask"`` also feeds the mask of observed
+            entries (see :class:`FillMissing`).
         seed: Integer seed of the weight initialisers.
 
     Returns:
@@ -126,6 +161,8 @@ def build_encoder(
     seeds = _SeedStream(seed)
     inputs = keras.Input(shape=tuple(input_shape), name="x")
     hidden = inputs
+    if missing_entries is not None:
+        hidden = FillMissing(with_mask=missing_entries == "zero_and_mask")(hidden)
     if architecture == "conv":
         for filters, kernel, stride in zip(conv_filters, conv_kernels, conv_strides, strict=True):
             hidden = _conv(layers.Conv2D, filters, kernel, stride, seeds, activation="relu")(
@@ -243,14 +280,34 @@ class VAETrainer(MultiWorkerStepLogs):
         alpha: Weight of the reconstruction term, or ``"auto"``.
         likelihood: ``"gaussian"`` (mean squared error) or ``"bernoulli"``
             (binary cross-entropy).
-        seed: Integer seed of the sampling noise.
+        masked: Whether the data have missing (NaN) entries; the
+            reconstruction term then covers the observed entries only, and
+            the encoder must read NaN (``build_encoder(missing_entries=...)``).
+        hide_observed: Whether training hides a random part of each row's
+            observed entries from the encoder (:meth:`hidden_entries`); the
+            loss still scores every observed entry. Needs ``masked``.
+        seed: Integer seed of the sampling noise (and of the hiding).
     """
 
-    def __init__(self, encoder, decoder, alpha, likelihood="gaussian", seed=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        alpha,
+        likelihood="gaussian",
+        masked=False,
+        hide_observed=False,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
+        self.masked = masked
+        self.hide_observed = hide_observed
+        if hide_observed:
+            self.hiding_seeds = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.alpha = keras.Variable(1.0, trainable=False, name="alpha")
         self.calibrated = keras.Variable(False, trainable=False, dtype="bool", name="calibrated")
         self.set_alpha(alpha)
@@ -266,21 +323,59 @@ class VAETrainer(MultiWorkerStepLogs):
             self.alpha.assign(float(alpha))
 
     def call(self, x, training=False):
-        mu, log_var = self.encoder(x, training=training)
+        encoder_input = x
+        if training and self.hide_observed:
+            encoder_input = ops.where(self.hidden_entries(x), ops.full_like(x, float("nan")), x)
+        mu, log_var = self.encoder(encoder_input, training=training)
         x_hat = self.decoder(self.sampling([mu, log_var]), training=training)
         return {"x_hat": x_hat, "mu": mu, "log_var": log_var}
 
+    def hidden_entries(self, x):
+        """A random boolean mask of the entries of ``x`` to hide from the encoder.
+
+        Each row hides each entry with a probability drawn for the row from
+        U(0, 1), so the encoder learns to infer ``z`` from anything between
+        everything and nothing. Missing entries at ``transform`` are often
+        not scattered but contiguous (a region of an image), which scattered
+        hiding never shows the encoder, so for images half of the rows hide a
+        random half-plane instead: the pixels on one side of a line of
+        random direction through a random point of the central 80%.
+        Hiding leaves the objective an ELBO: ``q`` may condition on less
+        than is observed.
+        """
+        shape = ops.shape(x)
+        row_shape = (shape[0],) + (1,) * (len(x.shape) - 1)
+        seeds = self.hiding_seeds
+        rate = keras.random.uniform(row_shape, seed=seeds)
+        hidden = keras.random.uniform(shape, seed=seeds) < rate
+        if len(x.shape) != 4:
+            return hidden
+        height, width = x.shape[1], x.shape[2]
+        angle = keras.random.uniform(row_shape, maxval=2 * math.pi, seed=seeds)
+        offset = keras.random.uniform(row_shape, minval=-0.4, maxval=0.4, seed=seeds)
+        rows = (ops.arange(height, dtype=x.dtype) - (height - 1) / 2) / height
+        columns = (ops.arange(width, dtype=x.dtype) - (width - 1) / 2) / width
+        along = ops.cos(angle) * rows[:, None, None] + ops.sin(angle) * columns[None, :, None]
+        half_plane = ops.broadcast_to(along > offset, shape)
+        use_half_plane = keras.random.uniform(row_shape, seed=seeds) < 0.5
+        return ops.where(use_half_plane, half_plane, hidden)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         x_hat, mu, log_var = y_pred["x_hat"], y_pred["mu"], y_pred["log_var"]
+        mask = None
+        if self.masked:
+            x, mask = observed_entries(x)
         # The tracked terms repeat subexpressions of the loss; the traced
         # graph computes each once (common-subexpression elimination).
-        self.reconstruction_tracker.update_state(reconstruction_loss(x, x_hat, self.likelihood))
+        self.reconstruction_tracker.update_state(
+            reconstruction_loss(x, x_hat, self.likelihood, mask)
+        )
         self.kl_tracker.update_state(kl_loss(mu, log_var))
         loss = ops.mean(
             ops.where(
                 self.calibrated,
-                calibrated_loss(x, x_hat, mu, log_var, self.likelihood),
-                combined_loss(x, x_hat, mu, log_var, self.alpha, self.likelihood),
+                calibrated_loss(x, x_hat, mu, log_var, self.likelihood, mask),
+                combined_loss(x, x_hat, mu, log_var, self.alpha, self.likelihood, mask),
             )
         )
         # Under a tf.distribute strategy Keras sums the replicas' gradients and

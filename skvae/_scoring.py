@@ -16,6 +16,8 @@ from ._losses import (
     evidence_lower_bound,
     importance_weighted_bound,
     log_importance_weights,
+    observed_entries,
+    observed_fraction,
     optimal_decoder_variance,
     reconstruction_loss,
 )
@@ -44,16 +46,26 @@ def fitted_decoder_variance(compiled, X, layout, rows, seed):
     The mean over the rows, at one posterior draw each (seeded as in
     :func:`row_noise`), of ``||x - x_hat(z)||^2 / D``: the closed-form
     maximiser of ``sum log N(x; x_hat(z), sigma^2 I)`` over ``sigma^2``
-    (Rybkin et al., 2021), floored to stay finite.
+    (Rybkin et al., 2021), floored to stay finite. With missing (NaN)
+    entries the mean runs over the observed entries only.
     """
-    squared_errors = []
+    squared_errors, fractions = [], []
     for x in layout.batches(X, rows=rows):
         mu, log_var = compiled.encode(x)
         eps = row_noise(x, 1, mu.shape[1], seed)[:, 0]
         z = mu + np.exp(0.5 * log_var) * eps
         x_hat = compiled.decode(z.astype(np.float32))
-        squared_errors.append(np.asarray(reconstruction_loss(x, x_hat), dtype=np.float64))
-    return float(optimal_decoder_variance(np.concatenate(squared_errors)))
+        mask = None
+        if layout.missing_entries is not None:
+            x, mask = (np.asarray(v) for v in observed_entries(x))
+            fractions.append(np.asarray(observed_fraction(mask), dtype=np.float64))
+        errors = reconstruction_loss(x, x_hat, mask=mask)
+        squared_errors.append(np.asarray(errors, dtype=np.float64))
+    return float(
+        optimal_decoder_variance(
+            np.concatenate(squared_errors), np.concatenate(fractions) if fractions else None
+        )
+    )
 
 
 def score_samples(compiled, X, layout, *, n_draws, seed):
@@ -87,16 +99,21 @@ def _bound(compiled, x, n_draws, seed):
 def row_noise(x, n_draws, latent_dim, seed):
     """``N(0, I)`` draws of shape ``(len(x), n_draws, latent_dim)``, one stream per row.
 
-    Each row's generator is seeded by ``seed`` and a hash of the row's
-    float32 values, so a row's score does not depend on the other rows and
-    repeated calls agree. One stream shared by all rows would also do that,
-    but it shifts every sample's score alike, so ``score`` would keep the
-    noise of a single draw (a few nats on MNIST) however many samples it
-    averages.
+    Each row's generator (:func:`row_generators`) is seeded by ``seed`` and
+    a hash of the row's float32 values, so a row's score does not depend on
+    the other rows and repeated calls agree. One stream shared by all rows
+    would also do that, but it shifts every sample's score alike, so
+    ``score`` would keep the noise of a single draw (a few nats on MNIST)
+    however many samples it averages.
     """
     noise = np.empty((len(x), n_draws, latent_dim))
-    for i, row in enumerate(np.ascontiguousarray(x, dtype=np.float32)):
-        row_hash = hashlib.blake2b(row.tobytes(), digest_size=8).digest()
-        rng = np.random.default_rng([seed, int.from_bytes(row_hash, "little")])
+    for i, rng in enumerate(row_generators(x, seed)):
         noise[i] = rng.standard_normal((n_draws, latent_dim))
     return noise
+
+
+def row_generators(x, seed):
+    """One NumPy generator per row of ``x``, seeded by ``seed`` and the row's float32 bytes."""
+    for row in np.ascontiguousarray(x, dtype=np.float32):
+        row_hash = hashlib.blake2b(row.tobytes(), digest_size=8).digest()
+        yield np.random.default_rng([seed, int.from_bytes(row_hash, "little")])

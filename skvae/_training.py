@@ -129,6 +129,8 @@ def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs
     train_rows, validation_rows = split_rows(len(X), validation_fraction, seeds.split)
     hyper_parameters = dict(alpha=params["alpha"], learning_rate=params["learning_rate"])
     likelihood = params["likelihood"]
+    # Only the imputer has the parameter (and only it trains on missing entries).
+    hide_observed = params.get("mask_augmentation", False)
     strategy = params["distribute_strategy"]
     scope = strategy.scope() if strategy else contextlib.nullcontext()
     with deterministic_ops(enabled=params["random_state"] is not None), scope:
@@ -143,11 +145,21 @@ def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs
                 batch_norm=params["batch_norm"],
             )
             trainer = build_trainer(
-                layout, structure, likelihood=likelihood, seed=seeds.network, **hyper_parameters
+                layout,
+                structure,
+                likelihood=likelihood,
+                hide_observed=hide_observed,
+                seed=seeds.network,
+                **hyper_parameters,
             )
         elif trainer is None:
             trainer = compile_trainer(
-                *models, likelihood=likelihood, seed=seeds.network, **hyper_parameters
+                *models,
+                likelihood=likelihood,
+                masked=layout.missing_entries is not None,
+                hide_observed=hide_observed,
+                seed=seeds.network,
+                **hyper_parameters,
             )
         history = run_epochs(
             trainer,
@@ -173,15 +185,24 @@ def split_rows(n_samples, validation_fraction, seed):
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
 
-def build_trainer(layout, structure, *, alpha, likelihood, learning_rate, seed):
+def build_trainer(
+    layout, structure, *, alpha, likelihood, learning_rate, hide_observed=False, seed
+):
     """A new encoder and decoder for ``layout`` joined in a compiled trainer.
 
     ``structure`` holds the keyword arguments of the builders (see
-    ``_layout.network_structure``), ``latent_dim`` among them.
+    ``_layout.network_structure``), ``latent_dim`` among them;
+    ``hide_observed`` is ``VAETrainer``'s.
     """
     structure = dict(structure)
     latent_dim = structure.pop("latent_dim")
-    encoder = build_encoder(layout.sample_shape, latent_dim, seed=seed, **structure)
+    encoder = build_encoder(
+        layout.sample_shape,
+        latent_dim,
+        missing_entries=layout.missing_entries,
+        seed=seed,
+        **structure,
+    )
     decoder = build_decoder(
         layout.sample_shape,
         latent_dim,
@@ -195,13 +216,36 @@ def build_trainer(layout, structure, *, alpha, likelihood, learning_rate, seed):
         alpha=alpha,
         likelihood=likelihood,
         learning_rate=learning_rate,
+        masked=layout.missing_entries is not None,
+        hide_observed=hide_observed,
         seed=seed,
     )
 
 
-def compile_trainer(encoder, decoder, *, alpha, likelihood, learning_rate, seed=None):
-    """A compiled trainer around an existing encoder and decoder."""
-    trainer = VAETrainer(encoder, decoder, alpha, likelihood=likelihood, seed=seed)
+def compile_trainer(
+    encoder,
+    decoder,
+    *,
+    alpha,
+    likelihood,
+    learning_rate,
+    masked=False,
+    hide_observed=False,
+    seed=None,
+):
+    """A compiled trainer around an existing encoder and decoder.
+
+    ``masked`` and ``hide_observed`` are ``VAETrainer``'s.
+    """
+    trainer = VAETrainer(
+        encoder,
+        decoder,
+        alpha,
+        likelihood=likelihood,
+        masked=masked,
+        hide_observed=hide_observed,
+        seed=seed,
+    )
     trainer.compile(optimizer=SingleReplicaAdam(learning_rate))
     # Built lazily inside the traced train step, Adam creates its slots
     # under tf.cond, whose branch functions stay registered in the eager

@@ -7,7 +7,7 @@ rules without loading it.
 
 import contextlib
 import math
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
@@ -106,9 +106,9 @@ def named_conversion_errors(X, name):
 
 def check_float32_range(X, name):
     """Reject values that become inf in the float32 the network computes in."""
-    if X.dtype != np.float64 or X.size == 0:
+    if X.dtype != np.float64 or X.size == 0 or np.isnan(X).all():
         return
-    largest = max(float(X.max()), -float(X.min()))
+    largest = max(float(np.nanmax(X)), -float(np.nanmin(X)))
     if largest > float(np.finfo(np.float32).max):
         raise ValueError(
             f"{name} contains values of magnitude up to {largest:.3g}, beyond the float32 "
@@ -121,13 +121,15 @@ def _n_dims(X):
     return 0 if sparse.issparse(X) else len(getattr(X, "shape", ()))
 
 
-def validate_samples(estimator, X, *, reset, fitted_image_shape=None):
+def validate_samples(estimator, X, *, reset, fitted_image_shape=None, allow_nan=False):
     """Validated 2-D ``X`` and the image shape of 4-D input (else None).
 
     ``validate_data`` sets or checks ``n_features_in_`` on ``estimator``.
     With ``reset=False``, 4-D input must have the ``fitted_image_shape``.
     uint8 stays uint8 (the model scales it batch by batch) so a large array
-    or memmap is never copied whole; other types become float.
+    or memmap is never copied whole; other types become float. NaN is
+    rejected unless ``allow_nan`` (missing values, for the imputer); inf
+    always is.
     """
     input_image_shape = None
     n_dims = _n_dims(X)
@@ -144,7 +146,13 @@ def validate_samples(estimator, X, *, reset, fitted_image_shape=None):
         X = np.reshape(np.asarray(X), (X.shape[0], math.prod(input_image_shape)))
     keep_uint8 = getattr(X, "dtype", None) == np.uint8
     with named_conversion_errors(X, "X"):
-        X = validate_data(estimator, X, reset=reset, dtype=None if keep_uint8 else FLOAT_DTYPES)
+        X = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=None if keep_uint8 else FLOAT_DTYPES,
+            ensure_all_finite="allow-nan" if allow_nan else True,
+        )
     check_float32_range(X, "X")
     return X, input_image_shape
 
@@ -205,14 +213,38 @@ def as_one_sample(x, name, n_features, image_shape):
     return array.reshape(1, n_features)
 
 
+def is_nan(value):
+    """Whether ``value`` is a NaN number."""
+    return isinstance(value, Real) and math.isnan(value)
+
+
+def missing_as_nan(X, missing_values):
+    """Validated ``X`` as floats with NaN wherever ``missing_values`` is.
+
+    ``X`` is copied when a marker other than NaN is replaced (or when it is
+    not float); NaN in ``X`` is then an error rather than a second marker.
+    """
+    X = X if X.dtype in FLOAT_DTYPES else X.astype(np.float64)
+    if is_nan(missing_values):
+        return X
+    if np.isnan(X).any():
+        raise ValueError(
+            f"X contains NaN, but missing_values={missing_values!r} marks the missing "
+            "entries; mark them all one way (missing_values=np.nan for NaN)."
+        )
+    X = X.copy()
+    X[X == missing_values] = np.nan
+    return X
+
+
 def check_unit_interval(X, name):
     """Reject data outside [0, 1], the support of a Bernoulli decoder.
 
     8-bit data pass: the model sees them divided by 255.
     """
-    if X.dtype == np.uint8 or X.size == 0:
+    if X.dtype == np.uint8 or X.size == 0 or np.isnan(X).all():
         return
-    low, high = float(X.min()), float(X.max())
+    low, high = float(np.nanmin(X)), float(np.nanmax(X))
     if low < 0 or high > 1:
         raise ValueError(
             f"likelihood='bernoulli' needs {name} in [0, 1], but {name} ranges from "

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import run
+from benchmarks import imputation, run
 from benchmarks.harness import FULL, SMOKE
 from benchmarks.memory_worker import MB, PeakSampler, read_status
 from benchmarks.reference_vae import build_hand_written_vae
@@ -40,6 +40,21 @@ def test_smoke_run_measures_every_section(tiny_mnist_dir, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| 1 fit | fit throughput" in table
     assert "| 4 memory | peak RssAnon growth" in table
+
+
+def test_imputation_benchmark_runs_every_task(tiny_mnist_dir, tmp_path):
+    out = tmp_path / "imputation.json"
+    fast = {"epochs": 1, "n_importance_samples": 2, "latent_dim": 2}
+    imputers = "VAEImputer,SimpleImputer(mean),KNNImputer(5)"
+    data = ["--data", str(tiny_mnist_dir), "--out", str(out)]
+    imputation.main([*data, "--params", json.dumps(fast), "--imputers", imputers])
+    results = json.loads(out.read_text())
+    for task in ("mcar", "bottom", "breast_cancer"):
+        rows = {row["imputer"]: row for row in results[task]}
+        assert set(rows) == {"VAEImputer", "SimpleImputer(mean)", "KNNImputer(5)"}, task
+        for row in rows.values():
+            assert 0 < row["rmse"] < 2 and row["fit_s"] > 0, row
+    assert 0 < results["mcar"][0]["accuracy"] <= 1
 
 
 def test_forward_flops_match_a_hand_count():

@@ -35,6 +35,7 @@ def test_every_example_is_collected():
         "plot_denoising",
         "plot_mnist_generation",
         "plot_anomaly_detection",
+        "plot_imputation",
     }
     for script in SCRIPTS:
         # sphinx-gallery needs an RST title as the module docstring.

@@ -29,8 +29,11 @@ from skvae._losses import (
     evidence_lower_bound,
     gaussian_log_likelihood,
     importance_weighted_bound,
+    importance_weighted_mean,
     kl_loss,
     log_importance_weights,
+    observed_entries,
+    observed_fraction,
     optimal_decoder_variance,
     reconstruction_loss,
     standard_normal_log_density,
@@ -521,3 +524,120 @@ def test_iwae_is_finite_and_tightens_with_k_on_average(small_vae, scoring_seed):
         assert np.all(np.isfinite(scores))
     assert_not_lower_on_average(iwae[10], elbo)
     assert_not_lower_on_average(iwae[100], iwae[10])
+
+
+# Missing entries: masked likelihoods and the imputation's weighted mean -----
+
+
+@st.composite
+def incomplete_pairs(draw, bound=10.0):
+    """``(x, x_hat, observed)``: ``x`` with NaN where ``observed`` is False."""
+    x, x_hat = draw(data_pairs(bound=bound))
+    observed = draw(hnp.arrays(np.bool_, x.shape))
+    return np.where(observed, x, np.float32(np.nan)), x_hat, observed
+
+
+@property_test
+@given(incomplete_pairs())
+def test_observed_entries_fill_with_zero_and_mark_the_observed(pair):
+    x, _, observed = pair
+    filled, mask = (np.asarray(v) for v in observed_entries(x))
+    assert np.array_equal(filled, np.where(observed, x, 0))
+    assert np.array_equal(mask, observed.astype(np.float32))
+    np.testing.assert_allclose(
+        np.asarray(observed_fraction(mask)), observed.reshape(len(x), -1).mean(axis=1), rtol=1e-6
+    )
+
+
+@property_test
+@given(incomplete_pairs(), st.floats(1e-3, 1e3))
+def test_masked_likelihoods_cover_the_observed_entries_only(pair, variance):
+    x, x_hat, observed = pair
+    filled, mask = observed_entries(x)
+    axes = tuple(range(1, x.ndim))
+    gaussian = stats.norm.logpdf(as_float64(filled), as_float64(x_hat), math.sqrt(variance))
+    np.testing.assert_allclose(
+        np.asarray(gaussian_log_likelihood(filled, x_hat, variance, mask)),
+        np.where(observed, gaussian, 0).sum(axis=axes),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    squared = np.where(observed, (as_float64(filled) - as_float64(x_hat)) ** 2, 0)
+    # Divided by every feature, observed or not: a feature's weight is fixed.
+    np.testing.assert_allclose(
+        np.asarray(reconstruction_loss(filled, x_hat, mask=mask)),
+        squared.reshape(len(x), -1).mean(axis=1),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    binary = (np.abs(filled) > 1).astype(np.float32)
+    p = np.clip(np.abs(np.asarray(x_hat)) / 10, 1e-3, 1 - 1e-3)
+    bernoulli = stats.bernoulli.logpmf(np.int64(binary), as_float64(p))
+    np.testing.assert_allclose(
+        np.asarray(bernoulli_log_likelihood(binary, p, mask)),
+        np.where(observed, bernoulli, 0).sum(axis=axes),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+
+
+@property_test
+@given(data_pairs(bound=10.0), posteriors(mu_bound=10, log_var_range=(-10, 5)))
+def test_a_full_mask_changes_nothing(pair, posterior):
+    x, x_hat = pair
+    mu, log_var = (v[: len(x)] for v in posterior)
+    assume(len(mu) == len(x))
+    mask = np.ones_like(x)
+    for without, with_mask in [
+        (reconstruction_loss(x, x_hat), reconstruction_loss(x, x_hat, mask=mask)),
+        (gaussian_log_likelihood(x, x_hat, 0.5), gaussian_log_likelihood(x, x_hat, 0.5, mask)),
+        (
+            calibrated_loss(x, x_hat, mu, log_var),
+            calibrated_loss(x, x_hat, mu, log_var, mask=mask),
+        ),
+    ]:
+        np.testing.assert_allclose(np.asarray(with_mask), np.asarray(without), rtol=1e-6)
+
+
+@property_test
+@given(incomplete_pairs(), posteriors(mu_bound=10, log_var_range=(-10, 5)))
+def test_masked_calibrated_loss_fits_the_variance_to_the_observed_entries(pair, posterior):
+    x, x_hat, observed = pair
+    mu, log_var = (v[: len(x)] for v in posterior)
+    assume(len(mu) == len(x) and observed.any())
+    filled, mask = observed_entries(x)
+    squared = np.where(observed, (as_float64(filled) - as_float64(x_hat)) ** 2, 0)
+    variance = max(squared.sum() / observed.sum(), MIN_DECODER_VARIANCE)
+    fitted = optimal_decoder_variance(
+        reconstruction_loss(filled, x_hat, mask=mask), observed_fraction(mask)
+    )
+    assert float(fitted) == pytest.approx(variance, rel=1e-5)
+    log_pdf = stats.norm.logpdf(as_float64(filled), as_float64(x_hat), math.sqrt(variance))
+    nll = -np.where(observed, log_pdf, 0).sum(axis=tuple(range(1, x.ndim)))
+    expected = nll + numpy_kl(mu, log_var)
+    loss = np.asarray(calibrated_loss(filled, x_hat, mu, log_var, mask=mask), np.float64)
+    scale = np.abs(expected) + np.abs(nll) + 1.0
+    np.testing.assert_array_less(np.abs(loss - expected), 1e-4 * scale)
+
+
+def test_a_batch_with_nothing_observed_gets_the_floor_variance():
+    x = np.full((2, 3), np.nan, np.float32)
+    filled, mask = observed_entries(x)
+    errors = reconstruction_loss(filled, np.ones_like(filled), mask=mask)
+    variance = float(optimal_decoder_variance(errors, observed_fraction(mask)))
+    assert variance == pytest.approx(MIN_DECODER_VARIANCE)
+
+
+@property_test
+@given(
+    hnp.arrays(np.float32, st.tuples(batch_sizes, st.integers(1, 8)), elements=float32s(-50, 50)),
+    st.integers(1, 4),
+    st.integers(0, 2**32 - 1),
+)
+def test_importance_weighted_mean_is_the_self_normalised_average(log_weights, n_features, seed):
+    values = np.random.default_rng(seed).normal(size=(*log_weights.shape, n_features))
+    weights = np.exp(as_float64(log_weights) - as_float64(log_weights).max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    expected = np.einsum("bk,bkf->bf", weights, values)
+    mean = np.asarray(importance_weighted_mean(log_weights, values.astype(np.float32)))
+    np.testing.assert_allclose(mean, expected, rtol=1e-5, atol=1e-5)

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from skvae._losses import kl_loss, reconstruction_loss
+from skvae._losses import kl_loss, observed_entries, reconstruction_loss
 from skvae._model import (
     Clip,
+    FillMissing,
     Sampling,
     VAETrainer,
     build_decoder,
@@ -143,7 +144,13 @@ def test_clip_bounds_values():
 
 
 @pytest.mark.parametrize(
-    "layer", [Sampling(seed=7, name="noise"), Clip(-1.0, 2.0, name="bounds")], ids=repr
+    "layer",
+    [
+        Sampling(seed=7, name="noise"),
+        Clip(-1.0, 2.0, name="bounds"),
+        FillMissing(with_mask=True, name="fill"),
+    ],
+    ids=repr,
 )
 def test_layers_round_trip_through_their_config_and_keras_serialization(layer):
     config = layer.get_config()
@@ -208,3 +215,83 @@ def test_train_step_loss_follows_alpha_assigned_after_tracing():
     logs, expected = step_and_reference(50.0)
     assert trainer.train_function is traced_step, "the step was not traced again"
     assert logs["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+
+
+# Incomplete data --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("structure, shape", [(DENSE, (5,)), (conv((1, 2)), (4, 4, 2))])
+def test_an_encoder_for_missing_entries_reads_nan_as_zero(structure, shape):
+    encoder = build_encoder(shape, LATENT_DIM, missing_entries="zero", seed=0, **structure)
+    x = random_batch(shape, n_rows=6)
+    x_missing = np.where(np.random.default_rng(1).random(x.shape) < 0.3, np.nan, x)
+    for got, expected in zip(
+        encoder(x_missing), encoder(np.nan_to_num(x_missing, nan=0.0)), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+        assert np.isfinite(np.asarray(got)).all()
+
+
+def test_fill_missing_can_append_the_mask_as_channels():
+    x = np.float32([[[[np.nan], [2.0]]]])  # one 1x2 image, one channel
+    out = np.asarray(FillMissing(with_mask=True)(x))
+    np.testing.assert_array_equal(out, [[[[0.0, 0.0], [2.0, 1.0]]]])
+
+
+def test_a_masked_trainer_scores_the_observed_entries_only():
+    _, decoder = build_pair((5,), DENSE, output_activation="linear")
+    encoder = build_encoder((5,), LATENT_DIM, missing_entries="zero", seed=0, **DENSE)
+    trainer = VAETrainer(encoder, decoder, 3.0, masked=True, seed=0)
+    x = random_batch((5,), n_rows=8)
+    x[::2, 1:3] = np.nan
+    outputs = trainer(x)
+    loss = float(trainer.compute_loss(x, y_pred=outputs))
+    filled, mask = observed_entries(x)
+    mse = np.asarray(reconstruction_loss(filled, outputs["x_hat"], mask=mask), np.float64)
+    kl = np.asarray(kl_loss(outputs["mu"], outputs["log_var"]), np.float64)
+    assert math.isfinite(loss)
+    assert loss == pytest.approx(np.mean(3.0 * mse + kl), rel=1e-6)
+
+
+def hiding_trainer(shape, structure):
+    _, decoder = build_pair(shape, structure, output_activation="linear")
+    encoder = build_encoder(
+        shape, LATENT_DIM, missing_entries="zero_and_mask", seed=0, **structure
+    )
+    return VAETrainer(encoder, decoder, 1.0, masked=True, hide_observed=True, seed=0)
+
+
+def test_hidden_entries_range_from_none_to_all_per_row():
+    trainer = hiding_trainer((50,), DENSE)
+    hidden = np.asarray(trainer.hidden_entries(np.zeros((400, 50), np.float32)))
+    assert hidden.shape == (400, 50)
+    rates = hidden.mean(axis=1)
+    # One rate per row, uniform on (0, 1): spread over the whole range.
+    assert rates.min() < 0.1 and rates.max() > 0.9
+    assert 0.4 < rates.mean() < 0.6
+
+
+def test_images_also_hide_half_planes():
+    trainer = hiding_trainer((12, 12, 1), conv((1, 2)))
+    hidden = np.asarray(trainer.hidden_entries(np.zeros((200, 12, 12, 1), np.float32)))[..., 0]
+
+    def is_half_plane(mask):
+        # A half-plane's hidden pixels in each row form one run that touches an edge.
+        for line in (*mask, *mask.T):
+            runs = np.flatnonzero(np.diff(np.concatenate([[0], line, [0]]).astype(int)))
+            if len(runs) > 2 or (len(runs) == 2 and runs[0] > 0 and runs[1] < len(line)):
+                return False
+        return 0 < mask.sum() < mask.size
+
+    share = np.mean([is_half_plane(mask) for mask in hidden])
+    assert 0.35 < share < 0.65  # about half of the rows; scattered hiding is never one
+
+
+def test_hiding_applies_to_training_calls_only():
+    trainer = hiding_trainer((5,), DENSE)
+    x = random_batch((5,), n_rows=8)
+    mu, _ = trainer.encoder(x)
+    np.testing.assert_array_equal(np.asarray(trainer(x)["mu"]), np.asarray(mu))
+    hidden_mu = np.asarray(trainer(x, training=True)["mu"])
+    assert np.isfinite(hidden_mu).all()
+    assert not np.allclose(hidden_mu, np.asarray(mu))
