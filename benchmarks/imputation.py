@@ -54,11 +54,11 @@ def imputers(seed, vae_params):
         "SimpleImputer(mean)": SimpleImputer(),
         "KNNImputer(5)": KNNImputer(),
         # The best of KNNImputer's settings tried on the bottom-half task.
-        "KNNImputer(20, distance)": KNNImputer(n_neighbors=20, weights="distance"),
+        "KNNImputer(20 distance-weighted)": KNNImputer(n_neighbors=20, weights="distance"),
         # Ten nearest features and three rounds keep 784 pixels to seconds;
-        # "IterativeImputer(30, 10)" shows what more of both buys.
+        # "IterativeImputer(30 nearest 10 rounds)" shows what more of both buys.
         "IterativeImputer": IterativeImputer(n_nearest_features=10, max_iter=3, random_state=seed),
-        "IterativeImputer(30, 10)": IterativeImputer(
+        "IterativeImputer(30 nearest 10 rounds)": IterativeImputer(
             n_nearest_features=30, max_iter=10, random_state=seed
         ),
     }
@@ -157,6 +157,9 @@ def main(argv=None):
     tasks = args.tasks.split(",")
     vae_params = json.loads(args.params)
     names = args.imputers.split(",")
+    unknown = set(names) - set(imputers(0, {}))
+    if unknown:
+        parser.error(f"unknown imputers {sorted(unknown)}; known: {list(imputers(0, {}))}")
     results = {"params": vae_params, "seed": args.seed}
     if {"mcar", "bottom"} & set(tasks):
         if args.data is None:
