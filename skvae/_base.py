@@ -3,9 +3,9 @@
 :class:`BaseVAE` coordinates one fit (validation, layout, training, the
 decoder variance) and reads the fitted state back for inference (layout,
 decoding, pickling); the public estimators in ``_estimator.py`` and
-``_imputer.py`` add their parameters, documentation and public methods. As in scikit-learn's
-``mixture/_base.py``, the base class holds no math: each step calls the
-module named for its concern.
+``_imputer.py`` add their parameters, documentation and public methods. As
+in scikit-learn's ``mixture/_base.py``, the base class holds no math: each
+step calls the module named for its concern.
 """
 
 from numbers import Integral, Real
