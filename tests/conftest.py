@@ -20,6 +20,31 @@ settings.load_profile(
 )
 
 
+@pytest.fixture
+def loopback_cluster():
+    """Make a dask ``LocalCluster`` of worker processes listening on 127.0.0.1 only.
+
+    A factory rather than the cluster itself, so a test can prepare its
+    environment before the cluster starts; use the cluster as a context
+    manager so it stops with the test.
+    """
+    distributed = pytest.importorskip("dask.distributed")
+
+    def make(n_workers=2):
+        return distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            # Explicit addresses: distributed 2024.1 still opens both
+            # dashboards on every interface when they are None.
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
+        )
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def digits():
     """scikit-learn's 8x8 digits scaled to [0, 1], as float32 rows."""

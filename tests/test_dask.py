@@ -88,7 +88,9 @@ def test_a_result_keeps_the_model_of_its_call_and_models_never_mix(images):
 
 
 @pytest.mark.slow
-def test_on_a_local_cluster_each_worker_loads_the_model_once(fitted, images, monkeypatch):
+def test_on_a_local_cluster_each_worker_loads_the_model_once(
+    fitted, images, monkeypatch, loopback_cluster
+):
     distributed = pytest.importorskip("dask.distributed")
     psutil = pytest.importorskip("psutil")  # a dependency of distributed
     # The cluster's nanny sets OMP_NUM_THREADS=1 in this process's environment
@@ -115,16 +117,7 @@ def test_on_a_local_cluster_each_worker_loads_the_model_once(fitted, images, mon
         return VariationalAutoencoder.__setstate__.count
 
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            # Explicit addresses: distributed 2024.1 still opens both
-            # dashboards on every interface when they are None.
-            dashboard_address="127.0.0.1:0",
-            worker_dashboard_address="127.0.0.1:0",
-        ) as cluster,
+        loopback_cluster() as cluster,
         distributed.Client(cluster) as client,
     ):
         # The scheduler and nannies live in this process, the workers in its

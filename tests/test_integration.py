@@ -140,7 +140,7 @@ def test_grid_search_in_parallel_uses_the_score_and_refits(digits):
     assert search.score(X) == pytest.approx(search.best_estimator_.score(X))
 
 
-def test_grid_search_on_a_dask_cluster(digits, monkeypatch):
+def test_grid_search_on_a_dask_cluster(digits, monkeypatch, loopback_cluster):
     distributed = pytest.importorskip("dask.distributed")
     # The cluster's nanny sets OMP_NUM_THREADS=1 in this process's environment
     # for its workers; monkeypatch puts the variable back after the test.
@@ -148,14 +148,7 @@ def test_grid_search_on_a_dask_cluster(digits, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
     X = digits[0][:300]
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            worker_dashboard_address="127.0.0.1:0",
-        ) as cluster,
+        loopback_cluster() as cluster,
         distributed.Client(cluster),
         joblib.parallel_backend("dask"),
     ):
