@@ -79,19 +79,28 @@ class CompiledVAE:
             decode, [latent_chunk], tf.TensorSpec((_CHUNK, *sample_shape), tf.float32)
         )
 
-        @tf.function(input_signature=[samples, latent_draws])
-        def log_likelihood(x, z):
-            n_samples, n_draws = tf.shape(z)[0], tf.shape(z)[1]
+        def decode_draws(z):
+            """Decoder means of the draws ``z`` ``(n, k, L)``, as ``(n * k, *sample_shape)``."""
             points = tf.reshape(z, (-1, latent_dim))
             n_points = tf.shape(points)[0]
             # Decode whole _CHUNK-row batches: rows past the last full block of
             # a matmul kernel round differently, so a point's value would
             # depend on how many points share its batch.
             padded = tf.pad(points, [[0, -n_points % _CHUNK], [0, 0]])
-            x_hat = decoder(padded, training=False)[:n_points]
-            x_repeated = tf.repeat(x, n_draws, axis=0)
-            log_p = decoder_log_likelihood(x_repeated, x_hat, likelihood, variance)
-            return tf.reshape(log_p, (n_samples, n_draws))
+            return decoder(padded, training=False)[:n_points]
+
+        def draws_log_likelihood(x, x_hat, n_draws, mask=None):
+            """``log p(x_i | z_ij)``, ``(n, k)``; with a ``mask``, of the observed entries."""
+            if mask is not None:
+                mask = tf.repeat(mask, n_draws, axis=0)
+            log_p = decoder_log_likelihood(
+                tf.repeat(x, n_draws, axis=0), x_hat, likelihood, variance, mask
+            )
+            return tf.reshape(log_p, (-1, n_draws))
+
+        @tf.function(input_signature=[samples, latent_draws])
+        def log_likelihood(x, z):
+            return draws_log_likelihood(x, decode_draws(z), tf.shape(z)[1])
 
         # The rows per chunk depend on the number of draws, so this chunk
         # shape stays open.
@@ -104,22 +113,10 @@ class CompiledVAE:
             mu, log_var = encoder(x, training=False)
             n_samples, n_draws = tf.shape(eps)[0], tf.shape(eps)[1]
             z = mu[:, None, :] + tf.exp(0.5 * log_var)[:, None, :] * eps
-            points = tf.reshape(z, (-1, latent_dim))
-            n_points = tf.shape(points)[0]
-            # As in log_likelihood: whole chunks, so a row's result does not
-            # depend on the rows decoded with it.
-            padded = tf.pad(points, [[0, -n_points % _CHUNK], [0, 0]])
-            x_hat = decoder(padded, training=False)[:n_points]
+            x_hat = decode_draws(z)
             x_observed, mask = observed_entries(x)
-            log_p = decoder_log_likelihood(
-                tf.repeat(x_observed, n_draws, axis=0),
-                x_hat,
-                likelihood,
-                variance,
-                tf.repeat(mask, n_draws, axis=0),
-            )
             log_weights = log_importance_weights(
-                tf.reshape(log_p, (n_samples, n_draws)), z, mu, log_var
+                draws_log_likelihood(x_observed, x_hat, n_draws, mask), z, mu, log_var
             )
             x_hat = tf.reshape(x_hat, (n_samples, n_draws, *sample_shape))
             # Sampling importance resampling: the draw whose cumulative
