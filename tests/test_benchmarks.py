@@ -57,6 +57,20 @@ def test_imputation_benchmark_runs_every_task(tiny_mnist_dir, tmp_path):
     assert 0 < results["mcar"][0]["accuracy"] <= 1
 
 
+def test_known_pattern_reference_fills_exactly_its_pattern(digits):
+    X = digits[0][:200]
+    bottom_half = np.arange(X.shape[1]) >= 32
+    X_missing = np.where(bottom_half, np.nan, X)
+    reference = imputation.KnownPatternRegressor(bottom_half, epochs=2).fit(X)
+
+    X_imputed = reference.transform(X_missing)
+
+    np.testing.assert_array_equal(X_imputed[:, ~bottom_half], X[:, ~bottom_half])
+    assert np.all((X_imputed >= 0) & (X_imputed <= 1))
+    with pytest.raises(ValueError, match="exactly the pattern"):
+        reference.transform(X)
+
+
 def test_forward_flops_match_a_hand_count():
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)  # -> 4x4x4
