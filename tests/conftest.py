@@ -20,6 +20,30 @@ settings.load_profile(
 )
 
 
+@pytest.fixture(scope="session")
+def install_linear_gaussian():
+    """Make a fitted linear estimator's networks a given linear-Gaussian model.
+
+    The returned function takes an estimator fitted with
+    ``hidden_layer_sizes=()`` and ``output_activation="linear"``, the
+    encoder's ``mu`` kernel and bias and its constant ``log_var``, and the
+    decoder's ``W`` (features x latent) and offset ``b``; it sets them as
+    float32 weights and returns the estimator.
+    """
+
+    def install(estimator, mu_kernel, mu_bias, log_var_bias, weights, offset):
+        as32 = np.float32
+        estimator.encoder_.get_layer("mu").set_weights([as32(mu_kernel), as32(mu_bias)])
+        estimator.encoder_.get_layer("log_var_unclipped").set_weights(
+            [np.zeros_like(as32(mu_kernel)), as32(log_var_bias)]
+        )
+        (dense,) = [layer for layer in estimator.decoder_.layers if layer.weights]
+        dense.set_weights([as32(weights.T), as32(offset)])
+        return estimator
+
+    return install
+
+
 @pytest.fixture
 def loopback_cluster():
     """Make a dask ``LocalCluster`` of worker processes listening on 127.0.0.1 only.

@@ -286,8 +286,10 @@ def gaussian_conditional_mean(X_missing):
     return offset[MISSING] + (X_missing[:, OBSERVED] - offset[OBSERVED]) @ gain.T
 
 
-def linear_imputer(encoder, n_importance_samples):
+def linear_imputer(install, encoder, n_importance_samples):
     """A linear-Gaussian imputer: the PPCA decoder, and ``encoder`` for ``q(z | x_obs)``.
+
+    ``install`` is the ``install_linear_gaussian`` fixture.
 
     ``encoder="exact"`` installs the exact posterior given the observed
     features (diagonal, since their columns of ``W`` are orthogonal),
@@ -313,38 +315,32 @@ def linear_imputer(encoder, n_importance_samples):
         mu_kernel[OBSERVED] = weights[OBSERVED] * precision_scale
         mu_bias = -(weights[OBSERVED].T @ offset[OBSERVED]) * precision_scale
         log_var_bias = np.log(NOISE_VARIANCE * precision_scale)
-    as32 = np.float32
-    imputer.encoder_.get_layer("mu").set_weights([as32(mu_kernel), as32(mu_bias)])
-    imputer.encoder_.get_layer("log_var_unclipped").set_weights(
-        [np.zeros_like(as32(mu_kernel)), as32(log_var_bias)]
-    )
-    (dense,) = [layer for layer in imputer.decoder_.layers if layer.weights]
-    dense.set_weights([as32(weights.T), as32(offset)])
-    return imputer
+    return install(imputer, mu_kernel, mu_bias, log_var_bias, weights, offset)
 
 
-def test_imputation_with_the_exact_posterior_is_the_gaussian_conditional_mean():
+def test_imputation_with_the_exact_posterior_is_the_gaussian_conditional_mean(
+    install_linear_gaussian,
+):
     # With q(z | x_obs) = p(z | x_obs) every weight equals p(x_obs), so the
     # imputation is the mean of W_miss z_i + b_miss over k exact posterior
     # draws: E[x_miss | x_obs] up to Monte Carlo error of known size.
     n_draws = 1000
-    imputer = linear_imputer("exact", n_draws)
+    imputer = linear_imputer(install_linear_gaussian, "exact", n_draws)
     X_missing = ppca_rows(200, seed=2)
     imputed = imputer.transform(X_missing)[:, MISSING]
     expected = gaussian_conditional_mean(X_missing)
-    weights, _ = ppca_model()
+    weights, offset = ppca_model()
     posterior_variance = NOISE_VARIANCE / (COLUMN_SCALES**2 + NOISE_VARIANCE)
     standard_error = np.sqrt((weights[MISSING] ** 2 * posterior_variance).sum(axis=1) / n_draws)
     assert np.all(np.abs(imputed - expected) < 5 * standard_error)
     # The check has teeth: the unconditional mean is far outside it.
-    _, offset = ppca_model()
     assert np.mean(np.abs(offset[MISSING] - expected) > 5 * standard_error) > 0.9
 
 
-def test_the_weights_correct_a_poor_proposal():
+def test_the_weights_correct_a_poor_proposal(install_linear_gaussian):
     # With the prior as q, the unweighted mean would be b_miss; the
     # importance weights p(x_obs | z) pull it to the conditional mean.
-    imputer = linear_imputer("prior", 4000)
+    imputer = linear_imputer(install_linear_gaussian, "prior", 4000)
     X_missing = ppca_rows(100, seed=3)
     imputed = imputer.transform(X_missing)[:, MISSING]
     expected = gaussian_conditional_mean(X_missing)

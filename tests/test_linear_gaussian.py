@@ -75,20 +75,13 @@ def linear_vae(**params):
 
 
 @pytest.fixture(scope="module")
-def exact_vae():
+def exact_vae(install_linear_gaussian):
     """A linear VAE whose decoder is the PPCA model and encoder its exact posterior."""
     # The true noise variance, as the PPCA model's decoder has it.
     vae = linear_vae(epochs=1, decoder_variance=NOISE_VARIANCE).fit(ppca_sample(200, seed=1))
     weights, offset = ppca_parameters()
     mu_kernel, mu_bias, log_var_bias = exact_posterior()
-    as32 = np.float32
-    vae.encoder_.get_layer("mu").set_weights([as32(mu_kernel), as32(mu_bias)])
-    vae.encoder_.get_layer("log_var_unclipped").set_weights(
-        [np.zeros_like(as32(mu_kernel)), as32(log_var_bias)]
-    )
-    (dense,) = [layer for layer in vae.decoder_.layers if layer.weights]
-    dense.set_weights([as32(weights.T), as32(offset)])
-    return vae
+    return install_linear_gaussian(vae, mu_kernel, mu_bias, log_var_bias, weights, offset)
 
 
 def test_the_reference_is_the_ppca_likelihood():
