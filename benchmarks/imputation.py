@@ -32,6 +32,7 @@ Usage (from the repository root)::
 
 import argparse
 import json
+import math
 import time
 
 import keras
@@ -93,16 +94,16 @@ class KnownPatternRegressor:
         self.epochs = epochs
 
     def _inputs(self, X):
-        side = int(np.sqrt(X.shape[1]))
+        side = math.isqrt(X.shape[1])
         return np.where(self.missing, 0.0, X).reshape(-1, side, side, 1).astype(np.float32)
 
     def fit(self, X):
         keras.utils.set_random_seed(self.seed)
         layers = keras.layers
-        side = int(np.sqrt(X.shape[1]))
+        inputs = self._inputs(X)
         self.model_ = keras.Sequential(
             [
-                keras.Input((side, side, 1)),
+                keras.Input(inputs.shape[1:]),
                 layers.Conv2D(32, 3, padding="same", activation="relu"),
                 layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
                 layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
@@ -116,7 +117,7 @@ class KnownPatternRegressor:
         self.model_.compile(keras.optimizers.Adam(1e-3), "mse")
         stop = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
         self.model_.fit(
-            self._inputs(X),
+            inputs,
             X[:, self.missing].astype(np.float32),
             epochs=self.epochs,
             batch_size=64,
