@@ -1,11 +1,13 @@
-"""What every skvae estimator shares: the fit run and the fitted state.
+"""What every skvae estimator shares: the parameters, the fit run and the fitted state.
 
-:class:`BaseVAE` coordinates one fit (validation, layout, training, the
-decoder variance) and reads the fitted state back for inference (layout,
-decoding, pickling); the public estimators in ``_estimator.py`` and
-``_imputer.py`` add their parameters, documentation and public methods. As
-in scikit-learn's ``mixture/_base.py``, the base class holds no math: each
-step calls the module named for its concern.
+:class:`BaseVAE` holds the one constructor of the shared parameters and
+their constraints (their documentation is ``_parameters``), coordinates one
+fit (validation, layout, training, the decoder variance) and reads the
+fitted state back for inference (layout, decoding, pickling). The public
+estimators in ``_estimator.py`` and ``_imputer.py`` add their own
+parameters, documentation and public methods. As in scikit-learn's
+``mixture/_base.py``, the base class holds no math: each step calls the
+module named for its concern.
 """
 
 from numbers import Integral, Real
@@ -14,26 +16,38 @@ import numpy as np
 import tensorflow as tf
 from sklearn.base import BaseEstimator
 
-from . import _scoring, _training
+from . import _scoring
 from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensorflow_threads
 from ._data import iter_batches
-from ._inference import CompiledVAE
-from ._layout import INFERENCE_BATCH_SIZE, resolve_layout
+from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
+from ._layout import network_structure, resolve_layout
+from ._model import NetworkStructure
+from ._parameters import with_shared_parameters
 from ._persistence import picklable_state, unpickled_state
+from ._seeding import draw_seeds
+from ._training import (
+    NETWORK_PARAMETERS,
+    Objective,
+    Schedule,
+    check_network_unchanged,
+    extend_history,
+    restored_on_failure,
+    train,
+)
 from ._validation import check_likelihood_settings, validate_samples
 
 
 class BaseVAE(BaseEstimator):
-    """Fit coordination and fitted state of a variational autoencoder estimator.
+    """Shared parameters, fit coordination and fitted state of a VAE estimator.
 
-    Subclasses define ``__init__`` with the parameters read here (those of
-    :class:`~skvae.VariationalAutoencoder`) and the public methods. One that
-    trains on incomplete data sets :attr:`_missing_entries` and overrides
-    :meth:`_validate_training_samples`.
+    Subclasses declare their own parameters in an ``__init__`` decorated
+    with :func:`shared_parameters`, and the public methods. Hooks:
+    :attr:`_missing_entries` and :meth:`_validate_training_samples` (data
+    with missing entries), :meth:`_objective` (what training minimises) and
+    :meth:`_finish_fit` (the subclass's own fitted state).
     """
 
-    #: Constraints of the parameters every subclass shares (the network, the
-    #: objective, training and scoring).
+    #: Constraints of the shared parameters (those of ``__init__``).
     _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -62,6 +76,69 @@ class BaseVAE(BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    def __init__(
+        self,
+        *,
+        latent_dim=2,
+        alpha=5000.0,
+        likelihood="gaussian",
+        decoder_variance="fitted",
+        image_shape=None,
+        architecture="auto",
+        conv_filters=(32, 64, 64, 64),
+        conv_kernels=3,
+        conv_strides=(1, 2, 2, 1),
+        hidden_layer_sizes=(256, 128),
+        batch_norm=False,
+        output_activation="auto",
+        epochs=50,
+        batch_size=32,
+        learning_rate=1e-3,
+        validation_fraction=0.1,
+        early_stopping=True,
+        n_iter_no_change=5,
+        n_importance_samples=1,
+        distribute_strategy=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.alpha = alpha
+        self.likelihood = likelihood
+        self.decoder_variance = decoder_variance
+        self.image_shape = image_shape
+        self.architecture = architecture
+        self.conv_filters = conv_filters
+        self.conv_kernels = conv_kernels
+        self.conv_strides = conv_strides
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.batch_norm = batch_norm
+        self.output_activation = output_activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.n_importance_samples = n_importance_samples
+        self.distribute_strategy = distribute_strategy
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_clone__(self):
+        # A tf.distribute strategy holds this process's devices and threads:
+        # the clone shares it instead of deep-copying it, as scikit-learn
+        # clones an estimator parameter by parameter.
+        strategy = self.distribute_strategy
+        try:
+            self.distribute_strategy = None
+            clone = super().__sklearn_clone__()
+        finally:
+            self.distribute_strategy = strategy
+        return clone.set_params(distribute_strategy=strategy)
+
+    # ---------------------------------------------------------------- hooks
+
     #: How the encoder reads missing (NaN) entries (see ``_layout.Layout``);
     #: None: the data are complete.
     _missing_entries = None
@@ -70,17 +147,28 @@ class BaseVAE(BaseEstimator):
         """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
         return validate_samples(self, X, reset=True)
 
+    def _objective(self):
+        """What training minimises, from the current parameters."""
+        return Objective(alpha=self.alpha)
+
+    def _finish_fit(self, X):
+        """Set the subclass's own fitted state from the validated training ``X``.
+
+        It runs inside the fit's rollback: if it raises, the estimator keeps
+        the state it had before the fit.
+        """
+
     # ------------------------------------------------------------------ fit
 
     def _fit(self, X, *, epochs, continuing, hold_out):
-        """Train on ``X``; return the validated 2-D training data."""
+        """Train on ``X``: a new model, or the fitted one when ``continuing``."""
         limit_tensorflow_threads()
         allow_gpu_memory_growth()
-        params = self.get_params()
-        with _training.restored_on_failure(self):
+        with restored_on_failure(self):
             if continuing:
-                _training.check_network_unchanged(self._network_parameters, params)
+                check_network_unchanged(self._network_parameters, self.get_params())
                 X, _ = self._validate_samples(X)
+                structure = None
             else:
                 X, input_image_shape = self._validate_training_samples(X)
                 self._layout = resolve_layout(
@@ -92,46 +180,64 @@ class BaseVAE(BaseEstimator):
                     likelihood=self.likelihood,
                     missing_entries=self._missing_entries,
                 )
-            check_likelihood_settings(X, params)
-            seeds = _training.draw_seeds(self.random_state, self.distribute_strategy, len(X))
-            run = _training.train(
+                structure = network_structure(
+                    self._layout,
+                    **{name: getattr(self, name) for name in NetworkStructure.parameter_names()},
+                )
+                self._network_parameters = {
+                    name: getattr(self, name) for name in NETWORK_PARAMETERS
+                }
+            objective = self._objective()
+            check_likelihood_settings(
+                X, self._layout.likelihood, self.decoder_variance, objective.alpha
+            )
+            seeds = draw_seeds(self.random_state, self.distribute_strategy, len(X))
+            run = train(
                 X,
                 self._layout,
-                params,
+                objective,
+                Schedule(
+                    epochs=epochs,
+                    batch_size=self.batch_size,
+                    learning_rate=self.learning_rate,
+                    validation_fraction=self.validation_fraction if hold_out else 0.0,
+                    early_stopping=self.early_stopping,
+                    n_iter_no_change=self.n_iter_no_change,
+                    verbose=self.verbose,
+                ),
                 seeds=seeds,
-                epochs=epochs,
-                hold_out=hold_out,
+                structure=structure,
                 # Unpickled estimators have no trainer: their optimiser state was not saved.
-                models=(self.encoder_, self.decoder_) if continuing else None,
-                trainer=getattr(self, "_trainer", None) if continuing else None,
+                fitted=(self.encoder_, self.decoder_, getattr(self, "_trainer", None))
+                if continuing
+                else None,
                 epochs_done=self.n_iter_ if continuing else 0,
+                strategy=self.distribute_strategy,
+                deterministic=self.random_state is not None,
             )
-            history = run.history
             if continuing:
-                history = _training.extend_history(self.history_, history, self.n_iter_)
+                self.history_ = extend_history(self.history_, run.history, self.n_iter_)
             else:
                 self.encoder_, self.decoder_ = run.trainer.encoder, run.trainer.decoder
-                self._scoring_seed = seeds.scoring
-                self._network_parameters = {
-                    name: params[name] for name in _training.NETWORK_PARAMETERS
-                }
+                self._inference_seed = seeds.inference
+                self.history_ = run.history
             self._trainer = run.trainer
-            self.history_ = history
-            self.n_iter_ = len(history["loss"])
-            self._compiled = CompiledVAE(self.encoder_, self.decoder_, likelihood=self._likelihood)
+            self.n_iter_ = len(self.history_["loss"])
+            self._compiled = CompiledVAE(
+                self.encoder_, self.decoder_, likelihood=self._layout.likelihood
+            )
             self.decoder_variance_ = _scoring.resolve_decoder_variance(
                 self.decoder_variance,
-                alpha=self.alpha,
-                likelihood=self._likelihood,
+                alpha=objective.alpha,
                 compiled=self._compiled,
                 X=X,
                 layout=self._layout,
                 rows=run.train_rows,
-                seed=self._scoring_seed,
+                seed=self._inference_seed,
             )
             if self.decoder_variance_ is not None:
                 self._compiled.decoder_variance.assign(self.decoder_variance_)
-        return X
+            self._finish_fit(X)
 
     # ----------------------------------------------------- fitted layout
 
@@ -151,12 +257,6 @@ class BaseVAE(BaseEstimator):
         return self._layout.output_activation
 
     @property
-    def _likelihood(self):
-        # The decoder's likelihood as fitted (a network parameter: it cannot
-        # change until the next fresh fit).
-        return self._network_parameters["likelihood"]
-
-    @property
     def _n_features_out(self):
         # The latent size, read from the fitted decoder (missing before fit, as for PCA).
         return self.decoder_.input_shape[-1]
@@ -171,6 +271,16 @@ class BaseVAE(BaseEstimator):
         decoded = np.concatenate(decoded) if decoded else np.empty((0, self._layout.n_features))
         return self._layout.to_output(decoded)
 
+    def _score_samples(self, X):
+        """Log-likelihood bound of each row of validated 2-D ``X`` (of its observed entries)."""
+        return _scoring.score_samples(
+            self._compiled,
+            X,
+            self._layout,
+            n_draws=self.n_importance_samples,
+            seed=self._inference_seed,
+        )
+
     # ---------------------------------------------------------- persistence
 
     def __getstate__(self):
@@ -181,5 +291,14 @@ class BaseVAE(BaseEstimator):
         super().__setstate__(unpickled_state(state))
         if hasattr(self, "encoder_"):
             self._compiled = CompiledVAE(
-                self.encoder_, self.decoder_, self.decoder_variance_, self._likelihood
+                self.encoder_, self.decoder_, self.decoder_variance_, self._layout.likelihood
             )
+
+
+def shared_parameters(**defaults):
+    """Decorate a subclass's ``__init__`` so that it takes :class:`BaseVAE`'s parameters too.
+
+    ``defaults`` are this estimator's defaults of shared parameters that
+    differ from ``BaseVAE.__init__``'s; see ``_parameters.with_shared_parameters``.
+    """
+    return with_shared_parameters(BaseVAE.__init__, **defaults)

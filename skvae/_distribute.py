@@ -28,7 +28,7 @@ from ._data import global_batch_count, replica_dataset, training_dataset
 
 
 def agreed_seeds(seeds, strategy, n_samples):
-    """Worker 0's ``seeds`` on every worker of ``strategy`` (a :class:`~skvae._training.Seeds`).
+    """Worker 0's ``seeds`` on every worker of ``strategy`` (a :class:`~skvae._seeding.Seeds`).
 
     Replica 0 contributes its seeds to a sum and the others zeros. A second
     sum counts the replicas whose ``n_samples`` differs from worker 0's, since

@@ -1,13 +1,15 @@
-"""The scikit-learn estimator: public methods, parameters and their documentation.
+"""The scikit-learn estimator: public methods, its own parameter and their documentation.
 
 This module coordinates; each concern lives in a module named for it:
-``_base`` (the fit run and the fitted state, and the pickling hooks),
+``_base`` (the shared parameters, the fit run and the fitted state, and the
+pickling hooks), ``_parameters`` (the shared parameters' documentation,
+which ``document_shared`` writes into the class docstring),
 ``_validation`` (input checks), ``_layout`` (the fitted layout),
 ``_training`` (the training run), ``_inference`` (compiled encode and
 decode), ``_scoring`` (``score_samples`` and the decoder variance),
-``_persistence`` (pickling), ``_model`` (the Keras graph), ``_losses`` (the
-formulas) and ``_compat`` (private upstream names and process-wide
-TensorFlow settings).
+``_seeding`` (every seed and per-row draw), ``_persistence`` (pickling),
+``_model`` (the Keras graph), ``_losses`` (the formulas) and ``_compat``
+(private upstream names and process-wide TensorFlow settings).
 """
 
 from numbers import Integral
@@ -17,9 +19,9 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from . import _scoring
-from ._base import BaseVAE
+from ._base import BaseVAE, shared_parameters
 from ._compat import fit_context
+from ._parameters import document_shared
 from ._validation import (
     as_one_sample,
     check_unit_interval,
@@ -28,6 +30,7 @@ from ._validation import (
 )
 
 
+@document_shared
 class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
     """Variational autoencoder with a convolutional or dense Keras network.
 
@@ -49,109 +52,6 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     Parameters
     ----------
-    latent_dim : int, default=2
-        Number of latent dimensions, i.e. columns of ``transform``'s output.
-
-    alpha : float or "auto", default=5000.0
-        Weight of the per-feature reconstruction error against the KL term.
-        A number trains on ``alpha * mse + KL``, a Gaussian decoder of
-        variance ``n_features / (2 * alpha)``: larger values trust the
-        reconstruction more, smaller values pull posteriors to the prior.
-        ``"auto"`` trains on the negative ELBO with that variance set, per
-        batch, to the batch's mean squared error, its maximum-likelihood
-        value (the sigma-VAE of Rybkin et al., 2021), so there is nothing to
-        tune. Either way ``score`` is comparable across values, so
-        ``GridSearchCV`` can choose. Held-out MNIST (6,000 training digits,
-        2,000 held out, default settings otherwise): at ``latent_dim=2``,
-        5000 scored 122 nats per image, ``"auto"`` 119, 20000 127 and 1000
-        108 (second split: 5000 124, ``"auto"`` 122); at ``latent_dim`` 8
-        and 16, ``"auto"`` beat 5000 by 9 and 11 nats with 3% and 9% lower
-        error. No value wins everywhere, so the default stays 5000, the
-        original objective, which meets ``PCA.score`` + 100 nats at every
-        size. With ``likelihood="bernoulli"`` use ``"auto"``, the Bernoulli
-        ELBO itself.
-
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        The decoder's distribution. ``"gaussian"``: reconstruction error is
-        the mean squared error. ``"bernoulli"``: the decoder outputs
-        probabilities (sigmoid), the reconstruction error is the mean binary
-        cross-entropy, ``X`` must lie in [0, 1], and ``score_samples`` is a
-        log-probability only for binary ``X``.
-
-    decoder_variance : {"fitted", "alpha"} or float, default="fitted"
-        Variance of the Gaussian decoder that ``score_samples`` scores
-        under, fixed at ``fit`` as ``decoder_variance_``. ``"fitted"``: the
-        value that maximises the training ELBO, the mean squared error per
-        feature at one posterior draw per training row. ``"alpha"``:
-        ``n_features / (2 * alpha)``, what a numeric ``alpha`` implies. A
-        number: that variance. Ignored for ``likelihood="bernoulli"``.
-
-    image_shape : tuple of int, default=None
-        ``(height, width)`` or ``(height, width, channels)`` of the rows of
-        2-D input, in row-major (C) order with channels last. Ignored for 4-D
-        input, whose shape is used. When ``None``, 2-D input with a square
-        number of features of at least 16 is read as a square one-channel
-        image.
-
-    architecture : {"auto", "conv", "dense"}, default="auto"
-        ``"conv"``: mirrored Conv2D / Conv2DTranspose stacks; ``"dense"``: a
-        multi-layer perceptron; ``"auto"``: conv when the input is an image
-        (4-D input, ``image_shape`` given, or a square feature count of at
-        least 16), dense otherwise.
-
-    conv_filters : tuple of int, default=(32, 64, 64, 64)
-        Filters of each encoder convolution; the decoder mirrors them.
-
-    conv_kernels : int or tuple of int, default=3
-        Kernel size of each convolution (one int for all).
-
-    conv_strides : int or tuple of int, default=(1, 2, 2, 1)
-        Stride of each convolution (one int for all). Their product may not
-        exceed the smaller image side.
-
-    hidden_layer_sizes : tuple of int, default=(256, 128)
-        Hidden units of the dense encoder; the decoder mirrors them.
-
-    batch_norm : bool, default=False
-        Whether to put BatchNormalization after each hidden layer. Off by
-        default: on MNIST it slowed fitting and gave a worse held-out error.
-
-    output_activation : {"auto", "sigmoid", "linear"}, default="auto"
-        Activation of the decoder's output. ``"auto"`` uses ``"sigmoid"`` when
-        all training data lie in [0, 1] and ``"linear"`` otherwise.
-
-    epochs : int, default=50
-        Maximum number of passes over the training data.
-
-    batch_size : int, default=32
-        Samples per gradient step (on MNIST, 32 reached a given error in less
-        time than 64); clipped (with a warning) to the number of
-        training samples.
-
-    learning_rate : float, default=1e-3
-        Adam's learning rate.
-
-    validation_fraction : float, default=0.1
-        Fraction of the samples held out to report validation losses in
-        ``history_`` and to drive early stopping. ``0`` holds out nothing.
-        When it would leave no sample on either side, nothing is held out.
-
-    early_stopping : bool, default=True
-        Stop when the validation loss (the training loss if nothing is held
-        out) has not improved for ``n_iter_no_change`` epochs, and restore the
-        weights of the best epoch.
-
-    n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.
-
-    n_importance_samples : int, default=1
-        Latent draws per sample in ``score_samples``. ``1`` gives the ELBO
-        (with the KL term in closed form); ``k > 1`` gives the tighter
-        importance-weighted bound of Burda et al. (2016). Like ``verbose``,
-        it is read when it is used, so a fitted model can be scored with
-        another ``k`` through ``set_params``; every other parameter takes
-        effect at the next ``fit``.
-
     warm_start : bool, default=False
         When ``True``, ``fit`` on a fitted estimator continues training the
         current model instead of building a new one; ``history_`` and
@@ -160,63 +60,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ...); changing one that defines the network (``latent_dim``,
         ``architecture``, ...) raises ``ValueError``.
 
-    distribute_strategy : tf.distribute.Strategy, default=None
-        Strategy under whose scope the model is built and trained, e.g.
-        ``tf.distribute.MirroredStrategy()`` for data-parallel training over
-        several devices, or ``tf.distribute.MultiWorkerMirroredStrategy()``
-        over several machines (see "Scaling out" in the docs); ``batch_size``
-        is then the global batch, shared equally by the replicas (a multiple
-        of their number). ``None`` uses TensorFlow's default device. A strategy
-        belongs to one process: it is not pickled (it comes back as ``None``).
-
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, the validation split, the shuffling,
-        the sampling noise during training and the draws of
-        ``score_samples``. An int makes ``fit`` reproducible (it also enables
-        TensorFlow op determinism during ``fit``, restored afterwards).
-
-    verbose : int, default=0
-        0 is silent, 1 shows one progress bar over the epochs, 2 one line
-        per epoch.
-
     Attributes
     ----------
-    encoder_ : keras.Model
-        The trained encoder, ``x -> [mu, log_var]``.
-
-    decoder_ : keras.Model
-        The trained decoder, ``z -> x_hat``.
-
-    image_shape_ : tuple of int or None
-        ``(height, width, channels)`` of the samples, or ``None`` for tabular
-        data.
-
-    architecture_ : str
-        ``"conv"`` or ``"dense"``, as resolved from ``architecture``.
-
-    output_activation_ : str
-        ``"sigmoid"`` or ``"linear"``, as resolved from ``output_activation``.
-
-    decoder_variance_ : float or None
-        Variance of the Gaussian decoder that ``score_samples`` scores under
-        (see ``decoder_variance``), in the units the network sees (8-bit
-        data divided by 255); None for ``likelihood="bernoulli"``.
-
-    history_ : dict of str to list of float
-        Per-epoch ``loss``, ``reconstruction_loss`` and ``kl_loss``, and the
-        same with a ``val_`` prefix when data were held out. Every curve has
-        ``n_iter_`` entries; a ``val_`` entry is NaN for an epoch that held
-        nothing out (``partial_fit``).
-
-    n_iter_ : int
-        Number of epochs run.
-
-    n_features_in_ : int
-        Number of features seen during ``fit`` (pixels times channels).
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during ``fit``, when ``X`` has string column
-        names.
 
     See Also
     --------
@@ -249,56 +94,10 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         "warm_start": ["boolean"],
     }
 
-    def __init__(
-        self,
-        latent_dim=2,
-        *,
-        alpha=5000.0,
-        likelihood="gaussian",
-        decoder_variance="fitted",
-        image_shape=None,
-        architecture="auto",
-        conv_filters=(32, 64, 64, 64),
-        conv_kernels=3,
-        conv_strides=(1, 2, 2, 1),
-        hidden_layer_sizes=(256, 128),
-        batch_norm=False,
-        output_activation="auto",
-        epochs=50,
-        batch_size=32,
-        learning_rate=1e-3,
-        validation_fraction=0.1,
-        early_stopping=True,
-        n_iter_no_change=5,
-        n_importance_samples=1,
-        warm_start=False,
-        distribute_strategy=None,
-        random_state=None,
-        verbose=0,
-    ):
-        self.latent_dim = latent_dim
-        self.alpha = alpha
-        self.likelihood = likelihood
-        self.decoder_variance = decoder_variance
-        self.image_shape = image_shape
-        self.architecture = architecture
-        self.conv_filters = conv_filters
-        self.conv_kernels = conv_kernels
-        self.conv_strides = conv_strides
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.batch_norm = batch_norm
-        self.output_activation = output_activation
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.n_importance_samples = n_importance_samples
+    @shared_parameters()
+    def __init__(self, latent_dim=2, *, warm_start=False, **shared):
+        super().__init__(latent_dim=latent_dim, **shared)
         self.warm_start = warm_start
-        self.distribute_strategy = distribute_strategy
-        self.random_state = random_state
-        self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
 
@@ -515,15 +314,9 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         check_is_fitted(self)
         X, _ = self._validate_samples(X)
-        if self._likelihood == "bernoulli":
+        if self._layout.likelihood == "bernoulli":
             check_unit_interval(X, "X")
-        return _scoring.score_samples(
-            self._compiled,
-            X,
-            self._layout,
-            n_draws=self.n_importance_samples,
-            seed=self._scoring_seed,
-        )
+        return self._score_samples(X)
 
     def score(self, X, y=None):
         """Mean of ``score_samples(X)``: average log-likelihood bound in nats.
@@ -600,5 +393,4 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.non_deterministic = self.random_state is None
         return tags

@@ -13,12 +13,8 @@ is ``CompiledVAE.impute``; the formulas are those of ``_losses``.
 
 import numpy as np
 
-from ._scoring import row_generators
-
-#: Latent points decoded per compiled call: rows times draws. It bounds the
-#: decoder's activations (a conv decoder on 28x28 images holds ~0.1 MB per
-#: point) while keeping each call large enough to use the CPU well.
-POINTS_PER_CALL = 512
+from ._inference import POINTS_PER_IMPUTATION_CALL
+from ._seeding import row_generators
 
 
 def impute(compiled, X, layout, *, n_draws, sample_posterior, seed):
@@ -30,7 +26,7 @@ def impute(compiled, X, layout, *, n_draws, sample_posterior, seed):
     """
     completed = X.copy()
     incomplete = np.flatnonzero(np.isnan(X).any(axis=1))
-    rows_per_call = max(1, POINTS_PER_CALL // n_draws)
+    rows_per_call = max(1, POINTS_PER_IMPUTATION_CALL // n_draws)
     for start in range(0, len(incomplete), rows_per_call):
         rows = incomplete[start : start + rows_per_call]
         (x,) = layout.batches(X, batch_size=len(rows), rows=rows)

@@ -16,7 +16,18 @@ from ._losses import (
     importance_weighted_mean,
     log_importance_weights,
     observed_entries,
+    reparameterize,
+    resampled_index,
 )
+
+# Rows handed to one compiled inference call (encoding, decoding, scoring),
+# which loops over cache-sized chunks inside its graph; bounds the float32
+# copy made of uint8 or float64 input to a few MB at a time.
+INFERENCE_BATCH_SIZE = 4096
+#: Latent points decoded per compiled imputation call: rows times draws. It
+#: bounds the decoder's activations (a conv decoder on 28x28 images holds
+#: ~0.1 MB per point) while keeping each call large enough to use the CPU well.
+POINTS_PER_IMPUTATION_CALL = 512
 
 # A batch of one row runs a different oneDNN convolution kernel from larger
 # batches, and its results differ from theirs in the last bits; padding to two
@@ -36,7 +47,7 @@ _PARALLEL_CHUNKS = 2
 
 
 class CompiledVAE:
-    """Batch-size-agnostic compiled encode, decode and log-likelihood functions.
+    """Batch-size-agnostic compiled encode, decode, log-likelihood and imputation functions.
 
     Args:
         encoder: Model ``x -> [mu, log_var]``.
@@ -89,13 +100,14 @@ class CompiledVAE:
             padded = tf.pad(points, [[0, -n_points % _CHUNK], [0, 0]])
             return decoder(padded, training=False)[:n_points]
 
-        def draws_log_likelihood(x, x_hat, n_draws, mask=None):
-            """``log p(x_i | z_ij)``, ``(n, k)``; with a ``mask``, of the observed entries."""
-            if mask is not None:
-                mask = tf.repeat(mask, n_draws, axis=0)
-            log_p = decoder_log_likelihood(
-                tf.repeat(x, n_draws, axis=0), x_hat, likelihood, variance, mask
-            )
+        def draws_log_likelihood(x, x_hat, n_draws):
+            """``log p(x_obs,i | z_ij)`` of the observed (not NaN) entries, ``(n, k)``.
+
+            With nothing missing the mask is all ones, and the values are
+            those of the unmasked likelihood, bit for bit.
+            """
+            x_observed, mask = (tf.repeat(v, n_draws, axis=0) for v in observed_entries(x))
+            log_p = decoder_log_likelihood(x_observed, x_hat, likelihood, variance, mask)
             return tf.reshape(log_p, (-1, n_draws))
 
         @tf.function(input_signature=[samples, latent_draws])
@@ -112,21 +124,15 @@ class CompiledVAE:
         def impute(x, eps, u):
             mu, log_var = encoder(x, training=False)
             n_samples, n_draws = tf.shape(eps)[0], tf.shape(eps)[1]
-            z = mu[:, None, :] + tf.exp(0.5 * log_var)[:, None, :] * eps
+            z = reparameterize(mu[:, None, :], log_var[:, None, :], eps)
             x_hat = decode_draws(z)
-            x_observed, mask = observed_entries(x)
             log_weights = log_importance_weights(
-                draws_log_likelihood(x_observed, x_hat, n_draws, mask), z, mu, log_var
+                draws_log_likelihood(x, x_hat, n_draws), z, mu, log_var
             )
             x_hat = tf.reshape(x_hat, (n_samples, n_draws, *sample_shape))
-            # Sampling importance resampling: the draw whose cumulative
-            # normalised weight first reaches u ~ U(0, 1).
-            cumulative = tf.cumsum(tf.nn.softmax(log_weights, axis=1), axis=1)
-            chosen = tf.reduce_sum(tf.cast(cumulative < u[:, None], tf.int32), axis=1)
-            chosen = tf.minimum(chosen, n_draws - 1)
             return (
                 importance_weighted_mean(log_weights, x_hat),
-                tf.gather(x_hat, chosen, batch_dims=1),
+                tf.gather(x_hat, resampled_index(log_weights, u), batch_dims=1),
             )
 
         self._encode = encode

@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from ._data import iter_batches
+from ._inference import INFERENCE_BATCH_SIZE
+from ._model import NetworkStructure
 from ._validation import as_positive_ints, normalize_image_shape
 
 # uint8 input is read as 8-bit intensities: the model sees it divided by this,
@@ -20,10 +22,6 @@ UINT8_SCALE = 255.0
 # 'auto' treats 2-D data as square images only from this side up: a 3x3 conv
 # over 9 tabular features is rarely what anyone wants.
 MIN_AUTO_IMAGE_SIDE = 4
-# Rows handed to one compiled inference call, which loops over cache-sized
-# chunks inside its graph (see _inference.py); bounds the float32 copy made
-# of uint8 or float64 input to a few MB at a time.
-INFERENCE_BATCH_SIZE = 4096
 
 
 def input_scale(X):
@@ -45,6 +43,8 @@ class Layout:
         missing_entries: None for complete data; for data with missing
             (NaN) entries, how the encoder reads them (``"zero"`` or
             ``"zero_and_mask"``, see ``_model.FillMissing``).
+        likelihood: The decoder's distribution, ``"gaussian"`` or
+            ``"bernoulli"``.
     """
 
     n_features: int
@@ -54,6 +54,7 @@ class Layout:
     output_activation: str
     input_scale: float
     missing_entries: str | None = None
+    likelihood: str = "gaussian"
 
     @property
     def sample_shape(self):
@@ -123,23 +124,25 @@ def resolve_layout(
         output_activation=output_activation,
         input_scale=input_scale(X),
         missing_entries=missing_entries,
+        likelihood=likelihood,
     )
 
 
 def network_structure(
-    layout, *, latent_dim, conv_filters, conv_kernels, conv_strides, hidden_layer_sizes, batch_norm
+    layout, *, conv_filters, conv_kernels, conv_strides, hidden_layer_sizes, **parameters
 ):
-    """Keyword arguments of ``build_encoder`` / ``build_decoder``, validated.
+    """The validated :class:`~skvae._model.NetworkStructure` of the networks for ``layout``.
 
-    Conv parameters are checked against the image only for a conv network;
-    a dense network ignores them.
+    The keyword arguments are the estimator parameters that the structure
+    holds (``NetworkStructure.parameter_names()``); the others pass through
+    unchanged. Conv parameters are checked against the image only for a
+    conv network; a dense network ignores them.
     """
-    structure = {
-        "latent_dim": latent_dim,
-        "architecture": layout.architecture,
-        "hidden_layer_sizes": as_positive_ints(hidden_layer_sizes, "hidden_layer_sizes"),
-        "batch_norm": batch_norm,
-    }
+    structure = NetworkStructure(
+        architecture=layout.architecture,
+        hidden_layer_sizes=as_positive_ints(hidden_layer_sizes, "hidden_layer_sizes"),
+        **parameters,
+    )
     if layout.architecture != "conv":
         return structure
     filters = as_positive_ints(conv_filters, "conv_filters")
@@ -154,4 +157,6 @@ def network_structure(
             f"more than the smaller side of the {height}x{width} images; use "
             "fewer or smaller strides."
         )
-    return {**structure, "conv_filters": filters, "conv_kernels": kernels, "conv_strides": strides}
+    return dataclasses.replace(
+        structure, conv_filters=filters, conv_kernels=kernels, conv_strides=strides
+    )

@@ -105,6 +105,28 @@ def observed_fraction(mask):
     return ops.mean(mask, axis=_non_batch_axes(mask))
 
 
+def reparameterize(mu, log_var, eps):
+    """The reparameterised draw ``z = mu + exp(log_var / 2) * eps`` from ``N(mu, exp(log_var))``.
+
+    Training (``_model.Sampling``), scoring and imputation all draw their
+    latent points through this function.
+
+    Args:
+        mu: Posterior means, shape ``(..., latent_dim)``.
+        log_var: Posterior log-variances, broadcastable against ``mu``.
+        eps: ``N(0, I)`` noise, broadcastable against ``mu`` (for ``k``
+            draws per sample: ``mu[:, None, :]`` and ``eps`` of shape
+            ``(batch, k, latent_dim)``).
+
+    Returns:
+        Tensor of the broadcast shape.
+    """
+    eps = ops.convert_to_tensor(eps)
+    mu = ops.convert_to_tensor(mu, dtype=eps.dtype)
+    log_var = ops.convert_to_tensor(log_var, dtype=eps.dtype)
+    return mu + ops.exp(0.5 * log_var) * eps
+
+
 def kl_loss(mu, log_var):
     """Closed-form ``KL(N(mu, exp(log_var)) || N(0, I))``, one value per sample.
 
@@ -376,3 +398,26 @@ def importance_weighted_mean(log_weights, values):
     for _ in range(len(values.shape) - 2):
         weights = ops.expand_dims(weights, -1)
     return ops.sum(weights * values, axis=1)
+
+
+def resampled_index(log_weights, u):
+    """Sampling importance resampling: the draw that ``u ~ U(0, 1)`` picks by weight.
+
+    The index of the first draw whose cumulative normalised weight
+    ``sum_{j <= i} w_j / sum_j w_j`` reaches ``u``; draw ``i`` is picked
+    with probability ``w_i / sum_j w_j``, so the picked ``z_i`` is (as
+    ``k`` grows) a draw from the model's posterior, and its decoded ``x``
+    one from the model's ``p(x_miss | x_obs)``.
+
+    Args:
+        log_weights: ``log w_i``, shape ``(batch, k)``.
+        u: One uniform number per sample, shape ``(batch,)``.
+
+    Returns:
+        Integer tensor of shape ``(batch,)``, each index in ``[0, k)``.
+    """
+    log_weights = ops.convert_to_tensor(log_weights)
+    u = ops.convert_to_tensor(u, dtype=log_weights.dtype)
+    cumulative = ops.cumsum(ops.softmax(log_weights, axis=-1), axis=-1)
+    chosen = ops.sum(ops.cast(cumulative < u[:, None], "int32"), axis=-1)
+    return ops.minimum(chosen, ops.shape(log_weights)[-1] - 1)

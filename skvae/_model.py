@@ -7,6 +7,7 @@ All randomness (weight initialisers, the sampling noise) is derived from one
 integer ``seed``, so a model is reproducible without touching global seeds.
 """
 
+import dataclasses
 import math
 import random
 
@@ -22,6 +23,7 @@ from ._losses import (
     kl_loss,
     observed_entries,
     reconstruction_loss,
+    reparameterize,
 )
 
 
@@ -41,7 +43,7 @@ class Sampling(layers.Layer):
     def call(self, inputs):
         mu, log_var = inputs
         eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
-        return mu + ops.exp(0.5 * log_var) * eps
+        return reparameterize(mu, log_var, eps)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
@@ -92,6 +94,38 @@ class FillMissing(layers.Layer):
         return {**super().get_config(), "with_mask": self.with_mask}
 
 
+@dataclasses.dataclass(frozen=True)
+class NetworkStructure:
+    """What the encoder is (the decoder mirrors it), validated for one layout.
+
+    Every field but ``architecture`` (the layout's) is the estimator
+    parameter of the same name (see :meth:`parameter_names`), so a new
+    network parameter is a new field here, read by the builders below.
+
+    Attributes:
+        latent_dim: Size of the latent space.
+        architecture: ``"conv"`` or ``"dense"``, as the layout resolved it.
+        hidden_layer_sizes: Units of the hidden Dense layers (``"dense"``).
+        batch_norm: Whether to put BatchNormalization after each hidden layer.
+        conv_filters, conv_kernels, conv_strides: One entry per conv layer
+            (``"conv"``; empty for a dense network).
+    """
+
+    latent_dim: int
+    architecture: str
+    hidden_layer_sizes: tuple = ()
+    batch_norm: bool = False
+    conv_filters: tuple = ()
+    conv_kernels: tuple = ()
+    conv_strides: tuple = ()
+
+    @classmethod
+    def parameter_names(cls):
+        """The estimator parameters that become fields (all but ``architecture``)."""
+        names = (field.name for field in dataclasses.fields(cls))
+        return tuple(name for name in names if name != "architecture")
+
+
 def encoded_spatial_shape(height, width, strides):
     """Spatial shape after ``same``-padded convolutions with the given strides."""
     for stride in strides:
@@ -126,29 +160,17 @@ def _conv(layer_class, filters, kernel, stride, seeds, **kwargs):
     )
 
 
-def build_encoder(
-    input_shape,
-    latent_dim,
-    *,
-    architecture,
-    conv_filters=(),
-    conv_kernels=(),
-    conv_strides=(),
-    hidden_layer_sizes=(),
-    batch_norm=False,
-    missing_entries=None,
-    seed=None,
-):
+def _maybe_batch_norm(hidden, structure):
+    return layers.BatchNormalization()(hidden) if structure.batch_norm else hidden
+
+
+def build_encoder(input_shape, structure, *, missing_entries=None, seed=None):
     """Build the encoder ``x -> (mu, log_var)``.
 
     Args:
         input_shape: Shape of one sample: ``(height, width, channels)`` for
             ``"conv"``, anything for ``"dense"`` (it is flattened).
-        latent_dim: Size of the latent space.
-        architecture: ``"conv"`` or ``"dense"``.
-        conv_filters, conv_kernels, conv_strides: One entry per conv layer.
-        hidden_layer_sizes: Units of the hidden Dense layers (``"dense"``).
-        batch_norm: Whether to put BatchNormalization after each hidden layer.
+        structure: The :class:`NetworkStructure`.
         missing_entries: None for complete data; ``"zero"`` reads NaN
             entries as 0, ``"zero_and_mask"`` also feeds the mask of observed
             entries (see :class:`FillMissing`).
@@ -163,39 +185,27 @@ def build_encoder(
     hidden = inputs
     if missing_entries is not None:
         hidden = FillMissing(with_mask=missing_entries == "zero_and_mask")(hidden)
-    if architecture == "conv":
-        for filters, kernel, stride in zip(conv_filters, conv_kernels, conv_strides, strict=True):
+    if structure.architecture == "conv":
+        for filters, kernel, stride in zip(
+            structure.conv_filters, structure.conv_kernels, structure.conv_strides, strict=True
+        ):
             hidden = _conv(layers.Conv2D, filters, kernel, stride, seeds, activation="relu")(
                 hidden
             )
-            if batch_norm:
-                hidden = layers.BatchNormalization()(hidden)
+            hidden = _maybe_batch_norm(hidden, structure)
         hidden = layers.Flatten()(hidden)
     else:
         hidden = layers.Flatten()(hidden)
-        for units in hidden_layer_sizes:
+        for units in structure.hidden_layer_sizes:
             hidden = _dense(units, seeds, activation="relu")(hidden)
-            if batch_norm:
-                hidden = layers.BatchNormalization()(hidden)
-    mu = _dense(latent_dim, seeds, name="mu")(hidden)
-    log_var = _dense(latent_dim, seeds, name="log_var_unclipped")(hidden)
+            hidden = _maybe_batch_norm(hidden, structure)
+    mu = _dense(structure.latent_dim, seeds, name="mu")(hidden)
+    log_var = _dense(structure.latent_dim, seeds, name="log_var_unclipped")(hidden)
     log_var = Clip(*LOG_VAR_RANGE, name="log_var")(log_var)
     return keras.Model(inputs, [mu, log_var], name="encoder")
 
 
-def build_decoder(
-    output_shape,
-    latent_dim,
-    *,
-    architecture,
-    output_activation,
-    conv_filters=(),
-    conv_kernels=(),
-    conv_strides=(),
-    hidden_layer_sizes=(),
-    batch_norm=False,
-    seed=None,
-):
+def build_decoder(output_shape, structure, *, output_activation, seed=None):
     """Build the decoder ``z -> x_hat``, the mirror image of :func:`build_encoder`.
 
     A conv decoder starts from the encoder's pre-flatten shape, runs
@@ -205,19 +215,22 @@ def build_decoder(
 
     Args:
         output_shape: Shape of one sample, as given to :func:`build_encoder`.
-        latent_dim: Size of the latent space.
-        architecture: ``"conv"`` or ``"dense"``.
+        structure: The :class:`NetworkStructure`, as given to :func:`build_encoder`.
         output_activation: ``"sigmoid"`` or ``"linear"``.
-        conv_filters, conv_kernels, conv_strides, hidden_layer_sizes,
-        batch_norm, seed: As for :func:`build_encoder`.
+        seed: Integer seed of the weight initialisers.
 
     Returns:
         A functional ``keras.Model`` named ``"decoder"``.
     """
     seeds = _SeedStream(None if seed is None else seed + 1)
     output_shape = tuple(output_shape)
-    inputs = keras.Input(shape=(latent_dim,), name="z")
-    if architecture == "conv":
+    inputs = keras.Input(shape=(structure.latent_dim,), name="z")
+    conv_filters, conv_kernels, conv_strides = (
+        structure.conv_filters,
+        structure.conv_kernels,
+        structure.conv_strides,
+    )
+    if structure.architecture == "conv":
         height, width, channels = output_shape
         encoded_height, encoded_width = encoded_spatial_shape(height, width, conv_strides)
         start_shape = (encoded_height, encoded_width, conv_filters[-1])
@@ -232,8 +245,7 @@ def build_decoder(
                 seeds,
                 activation="relu",
             )(hidden)
-            if batch_norm:
-                hidden = layers.BatchNormalization()(hidden)
+            hidden = _maybe_batch_norm(hidden, structure)
         hidden = _conv(layers.Conv2DTranspose, channels, conv_kernels[0], conv_strides[0], seeds)(
             hidden
         )
@@ -248,10 +260,9 @@ def build_decoder(
             )(hidden)
     else:
         hidden = inputs
-        for units in reversed(hidden_layer_sizes):
+        for units in reversed(structure.hidden_layer_sizes):
             hidden = _dense(units, seeds, activation="relu")(hidden)
-            if batch_norm:
-                hidden = layers.BatchNormalization()(hidden)
+            hidden = _maybe_batch_norm(hidden, structure)
         hidden = _dense(math.prod(output_shape), seeds)(hidden)
         hidden = layers.Reshape(output_shape)(hidden)
     outputs = layers.Activation(output_activation, name="x_hat")(hidden)
@@ -283,7 +294,7 @@ class VAETrainer(MultiWorkerStepLogs):
         masked: Whether the data have missing (NaN) entries; the
             reconstruction term then covers the observed entries only, and
             the encoder must read NaN (``build_encoder(missing_entries=...)``).
-        hide_observed: Whether training hides a random part of each row's
+        mask_augmentation: Whether training hides a random part of each row's
             observed entries from the encoder (:meth:`hidden_entries`); the
             loss still scores every observed entry. Needs ``masked``.
         seed: Integer seed of the sampling noise (and of the hiding).
@@ -296,7 +307,7 @@ class VAETrainer(MultiWorkerStepLogs):
         alpha,
         likelihood="gaussian",
         masked=False,
-        hide_observed=False,
+        mask_augmentation=False,
         seed=None,
         **kwargs,
     ):
@@ -305,8 +316,8 @@ class VAETrainer(MultiWorkerStepLogs):
         self.decoder = decoder
         self.likelihood = likelihood
         self.masked = masked
-        self.hide_observed = hide_observed
-        if hide_observed:
+        self.mask_augmentation = mask_augmentation
+        if mask_augmentation:
             self.hiding_seeds = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.alpha = keras.Variable(1.0, trainable=False, name="alpha")
         self.calibrated = keras.Variable(False, trainable=False, dtype="bool", name="calibrated")
@@ -324,7 +335,7 @@ class VAETrainer(MultiWorkerStepLogs):
 
     def call(self, x, training=False):
         encoder_input = x
-        if training and self.hide_observed:
+        if training and self.mask_augmentation:
             encoder_input = ops.where(self.hidden_entries(x), ops.full_like(x, float("nan")), x)
         mu, log_var = self.encoder(encoder_input, training=training)
         x_hat = self.decoder(self.sampling([mu, log_var]), training=training)

@@ -5,12 +5,11 @@ The decoder's log-likelihood of each draw is computed in the compiled graph
 and built on the tested functions of ``_losses``.
 """
 
-import hashlib
 import math
 
 import numpy as np
 
-from ._layout import INFERENCE_BATCH_SIZE
+from ._inference import INFERENCE_BATCH_SIZE
 from ._losses import (
     decoder_variance,
     evidence_lower_bound,
@@ -20,10 +19,12 @@ from ._losses import (
     observed_fraction,
     optimal_decoder_variance,
     reconstruction_loss,
+    reparameterize,
 )
+from ._seeding import row_noise
 
 
-def resolve_decoder_variance(setting, *, alpha, likelihood, compiled, X, layout, rows, seed):
+def resolve_decoder_variance(setting, *, alpha, compiled, X, layout, rows, seed):
     """The decoder variance ``score_samples`` will use, fixed at fit.
 
     ``setting`` is the estimator's ``decoder_variance``: ``"fitted"`` gives
@@ -31,7 +32,7 @@ def resolve_decoder_variance(setting, *, alpha, likelihood, compiled, X, layout,
     that a numeric ``alpha`` implies, a number itself. A Bernoulli decoder
     has no variance: None.
     """
-    if likelihood == "bernoulli":
+    if layout.likelihood == "bernoulli":
         return None
     if setting == "fitted":
         return fitted_decoder_variance(compiled, X, layout, rows, seed)
@@ -44,7 +45,7 @@ def fitted_decoder_variance(compiled, X, layout, rows, seed):
     """The variance that maximises the ELBO of ``X[rows]`` for the fitted networks.
 
     The mean over the rows, at one posterior draw each (seeded as in
-    :func:`row_noise`), of ``||x - x_hat(z)||^2 / D``: the closed-form
+    ``_seeding.row_noise``), of ``||x - x_hat(z)||^2 / D``: the closed-form
     maximiser of ``sum log N(x; x_hat(z), sigma^2 I)`` over ``sigma^2``
     (Rybkin et al., 2021), floored to stay finite. With missing (NaN)
     entries the mean runs over the observed entries only.
@@ -53,8 +54,8 @@ def fitted_decoder_variance(compiled, X, layout, rows, seed):
     for x in layout.batches(X, rows=rows):
         mu, log_var = compiled.encode(x)
         eps = row_noise(x, 1, mu.shape[1], seed)[:, 0]
-        z = mu + np.exp(0.5 * log_var) * eps
-        x_hat = compiled.decode(z.astype(np.float32))
+        z = np.asarray(reparameterize(mu, log_var, eps), dtype=np.float32)
+        x_hat = compiled.decode(z)
         mask = None
         if layout.missing_entries is not None:
             x, mask = (np.asarray(v) for v in observed_entries(x))
@@ -73,7 +74,8 @@ def score_samples(compiled, X, layout, *, n_draws, seed):
 
     ``n_draws = 1`` gives the ELBO with the KL term in closed form; more give
     the importance-weighted bound. The draws of a row depend only on
-    ``seed`` and the row's values (see :func:`row_noise`).
+    ``seed`` and the row's values (see ``_seeding.row_noise``). Missing (NaN)
+    entries are left out: the bound is then one on ``log p(x_obs)``.
     """
     # At most INFERENCE_BATCH_SIZE latent draws per batch bound the float64
     # draws held at once; one row per batch beyond that.
@@ -87,33 +89,10 @@ def score_samples(compiled, X, layout, *, n_draws, seed):
 def _bound(compiled, x, n_draws, seed):
     mu, log_var = (v.astype(np.float64) for v in compiled.encode(x))
     eps = row_noise(x, n_draws, mu.shape[1], seed)
-    z = mu[:, None, :] + np.exp(0.5 * log_var)[:, None, :] * eps
+    z = np.asarray(reparameterize(mu[:, None, :], log_var[:, None, :], eps))
     log_likelihood = compiled.log_likelihood(x, z.astype(np.float32)).astype(np.float64)
     if n_draws == 1:
         return np.asarray(evidence_lower_bound(log_likelihood[:, 0], mu, log_var))
     return np.asarray(
         importance_weighted_bound(log_importance_weights(log_likelihood, z, mu, log_var))
     )
-
-
-def row_noise(x, n_draws, latent_dim, seed):
-    """``N(0, I)`` draws of shape ``(len(x), n_draws, latent_dim)``, one stream per row.
-
-    Each row's generator (:func:`row_generators`) is seeded by ``seed`` and
-    a hash of the row's float32 values, so a row's score does not depend on
-    the other rows and repeated calls agree. One stream shared by all rows
-    would also do that, but it shifts every sample's score alike, so
-    ``score`` would keep the noise of a single draw (a few nats on MNIST)
-    however many samples it averages.
-    """
-    noise = np.empty((len(x), n_draws, latent_dim))
-    for i, rng in enumerate(row_generators(x, seed)):
-        noise[i] = rng.standard_normal((n_draws, latent_dim))
-    return noise
-
-
-def row_generators(x, seed):
-    """One NumPy generator per row of ``x``, seeded by ``seed`` and the row's float32 bytes."""
-    for row in np.ascontiguousarray(x, dtype=np.float32):
-        row_hash = hashlib.blake2b(row.tobytes(), digest_size=8).digest()
-        yield np.random.default_rng([seed, int.from_bytes(row_hash, "little")])

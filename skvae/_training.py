@@ -1,61 +1,79 @@
-"""The training run: seeds, the validation split, the trainer, epochs and history.
+"""The training run: its settings, the validation split, the trainer, epochs and history.
 
 The estimator calls :func:`train` inside :func:`restored_on_failure`, so
 that a failed or interrupted fit leaves the previous model as it was.
-:func:`train` splits the rows, builds a trainer (or continues the fitted
-one) under the distribution strategy and op determinism, and runs the
+:func:`train` takes typed settings (the network's
+:class:`~skvae._model.NetworkStructure`, the :class:`Objective` and the
+:class:`Schedule`), splits the rows, builds a trainer (or continues the
+fitted one) under the distribution strategy and op determinism, and runs the
 epochs; the finiteness check ends a diverged run.
 """
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from typing import NamedTuple
 
 import keras
 import numpy as np
-from sklearn.utils import check_random_state
 
 from ._compat import SingleReplicaAdam, deterministic_ops
-from ._distribute import agreed_seeds, fit_inputs
-from ._layout import network_structure
-from ._model import VAETrainer, build_decoder, build_encoder
+from ._distribute import fit_inputs
+from ._model import NetworkStructure, VAETrainer, build_decoder, build_encoder
 
-_MAX_SEED = np.iinfo(np.int32).max
-
-#: Parameters that define the network. A continued fit (``warm_start``,
-#: ``partial_fit``) trains the network it has, so they may not change until a
-#: fresh fit; the others (``alpha``, ``learning_rate``, ``epochs``, ...) reach
-#: the next training step whenever they change.
+#: Parameters that define the network: its structure's, and the layout's. A
+#: continued fit (``warm_start``, ``partial_fit``) trains the network it has,
+#: so they may not change until a fresh fit; the others (``alpha``,
+#: ``learning_rate``, ``epochs``, ...) reach the next training step whenever
+#: they change.
 NETWORK_PARAMETERS = (
-    "latent_dim",
+    *NetworkStructure.parameter_names(),
     "image_shape",
     "architecture",
-    "conv_filters",
-    "conv_kernels",
-    "conv_strides",
-    "hidden_layer_sizes",
-    "batch_norm",
     "output_activation",
     "likelihood",
 )
 
 
-class Seeds(NamedTuple):
-    """Independent seeds of one fit, all drawn from ``random_state``."""
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What training minimises (the decoder's likelihood is the layout's).
 
-    split: int
-    network: int
-    data: int
-    scoring: int
+    Attributes:
+        alpha: Weight of the reconstruction term, or ``"auto"`` for the
+            calibrated negative ELBO (see ``VAETrainer``).
+        mask_augmentation: Whether training hides a random part of each
+            row's observed entries from the encoder (``VAETrainer``).
+    """
+
+    alpha: float | str
+    mask_augmentation: bool = False
 
 
-def draw_seeds(random_state, strategy=None, n_samples=0):
-    seeds = Seeds(
-        *(int(seed) for seed in check_random_state(random_state).randint(_MAX_SEED, size=4))
-    )
-    # Workers of a multi-worker strategy must all draw the same ones.
-    return seeds if strategy is None else agreed_seeds(seeds, strategy, n_samples)
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How training runs: its length, batches, step size, hold-out and stopping rule.
+
+    Attributes:
+        epochs: Most epochs to run.
+        batch_size: Rows per gradient step (clipped to the training rows).
+        learning_rate: Adam's step size.
+        validation_fraction: Rows held out for validation losses and early
+            stopping (0 holds out nothing).
+        early_stopping: Whether to stop after ``n_iter_no_change`` epochs
+            without improvement, restoring the best weights.
+        n_iter_no_change: Patience of early stopping, in epochs.
+        verbose: Keras' verbosity (1: one progress bar over the epochs).
+    """
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    validation_fraction: float
+    early_stopping: bool
+    n_iter_no_change: int
+    verbose: int
 
 
 def check_network_unchanged(fitted_parameters, parameters):
@@ -107,74 +125,76 @@ class TrainingRun(NamedTuple):
     train_rows: np.ndarray
 
 
-def train(X, layout, params, *, seeds, epochs, hold_out, models, trainer, epochs_done):
+def train(
+    X,
+    layout,
+    objective,
+    schedule,
+    *,
+    seeds,
+    structure=None,
+    fitted=None,
+    epochs_done=0,
+    strategy=None,
+    deterministic=False,
+):
     """Run one fit's epochs; return a :class:`TrainingRun`.
 
     Args:
         X: Validated 2-D training data.
         layout: The fitted :class:`~skvae._layout.Layout`.
-        params: The estimator's ``get_params()``.
-        seeds: This fit's :class:`Seeds`.
-        epochs: Most epochs to run.
-        hold_out: Whether to hold out ``validation_fraction`` of the rows.
-        models: ``(encoder, decoder)`` to continue training, or None to
-            build new ones.
-        trainer: The trainer that fitted ``models``, with its optimiser
-            state, when there is one.
+        objective: This run's :class:`Objective`.
+        schedule: This run's :class:`Schedule`.
+        seeds: This fit's :class:`~skvae._seeding.Seeds`.
+        structure: The :class:`~skvae._model.NetworkStructure` of new
+            networks, for a fresh fit.
+        fitted: ``(encoder, decoder, trainer)`` to continue training, the
+            trainer (with its optimiser state) None when there is none.
         epochs_done: Epochs already run, which offsets the shuffling seed so
             continued training sees new orders (a fresh fit must not be
             offset, or refitting would differ from fitting).
+        strategy: The ``tf.distribute`` strategy to train under, or None.
+        deterministic: Whether to enable TensorFlow op determinism.
+
+    Raises:
+        ValueError: If the loss or the weights became non-finite.
     """
-    validation_fraction = params["validation_fraction"] if hold_out else 0.0
-    train_rows, validation_rows = split_rows(len(X), validation_fraction, seeds.split)
-    hyper_parameters = dict(alpha=params["alpha"], learning_rate=params["learning_rate"])
-    likelihood = params["likelihood"]
-    # Only the imputer has the parameter (and only it trains on missing entries).
-    hide_observed = params.get("mask_augmentation", False)
-    strategy = params["distribute_strategy"]
+    train_rows, validation_rows = split_rows(len(X), schedule.validation_fraction, seeds.split)
     scope = strategy.scope() if strategy else contextlib.nullcontext()
-    with deterministic_ops(enabled=params["random_state"] is not None), scope:
-        if models is None:
-            structure = network_structure(
-                layout,
-                latent_dim=params["latent_dim"],
-                conv_filters=params["conv_filters"],
-                conv_kernels=params["conv_kernels"],
-                conv_strides=params["conv_strides"],
-                hidden_layer_sizes=params["hidden_layer_sizes"],
-                batch_norm=params["batch_norm"],
-            )
+    with deterministic_ops(enabled=deterministic), scope:
+        if fitted is None:
             trainer = build_trainer(
                 layout,
                 structure,
-                likelihood=likelihood,
-                hide_observed=hide_observed,
+                objective,
+                learning_rate=schedule.learning_rate,
                 seed=seeds.network,
-                **hyper_parameters,
             )
-        elif trainer is None:
-            trainer = compile_trainer(
-                *models,
-                likelihood=likelihood,
-                masked=layout.missing_entries is not None,
-                hide_observed=hide_observed,
-                seed=seeds.network,
-                **hyper_parameters,
-            )
+        else:
+            encoder, decoder, trainer = fitted
+            if trainer is None:
+                trainer = compile_trainer(
+                    encoder,
+                    decoder,
+                    layout,
+                    objective,
+                    learning_rate=schedule.learning_rate,
+                    seed=seeds.network,
+                )
+            else:
+                # The continued trainer trains on the current settings.
+                trainer.set_alpha(objective.alpha)
+                trainer.optimizer.learning_rate.assign(schedule.learning_rate)
         history = run_epochs(
             trainer,
             X,
             layout,
             train_rows,
             validation_rows,
-            epochs=epochs,
-            batch_size=params["batch_size"],
-            early_stopping=params["early_stopping"],
-            n_iter_no_change=params["n_iter_no_change"],
+            schedule,
             data_seed=seeds.data + epochs_done,
-            verbose=params["verbose"],
-            **hyper_parameters,
         )
+    _check_finite(history, trainer, schedule.learning_rate, objective.alpha)
     return TrainingRun(trainer, history, train_rows)
 
 
@@ -185,65 +205,28 @@ def split_rows(n_samples, validation_fraction, seed):
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
 
-def build_trainer(
-    layout, structure, *, alpha, likelihood, learning_rate, hide_observed=False, seed
-):
-    """A new encoder and decoder for ``layout`` joined in a compiled trainer.
-
-    ``structure`` holds the keyword arguments of the builders (see
-    ``_layout.network_structure``), ``latent_dim`` among them;
-    ``hide_observed`` is ``VAETrainer``'s.
-    """
-    structure = dict(structure)
-    latent_dim = structure.pop("latent_dim")
+def build_trainer(layout, structure, objective, *, learning_rate, seed):
+    """New networks of ``structure`` for ``layout``, joined in a compiled trainer."""
     encoder = build_encoder(
-        layout.sample_shape,
-        latent_dim,
-        missing_entries=layout.missing_entries,
-        seed=seed,
-        **structure,
+        layout.sample_shape, structure, missing_entries=layout.missing_entries, seed=seed
     )
     decoder = build_decoder(
-        layout.sample_shape,
-        latent_dim,
-        output_activation=layout.output_activation,
-        seed=seed,
-        **structure,
+        layout.sample_shape, structure, output_activation=layout.output_activation, seed=seed
     )
     return compile_trainer(
-        encoder,
-        decoder,
-        alpha=alpha,
-        likelihood=likelihood,
-        learning_rate=learning_rate,
-        masked=layout.missing_entries is not None,
-        hide_observed=hide_observed,
-        seed=seed,
+        encoder, decoder, layout, objective, learning_rate=learning_rate, seed=seed
     )
 
 
-def compile_trainer(
-    encoder,
-    decoder,
-    *,
-    alpha,
-    likelihood,
-    learning_rate,
-    masked=False,
-    hide_observed=False,
-    seed=None,
-):
-    """A compiled trainer around an existing encoder and decoder.
-
-    ``masked`` and ``hide_observed`` are ``VAETrainer``'s.
-    """
+def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=None):
+    """A compiled trainer around an existing encoder and decoder."""
     trainer = VAETrainer(
         encoder,
         decoder,
-        alpha,
-        likelihood=likelihood,
-        masked=masked,
-        hide_observed=hide_observed,
+        objective.alpha,
+        likelihood=layout.likelihood,
+        masked=layout.missing_entries is not None,
+        mask_augmentation=objective.mask_augmentation,
         seed=seed,
     )
     trainer.compile(optimizer=SingleReplicaAdam(learning_rate))
@@ -283,31 +266,9 @@ class EpochProgressBar(keras.callbacks.Callback):
             self._bar.update(self._epochs_done, values=self._logs, finalize=True)
 
 
-def run_epochs(
-    trainer,
-    X,
-    layout,
-    train_rows,
-    validation_rows,
-    *,
-    epochs,
-    batch_size,
-    alpha,
-    learning_rate,
-    early_stopping,
-    n_iter_no_change,
-    data_seed,
-    verbose,
-):
-    """Train for up to ``epochs`` epochs; return this run's history as floats.
-
-    ``alpha`` (a number or ``"auto"``) and ``learning_rate`` are assigned to
-    the trainer's variables first, so a continued fit trains on the values it
-    was given.
-
-    Raises:
-        ValueError: If the loss or the weights became non-finite.
-    """
+def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, data_seed):
+    """Train for up to ``schedule.epochs`` epochs; return this run's history as floats."""
+    batch_size = schedule.batch_size
     if batch_size > len(train_rows):
         warnings.warn(
             f"batch_size={batch_size} is larger than the {len(train_rows)} training "
@@ -316,21 +277,19 @@ def run_epochs(
             stacklevel=4,
         )
         batch_size = len(train_rows)
-    trainer.set_alpha(alpha)
-    trainer.optimizer.learning_rate.assign(learning_rate)
 
     has_validation = len(validation_rows) > 0
     callbacks = [keras.callbacks.TerminateOnNaN()]
-    if early_stopping and epochs > 1:
+    if schedule.early_stopping and schedule.epochs > 1:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss" if has_validation else "loss",
-                patience=n_iter_no_change,
+                patience=schedule.n_iter_no_change,
                 restore_best_weights=True,
             )
         )
-    if verbose == 1:
-        callbacks.append(EpochProgressBar(epochs))
+    if schedule.verbose == 1:
+        callbacks.append(EpochProgressBar(schedule.epochs))
     keras_history = trainer.fit(
         **fit_inputs(
             X,
@@ -341,19 +300,17 @@ def run_epochs(
             scale=layout.input_scale,
             seed=data_seed,
         ),
-        epochs=epochs,
+        epochs=schedule.epochs,
         shuffle=False,  # the dataset shuffles itself, reproducibly
-        verbose=0 if verbose == 1 else min(int(verbose), 2),
+        verbose=0 if schedule.verbose == 1 else min(int(schedule.verbose), 2),
         callbacks=callbacks,
     )
-    history = {
+    return {
         name: [float(value) for value in values] for name, values in keras_history.history.items()
     }
-    _check_finite(history, trainer, learning_rate=learning_rate, alpha=alpha)
-    return history
 
 
-def _check_finite(history, trainer, *, learning_rate, alpha):
+def _check_finite(history, trainer, learning_rate, alpha):
     losses = history.get("loss", [])
     if np.all(np.isfinite(losses)) and all(np.all(np.isfinite(w)) for w in trainer.get_weights()):
         return

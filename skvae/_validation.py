@@ -263,15 +263,15 @@ def check_unit_interval(X, name):
         )
 
 
-def check_likelihood_settings(X, params):
+def check_likelihood_settings(X, likelihood, decoder_variance, alpha):
     """What the parameter constraints cannot say about the likelihood settings.
 
-    ``params`` are the estimator's; training data ``X`` must fit a Bernoulli
-    decoder, and ``decoder_variance="alpha"`` needs a numeric ``alpha``.
+    Training data ``X`` must fit a Bernoulli decoder, and
+    ``decoder_variance="alpha"`` needs a numeric ``alpha``.
     """
-    if params["likelihood"] == "bernoulli":
+    if likelihood == "bernoulli":
         check_unit_interval(X, "X")
-    if params["decoder_variance"] == "alpha" and params["alpha"] == "auto":
+    if decoder_variance == "alpha" and alpha == "auto":
         raise ValueError(
             "decoder_variance='alpha' reads the variance off a numeric alpha, but "
             "alpha='auto'; use decoder_variance='fitted' (the same variance that "

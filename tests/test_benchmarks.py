@@ -16,7 +16,7 @@ from benchmarks.harness import FULL, SMOKE
 from benchmarks.memory_worker import MB, PeakSampler, read_status
 from benchmarks.reference_vae import build_hand_written_vae
 from benchmarks.sections.efficiency import forward_flops
-from skvae._model import build_decoder, build_encoder
+from skvae._model import NetworkStructure, build_decoder, build_encoder
 
 SECTIONS = {"1 fit", "2 inference", "3 quality", "4 scaling", "4 memory", "5 search"}
 
@@ -86,14 +86,15 @@ def test_forward_flops_match_a_hand_count():
 
 @pytest.mark.parametrize("sizes", [FULL, SMOKE], ids=["FULL", "SMOKE"])
 def test_hand_written_vae_has_the_skvae_architecture(sizes):
-    network = dict(
+    network = NetworkStructure(
+        sizes.latent_dim,
         architecture="conv",
         conv_filters=sizes.conv_filters,
         conv_kernels=(3,) * len(sizes.conv_filters),
         conv_strides=sizes.conv_strides,
     )
-    encoder = build_encoder((28, 28, 1), sizes.latent_dim, **network)
-    decoder = build_decoder((28, 28, 1), sizes.latent_dim, output_activation="sigmoid", **network)
+    encoder = build_encoder((28, 28, 1), network)
+    decoder = build_decoder((28, 28, 1), network, output_activation="sigmoid")
     hand_written = build_hand_written_vae(sizes, 28)
 
     for ours, theirs in [(encoder, hand_written.encoder), (decoder, hand_written.decoder)]:

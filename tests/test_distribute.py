@@ -28,8 +28,8 @@ import pytest
 import tensorflow as tf
 
 import skvae
-from skvae import _distribute, _training
-from skvae._training import Seeds
+from skvae import _distribute, _seeding, _training
+from skvae._seeding import Seeds
 
 # Runs inside the namespace: raises the loopback, gives each worker a free
 # port on it and a TF_CONFIG, and waits for them (all killed at the deadline).
@@ -101,7 +101,7 @@ _WORKER_SCRIPT = textwrap.dedent(
         # noise: early stopping (patience 1) ends the continued fit early.
         vae.set_params(warm_start=True, learning_rate=1e-9, n_iter_no_change=1).fit(X)
         report = dict(first_fit=first_fit, history=vae.history_, n_iter=vae.n_iter_,
-                      parts=parts, scoring_seed=vae._scoring_seed)
+                      parts=parts, inference_seed=vae._inference_seed)
         return vae, report
 
     if __name__ == "__main__":
@@ -202,12 +202,13 @@ def test_two_workers_train_one_model_like_one_process(tmp_path, worker_script):
     epochs = worker_script.EPOCHS
     assert reports[0]["n_iter"] == reports[1]["n_iter"] < 2 * epochs
     # Worker 0's seeds on both workers; the reference drew the same ones.
-    assert reports[0]["scoring_seed"] == reports[1]["scoring_seed"] == reference["scoring_seed"]
+    seeds_used = [report["inference_seed"] for report in (*reports, reference)]
+    assert len(set(seeds_used)) == 1
 
     # Each worker gathered only its own half of every global batch, and the
     # reference whole global batches (the tail of each pass was prefetched
     # into the next one, hence a pass more).
-    seeds = _training.draw_seeds(np.random.RandomState(1000))
+    seeds = _seeding.draw_seeds(np.random.RandomState(1000))
     n_samples, params = len(worker_script.digits()), worker_script.PARAMS
     whole = _expected_parts(seeds, n_samples, params, epochs + 1, n_replicas=1)
     halves = _expected_parts(seeds, n_samples, params, epochs + 1, n_replicas=2)
@@ -280,6 +281,6 @@ def test_batches_the_replicas_cannot_share_equally_are_refused(n_rows, batch_siz
 
 
 def test_one_worker_keeps_its_own_seeds():
-    seeds = Seeds(split=1, network=2, data=3, scoring=2**31 - 2)
+    seeds = Seeds(split=1, network=2, data=3, inference=2**31 - 2)
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     assert _distribute.agreed_seeds(seeds, strategy, n_samples=10) == seeds

@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from skvae import VAEImputer
-from skvae._scoring import row_noise
+from skvae._seeding import row_noise
 
 FAST = dict(epochs=2, batch_size=32, n_importance_samples=8, random_state=0)
 
@@ -201,11 +201,48 @@ def test_in_a_pipeline_under_grid_search(digits):
     assert search.predict(X[:5]).shape == (5,)
 
 
+def test_score_is_the_mean_bound_on_the_observed_entries(table):
+    imputer = VAEImputer(hidden_layer_sizes=(16,), **FAST).fit(table)
+    score = imputer.score(table)
+    assert math.isfinite(score)
+    # Each row's bound covers its observed entries only: hiding one more
+    # entry of every row leaves a likelihood of fewer terms.
+    fewer = table.copy()
+    fewer[:, 4] = np.nan
+    assert imputer.score(fewer) != score
+    # Nothing observed has probability 1: one draw bounds its log by -KL(q || p).
+    nothing = np.full((1, table.shape[1]), np.nan)
+    mu, log_var = (np.asarray(v, np.float64) for v in imputer.encoder_(nothing))
+    kl = 0.5 * np.sum(mu**2 + np.exp(log_var) - 1 - log_var)
+    one_draw = imputer.set_params(n_importance_samples=1).score(nothing)
+    assert one_draw == pytest.approx(-kl, rel=1e-5)
+    # The same draws and decoder variance as the autoencoder's score.
+    complete = np.nan_to_num(table)
+    assert imputer.score(complete) == pytest.approx(
+        np.mean(imputer._score_samples(complete)), rel=1e-12
+    )
+
+
+def test_grid_search_with_default_scoring_picks_the_best_held_out_score(digits):
+    X = with_missing(digits[0][:300])
+    split = [(np.arange(200), np.arange(200, 300))]
+    params = dict(FAST, hidden_layer_sizes=(16,), validation_fraction=0.0)
+    grid = {"latent_dim": [1, 4]}
+    search = GridSearchCV(VAEImputer(**params), grid, cv=split).fit(X)
+    held_out = {
+        latent_dim: VAEImputer(latent_dim=latent_dim, **params).fit(X[:200]).score(X[200:])
+        for latent_dim in grid["latent_dim"]
+    }
+    best = max(held_out, key=held_out.get)
+    assert search.best_params_["latent_dim"] == best
+    assert search.best_score_ == pytest.approx(held_out[best])
+
+
 def test_the_decoder_variance_is_fitted_on_the_observed_entries(table):
     imputer = VAEImputer(hidden_layer_sizes=(16,), validation_fraction=0.0, **FAST).fit(table)
     x = table.astype(np.float32)
     mu, log_var = (np.asarray(v, np.float64) for v in imputer.encoder_(x))
-    eps = row_noise(x, 1, mu.shape[1], imputer._scoring_seed)[:, 0]
+    eps = row_noise(x, 1, mu.shape[1], imputer._inference_seed)[:, 0]
     x_hat = np.asarray(imputer.decoder_((mu + np.exp(0.5 * log_var) * eps).astype(np.float32)))
     observed = ~np.isnan(table)
     squared_errors = (table - x_hat)[observed] ** 2

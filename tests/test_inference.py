@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from skvae._inference import CompiledVAE
 from skvae._losses import decoder_variance, gaussian_log_likelihood
-from skvae._model import build_decoder, build_encoder
+from skvae._model import NetworkStructure, build_decoder, build_encoder
 
 LATENT_DIM = 2
 N_ROWS = 150  # two full chunks of 64 rows and a padded one
@@ -36,15 +36,9 @@ FEW_ULPS = dict(rtol=4 * np.finfo(np.float32).eps, atol=4 * np.finfo(np.float32)
 def network(request):
     """Encoder, decoder, their CompiledVAE and ``N_ROWS`` samples, per architecture."""
     shape, structure = NETWORKS[request.param]
-    encoder = build_encoder(shape, LATENT_DIM, architecture=request.param, seed=0, **structure)
-    decoder = build_decoder(
-        shape,
-        LATENT_DIM,
-        architecture=request.param,
-        output_activation="sigmoid",
-        seed=0,
-        **structure,
-    )
+    structure = NetworkStructure(LATENT_DIM, architecture=request.param, **structure)
+    encoder = build_encoder(shape, structure, seed=0)
+    decoder = build_decoder(shape, structure, output_activation="sigmoid", seed=0)
     variance = decoder_variance(10.0, math.prod(shape))
     compiled = CompiledVAE(encoder, decoder, variance)
     X = np.random.default_rng(0).random((N_ROWS, *shape)).astype(np.float32)

@@ -22,7 +22,7 @@ from scipy import stats
 from sklearn.decomposition import PCA
 
 from skvae import VariationalAutoencoder
-from skvae._scoring import row_noise
+from skvae._seeding import row_noise
 
 N_FEATURES = 6
 COLUMN_SCALES = np.array([2.0, 1.0])  # lengths of the orthogonal columns of W
@@ -133,7 +133,7 @@ def test_elbo_matches_its_formula_for_each_draw(exact_vae):
     weights, offset = ppca_parameters()
     mu_kernel, mu_bias, log_var_bias = exact_posterior()
     mu = np.float64(X) @ mu_kernel + mu_bias
-    eps = row_noise(X, 1, len(COLUMN_SCALES), exact_vae._scoring_seed)[:, 0, :]
+    eps = row_noise(X, 1, len(COLUMN_SCALES), exact_vae._inference_seed)[:, 0, :]
     z = mu + np.exp(0.5 * log_var_bias) * eps
     log_likelihood = stats.norm.logpdf(
         X, loc=z @ weights.T + offset, scale=math.sqrt(NOISE_VARIANCE)

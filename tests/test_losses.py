@@ -36,9 +36,11 @@ from skvae._losses import (
     observed_fraction,
     optimal_decoder_variance,
     reconstruction_loss,
+    reparameterize,
+    resampled_index,
     standard_normal_log_density,
 )
-from skvae._model import Sampling, build_encoder
+from skvae._model import NetworkStructure, Sampling, build_encoder
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -467,7 +469,9 @@ def test_kl_overflows_outside_the_range_which_is_why_the_encoder_clips():
 
 @pytest.mark.parametrize("bias, expected", [(1e4, LOG_VAR_RANGE[1]), (-1e4, LOG_VAR_RANGE[0])])
 def test_encoder_clips_log_var_to_the_documented_range(bias, expected):
-    encoder = build_encoder((3,), 2, architecture="dense", hidden_layer_sizes=(4,), seed=0)
+    encoder = build_encoder(
+        (3,), NetworkStructure(2, architecture="dense", hidden_layer_sizes=(4,)), seed=0
+    )
     layer = encoder.get_layer("log_var_unclipped")
     kernel, _ = layer.get_weights()
     layer.set_weights([kernel, np.full(2, bias, np.float32)])
@@ -498,7 +502,7 @@ def small_vae(digits):
 def scores_for(vae, X, n_importance_samples, scoring_seed):
     # The draws of score_samples are seeded at fit; replacing that seed
     # stands in for refitting with another random_state without new weights.
-    vae._scoring_seed = scoring_seed
+    vae._inference_seed = scoring_seed
     return vae.set_params(n_importance_samples=n_importance_samples).score_samples(X)
 
 
@@ -641,3 +645,45 @@ def test_importance_weighted_mean_is_the_self_normalised_average(log_weights, n_
     expected = np.einsum("bk,bkf->bf", weights, values)
     mean = np.asarray(importance_weighted_mean(log_weights, values.astype(np.float32)))
     np.testing.assert_allclose(mean, expected, rtol=1e-5, atol=1e-5)
+
+
+@property_test
+@given(posteriors(mu_bound=10, log_var_range=(-10, 5)), st.integers(1, 4), st.data())
+def test_reparameterize_is_mu_plus_sigma_times_eps(posterior, n_draws, data):
+    mu, log_var = as_float64(posterior[0]), as_float64(posterior[1])
+    shape = (len(mu), n_draws, mu.shape[1])
+    eps = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-5, 5)))
+    z = np.asarray(reparameterize(mu[:, None], log_var[:, None], eps))
+    expected = mu[:, None] + np.sqrt(np.exp(log_var))[:, None] * eps
+    np.testing.assert_allclose(z, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_sampling_draws_through_reparameterize():
+    mu, log_var = np.float32([[1.0, -2.0]]), np.float32([[0.5, -3.0]])
+    layer = Sampling(seed=3)
+    z = np.asarray(layer([mu, log_var]))
+    eps = np.asarray(keras.random.normal((1, 2), seed=keras.random.SeedGenerator(3)))
+    np.testing.assert_allclose(z, np.asarray(reparameterize(mu, log_var, eps)), rtol=1e-6)
+
+
+@property_test
+@given(
+    hnp.arrays(np.float64, st.tuples(batch_sizes, st.integers(1, 8)), elements=st.floats(-30, 30)),
+    st.data(),
+)
+def test_resampled_index_picks_the_first_draw_whose_cumulative_weight_reaches_u(log_weights, data):
+    u = data.draw(hnp.arrays(np.float64, log_weights.shape[:1], elements=st.floats(0, 1)))
+    weights = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    # Away from the ties where float rounding decides.
+    assume(np.all(np.abs(cumulative - u[:, None]) > 1e-9))
+    expected = np.minimum((cumulative < u[:, None]).sum(axis=1), log_weights.shape[1] - 1)
+    np.testing.assert_array_equal(np.asarray(resampled_index(log_weights, u)), expected)
+
+
+def test_resampled_index_picks_draws_in_proportion_to_their_weights():
+    weights = np.array([0.1, 0.6, 0.3])
+    u = (np.arange(10_000) + 0.5) / 10_000  # evenly spread over (0, 1)
+    log_weights = np.tile(np.log(weights), (len(u), 1))
+    counts = np.bincount(np.asarray(resampled_index(log_weights, u)), minlength=3)
+    np.testing.assert_allclose(counts / len(u), weights, atol=1e-3)

@@ -15,6 +15,7 @@ from skvae._losses import kl_loss, observed_entries, reconstruction_loss
 from skvae._model import (
     Clip,
     FillMissing,
+    NetworkStructure,
     Sampling,
     VAETrainer,
     build_decoder,
@@ -38,10 +39,9 @@ def conv(strides):
 
 
 def build_pair(shape, structure, seed=0, output_activation="sigmoid"):
-    encoder = build_encoder(shape, LATENT_DIM, seed=seed, **structure)
-    decoder = build_decoder(
-        shape, LATENT_DIM, output_activation=output_activation, seed=seed, **structure
-    )
+    structure = NetworkStructure(LATENT_DIM, **structure)
+    encoder = build_encoder(shape, structure, seed=seed)
+    decoder = build_decoder(shape, structure, output_activation=output_activation, seed=seed)
     return encoder, decoder
 
 
@@ -222,7 +222,9 @@ def test_train_step_loss_follows_alpha_assigned_after_tracing():
 
 @pytest.mark.parametrize("structure, shape", [(DENSE, (5,)), (conv((1, 2)), (4, 4, 2))])
 def test_an_encoder_for_missing_entries_reads_nan_as_zero(structure, shape):
-    encoder = build_encoder(shape, LATENT_DIM, missing_entries="zero", seed=0, **structure)
+    encoder = build_encoder(
+        shape, NetworkStructure(LATENT_DIM, **structure), missing_entries="zero", seed=0
+    )
     x = random_batch(shape, n_rows=6)
     x_missing = np.where(np.random.default_rng(1).random(x.shape) < 0.3, np.nan, x)
     for got, expected in zip(
@@ -240,7 +242,9 @@ def test_fill_missing_can_append_the_mask_as_channels():
 
 def test_a_masked_trainer_scores_the_observed_entries_only():
     _, decoder = build_pair((5,), DENSE, output_activation="linear")
-    encoder = build_encoder((5,), LATENT_DIM, missing_entries="zero", seed=0, **DENSE)
+    encoder = build_encoder(
+        (5,), NetworkStructure(LATENT_DIM, **DENSE), missing_entries="zero", seed=0
+    )
     trainer = VAETrainer(encoder, decoder, 3.0, masked=True, seed=0)
     x = random_batch((5,), n_rows=8)
     x[::2, 1:3] = np.nan
@@ -256,9 +260,9 @@ def test_a_masked_trainer_scores_the_observed_entries_only():
 def hiding_trainer(shape, structure):
     _, decoder = build_pair(shape, structure, output_activation="linear")
     encoder = build_encoder(
-        shape, LATENT_DIM, missing_entries="zero_and_mask", seed=0, **structure
+        shape, NetworkStructure(LATENT_DIM, **structure), missing_entries="zero_and_mask", seed=0
     )
-    return VAETrainer(encoder, decoder, 1.0, masked=True, hide_observed=True, seed=0)
+    return VAETrainer(encoder, decoder, 1.0, masked=True, mask_augmentation=True, seed=0)
 
 
 def test_hidden_entries_range_from_none_to_all_per_row():

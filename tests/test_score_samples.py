@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from skvae import VariationalAutoencoder, _scoring
+from skvae import VariationalAutoencoder, _scoring, _seeding
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_each_row_gets_its_own_draws(fitted):
     vae, X = fitted
 
     def row_noise(x, n_draws):
-        return _scoring.row_noise(x, n_draws, vae.latent_dim, vae._scoring_seed)
+        return _seeding.row_noise(x, n_draws, vae.latent_dim, vae._inference_seed)
 
     noise = row_noise(np.concatenate([X[:3], X[:1]]), 4)
     assert noise.shape == (4, 4, vae.latent_dim)
@@ -50,13 +50,13 @@ def test_the_mean_score_carries_no_noise_shared_by_all_rows(fitted):
     # difference between two scoring seeds averages out across rows.
     vae, X = fitted
     vae.set_params(n_importance_samples=1)
-    seed = vae._scoring_seed
+    seed = vae._inference_seed
     try:
         first = vae.score_samples(X)
-        vae._scoring_seed = seed + 1
+        vae._inference_seed = seed + 1
         difference = vae.score_samples(X) - first
     finally:
-        vae._scoring_seed = seed
+        vae._inference_seed = seed
     standard_error = difference.std(ddof=1) / math.sqrt(len(difference))
     assert abs(difference.mean()) < 4 * standard_error
     assert difference.std() > 0  # the seeds did change the draws

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from skvae import VariationalAutoencoder, _training
+from skvae import VariationalAutoencoder, _seeding, _training
 
 
 def test_split_rows_is_disjoint_sorted_and_never_empties_training():
@@ -34,8 +34,8 @@ def test_network_parameters_compare_lists_and_tuples_alike():
 
 
 def test_draw_seeds_are_reproducible_and_distinct():
-    seeds = _training.draw_seeds(0)
-    assert seeds == _training.draw_seeds(0)
+    seeds = _seeding.draw_seeds(0)
+    assert seeds == _seeding.draw_seeds(0)
     assert len(set(seeds)) == 4
 
 

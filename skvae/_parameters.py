@@ -1,0 +1,393 @@
+"""The parameters both estimators share: one signature, one documentation.
+
+:class:`~skvae._base.BaseVAE`'s ``__init__`` is the one constructor of the
+shared parameters. scikit-learn reads an estimator's parameters off its
+``__init__`` signature, so each public estimator's own ``__init__`` declares
+only its own parameters and takes the shared ones through
+:func:`with_shared_parameters`, which gives it the full, explicit signature
+(no ``**kwargs`` for scikit-learn to see) with that estimator's defaults.
+
+Each shared parameter and fitted attribute is documented once, in
+:data:`SHARED_PARAMETER_DOCS` and :data:`SHARED_ATTRIBUTE_DOCS`;
+:func:`document_shared` writes them into each estimator's docstring, with
+the estimator's own defaults, in the order of its signature.
+"""
+
+import functools
+import inspect
+import itertools
+import math
+import re
+import textwrap
+
+#: Type and description of every parameter of ``BaseVAE.__init__``. The
+#: header's ``default=`` is written from each estimator's signature.
+SHARED_PARAMETER_DOCS = {
+    "latent_dim": (
+        "int",
+        """
+        Number of latent dimensions, i.e. columns of ``transform``'s output for
+        :class:`~skvae.VariationalAutoencoder`.
+        """,
+    ),
+    "alpha": (
+        'float or "auto"',
+        """
+        The training objective. A number trains on ``alpha * mse + KL``: the
+        weight of the reconstruction error (averaged over features) against
+        the KL term, a Gaussian decoder of variance ``n_features / (2 *
+        alpha)``. Larger values trust the reconstruction more, smaller values
+        pull posteriors to the prior. ``"auto"`` trains on the negative ELBO
+        with that variance set, per batch, to the batch's mean squared error
+        over the observed entries, its maximum-likelihood value (the
+        sigma-VAE of Rybkin et al., 2021), so there is nothing to tune.
+        Either way ``score`` is comparable across values, so
+        ``GridSearchCV`` can choose; the user guide compares them. With
+        ``likelihood="bernoulli"`` use ``"auto"``, the Bernoulli ELBO itself.
+        """,
+    ),
+    "likelihood": (
+        '{"gaussian", "bernoulli"}',
+        """
+        The decoder's distribution. ``"gaussian"``: the reconstruction error
+        is the squared error. ``"bernoulli"``: the decoder outputs
+        probabilities (sigmoid), the reconstruction error is the binary
+        cross-entropy, ``X`` must lie in [0, 1], and the likelihoods are
+        log-probabilities only for binary ``X``.
+        """,
+    ),
+    "decoder_variance": (
+        '{"fitted", "alpha"} or float',
+        """
+        Variance of the Gaussian decoder that scores and importance weights
+        use, fixed at ``fit`` as ``decoder_variance_``. ``"fitted"``: the
+        value that maximises the training ELBO, the mean squared error per
+        observed entry at one posterior draw per training row. ``"alpha"``:
+        ``n_features / (2 * alpha)``, what a numeric ``alpha`` implies. A
+        number: that variance. Ignored for ``likelihood="bernoulli"``.
+        """,
+    ),
+    "image_shape": (
+        "tuple of int",
+        """
+        ``(height, width)`` or ``(height, width, channels)`` of the rows of
+        2-D input, in row-major (C) order with channels last. Ignored for
+        4-D input, whose shape is used. When ``None``, 2-D input with a
+        square number of features of at least 16 is read as a square
+        one-channel image.
+        """,
+    ),
+    "architecture": (
+        '{"auto", "conv", "dense"}',
+        """
+        ``"conv"``: mirrored Conv2D / Conv2DTranspose stacks; ``"dense"``: a
+        multi-layer perceptron; ``"auto"``: conv when the input is an image
+        (4-D input, ``image_shape`` given, or a square feature count of at
+        least 16), dense otherwise.
+        """,
+    ),
+    "conv_filters": (
+        "tuple of int",
+        """
+        Filters of each encoder convolution; the decoder mirrors them.
+        """,
+    ),
+    "conv_kernels": (
+        "int or tuple of int",
+        """
+        Kernel size of each convolution (one int for all).
+        """,
+    ),
+    "conv_strides": (
+        "int or tuple of int",
+        """
+        Stride of each convolution (one int for all). Their product may not
+        exceed the smaller image side.
+        """,
+    ),
+    "hidden_layer_sizes": (
+        "tuple of int",
+        """
+        Hidden units of the dense encoder; the decoder mirrors them.
+        """,
+    ),
+    "batch_norm": (
+        "bool",
+        """
+        Whether to put BatchNormalization after each hidden layer.
+        """,
+    ),
+    "output_activation": (
+        '{"auto", "sigmoid", "linear"}',
+        """
+        Activation of the decoder's output. ``"auto"`` uses ``"sigmoid"``
+        when all (observed) training values lie in [0, 1] and ``"linear"``
+        otherwise.
+        """,
+    ),
+    "epochs": (
+        "int",
+        """
+        Maximum number of passes over the training data.
+        """,
+    ),
+    "batch_size": (
+        "int",
+        """
+        Samples per gradient step; clipped (with a warning) to the number of
+        training samples.
+        """,
+    ),
+    "learning_rate": (
+        "float",
+        """
+        Adam's learning rate.
+        """,
+    ),
+    "validation_fraction": (
+        "float",
+        """
+        Fraction of the samples held out to report validation losses in
+        ``history_`` and to drive early stopping. ``0`` holds out nothing.
+        When it would leave no sample on either side, nothing is held out.
+        """,
+    ),
+    "early_stopping": (
+        "bool",
+        """
+        Stop when the validation loss (the training loss if nothing is held
+        out) has not improved for ``n_iter_no_change`` epochs, and restore
+        the weights of the best epoch.
+        """,
+    ),
+    "n_iter_no_change": (
+        "int",
+        """
+        Patience of early stopping, in epochs.
+        """,
+    ),
+    "n_importance_samples": (
+        "int",
+        """
+        Latent draws ``z_i ~ q(z | x)`` per row wherever the fitted model
+        estimates an expectation: ``score_samples`` (``1`` gives the ELBO
+        with the KL term in closed form, ``k > 1`` the tighter
+        importance-weighted bound of Burda et al., 2016) and the imputer's
+        ``transform`` (its conditional mean). More draws cost
+        proportionally more time. An inference setting, like ``verbose``:
+        read when it is used, so one fitted model can be scored with several
+        ``k`` through ``set_params``; every other parameter takes effect at
+        the next ``fit``.
+        """,
+    ),
+    "distribute_strategy": (
+        "tf.distribute.Strategy",
+        """
+        Strategy under whose scope the model is built and trained, e.g.
+        ``tf.distribute.MirroredStrategy()`` for data-parallel training over
+        several devices, or ``tf.distribute.MultiWorkerMirroredStrategy()``
+        over several machines (see "Scaling out" in the docs); ``batch_size``
+        is then the global batch, shared equally by the replicas (a multiple
+        of their number). ``None`` uses TensorFlow's default device. A
+        strategy belongs to one process: ``clone`` shares it rather than
+        copying it, and it is not pickled (it comes back as ``None``).
+        """,
+    ),
+    "random_state": (
+        "int, RandomState instance or None",
+        """
+        Seeds the weight initialisation, the validation split, the
+        shuffling, the sampling noise during training and the draws of
+        inference (``score_samples``, the imputer's ``transform``). An int
+        makes ``fit`` reproducible (it also enables TensorFlow op determinism
+        during ``fit``, restored afterwards). A row's inference draws depend
+        only on the seed and the row's own values, so its result does not
+        depend on the other rows.
+        """,
+    ),
+    "verbose": (
+        "int",
+        """
+        0 is silent, 1 shows one progress bar over the epochs, 2 one line
+        per epoch.
+        """,
+    ),
+}
+
+#: Type and description of the fitted attributes every estimator has.
+SHARED_ATTRIBUTE_DOCS = {
+    "encoder_": (
+        "keras.Model",
+        """
+        The trained encoder, ``x -> [mu, log_var]``; one trained on
+        incomplete data reads NaN as missing.
+        """,
+    ),
+    "decoder_": (
+        "keras.Model",
+        """
+        The trained decoder, ``z -> x_hat``.
+        """,
+    ),
+    "image_shape_": (
+        "tuple of int or None",
+        """
+        ``(height, width, channels)`` of the samples, or ``None`` for
+        tabular data.
+        """,
+    ),
+    "architecture_": (
+        "str",
+        """
+        ``"conv"`` or ``"dense"``, as resolved from ``architecture``.
+        """,
+    ),
+    "output_activation_": (
+        "str",
+        """
+        ``"sigmoid"`` or ``"linear"``, as resolved from
+        ``output_activation``.
+        """,
+    ),
+    "decoder_variance_": (
+        "float or None",
+        """
+        Variance of the Gaussian decoder that scores and importance weights
+        use (see ``decoder_variance``), in the units the network sees (8-bit
+        data divided by 255); None for ``likelihood="bernoulli"``.
+        """,
+    ),
+    "history_": (
+        "dict of str to list of float",
+        """
+        Per-epoch ``loss``, ``reconstruction_loss`` and ``kl_loss``, and the
+        same with a ``val_`` prefix when data were held out. Every curve has
+        ``n_iter_`` entries; a ``val_`` entry is NaN for an epoch that held
+        nothing out (``partial_fit``).
+        """,
+    ),
+    "n_iter_": (
+        "int",
+        """
+        Number of epochs run.
+        """,
+    ),
+    "n_features_in_": (
+        "int",
+        """
+        Number of features seen during ``fit`` (pixels times channels).
+        """,
+    ),
+    "feature_names_in_": (
+        "ndarray of shape (`n_features_in_`,)",
+        """
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
+        """,
+    ),
+}
+
+
+def with_shared_parameters(base_init, **defaults):
+    """Decorate an estimator's ``__init__`` so that it also takes ``base_init``'s parameters.
+
+    The decorated ``__init__`` declares its own parameters and collects the
+    shared ones in ``**shared``, which it passes to ``super().__init__``.
+    The result has the signature scikit-learn needs: the own parameters,
+    then every other parameter of ``base_init`` as keyword-only, with the
+    defaults overridden by ``defaults``; calls are bound to it, so an
+    omitted shared parameter gets this estimator's default.
+    """
+    base_parameters = list(inspect.signature(base_init).parameters.values())[1:]
+    unknown = set(defaults) - {parameter.name for parameter in base_parameters}
+    if unknown:
+        raise TypeError(f"{sorted(unknown)} are not parameters of {base_init.__qualname__}.")
+
+    def decorate(init):
+        own_signature = inspect.signature(init)
+        own = [p for p in own_signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        declared = {parameter.name for parameter in own}
+        shared = [
+            parameter.replace(
+                kind=parameter.KEYWORD_ONLY,
+                default=defaults.get(parameter.name, parameter.default),
+            )
+            for parameter in base_parameters
+            if parameter.name not in declared
+        ]
+        signature = own_signature.replace(parameters=[*own, *shared])
+
+        @functools.wraps(init)
+        def __init__(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            init(*bound.args, **bound.kwargs)
+
+        __init__.__signature__ = signature
+        return __init__
+
+    return decorate
+
+
+def document_shared(cls):
+    """Write the shared parameters and attributes into ``cls``'s docstring; return ``cls``.
+
+    The docstring's Parameters and Attributes sections hold the estimator's
+    own entries; the shared ones missing from them are added from
+    :data:`SHARED_PARAMETER_DOCS` (with the default of ``cls``'s signature)
+    and :data:`SHARED_ATTRIBUTE_DOCS`. Parameters follow the signature's
+    order; shared attributes come first, then the estimator's own.
+    """
+    parameters = dict(list(inspect.signature(cls.__init__).parameters.items())[1:])
+    parameter_entries = {
+        name: _entry(name, f"{kind}, default={_default_text(parameters[name].default)}", text)
+        for name, (kind, text) in SHARED_PARAMETER_DOCS.items()
+        if name in parameters
+    }
+    attribute_entries = {
+        name: _entry(name, kind, text) for name, (kind, text) in SHARED_ATTRIBUTE_DOCS.items()
+    }
+    doc = _merged_section(cls.__doc__, "Parameters", parameter_entries, order=list(parameters))
+    cls.__doc__ = _merged_section(doc, "Attributes", attribute_entries, order=None)
+    return cls
+
+
+def _entry(name, header, text):
+    return f"    {name} : {header}\n{textwrap.indent(textwrap.dedent(text).strip(), ' ' * 8)}\n"
+
+
+def _default_text(default):
+    if isinstance(default, str):
+        return f'"{default}"'
+    if isinstance(default, float) and math.isnan(default):
+        return "np.nan"
+    return repr(default)
+
+
+_ENTRY_START = re.compile(r"^    (\w+) : ", re.MULTILINE)
+
+
+def _merged_section(doc, title, shared_entries, order):
+    """``doc`` with the ``title`` section's entries completed by ``shared_entries``.
+
+    ``order``: the names in the order the entries should take, or None for
+    the shared entries first, then the others as written.
+    """
+    heading = f"    {title}\n    {'-' * len(title)}\n"
+    start = doc.index(heading) + len(heading)
+    next_heading = re.search(r"\n    \w[\w ]*\n    -+\n", doc[start:])
+    end = start + next_heading.start() + 1 if next_heading else len(doc)
+    body = doc[start:end]
+    bounds = [*(match.start() for match in _ENTRY_START.finditer(body)), len(body)]
+    own = {
+        _ENTRY_START.match(body, begin).group(1): body[begin:stop].rstrip() + "\n"
+        for begin, stop in itertools.pairwise(bounds)
+    }
+    entries = {**{n: e for n, e in shared_entries.items() if n not in own}, **own}
+    names = order if order else list(entries)
+    if set(names) != set(entries):
+        raise ValueError(
+            f"{title} of the docstring and the signature differ: "
+            f"{sorted(set(names) ^ set(entries))}."
+        )
+    return doc[:start] + "\n".join(entries[name] for name in names) + "\n" + doc[end:]
