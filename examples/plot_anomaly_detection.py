@@ -40,7 +40,9 @@ is_anomaly = y_test == 0
 # Each gives an anomaly score, higher for more unusual digits: minus the
 # VAE's log-likelihood bound, PCA's squared reconstruction error (with the
 # same latent size), and minus the isolation forest's normality score.
-vae = VariationalAutoencoder(latent_dim=4, epochs=2 if SMOKE else 100, random_state=0)
+vae = VariationalAutoencoder(
+    latent_dim=4, image_shape=(8, 8), epochs=2 if SMOKE else 100, random_state=0
+)
 vae.fit(X_train)
 pca = PCA(n_components=4, random_state=0).fit(X_train)
 forest = IsolationForest(random_state=0).fit(X_train)

@@ -37,7 +37,11 @@ X_noisy = np.clip(X_test + 0.3 * rng.standard_normal(X_test.shape), 0, 1)
 # --------------------------------------------------
 latent_dim = 8
 vae = VariationalAutoencoder(
-    latent_dim=latent_dim, alpha=1000, epochs=2 if SMOKE else 60, random_state=0
+    latent_dim=latent_dim,
+    image_shape=(8, 8),
+    alpha=1000,
+    epochs=2 if SMOKE else 60,
+    random_state=0,
 ).fit(X_train)
 pca = PCA(n_components=latent_dim).fit(X_train)
 

@@ -31,6 +31,7 @@ param_grid = {"alpha": [100.0, 1000.0, 10000.0, "auto"], "latent_dim": [2, 8]}
 if SMOKE:
     X, param_grid = X[:120], {"alpha": [100.0, "auto"], "latent_dim": [2]}
 vae = VariationalAutoencoder(
+    image_shape=(8, 8),
     conv_filters=(16, 32),
     conv_strides=(2, 2),
     batch_size=32 if SMOKE else 128,

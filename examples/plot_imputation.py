@@ -33,7 +33,10 @@ if SMOKE:
     X_train, X_test = X_train[:200], X_test[:40]
 
 # Few importance samples keep the example fast; the default is 100.
-vae_params = dict(epochs=2 if SMOKE else 100, n_importance_samples=5 if SMOKE else 50)
+# The rows are 8x8 images: image_shape gives them a convolutional network.
+vae_params = dict(
+    image_shape=(8, 8), epochs=2 if SMOKE else 100, n_importance_samples=5 if SMOKE else 50
+)
 
 
 def rmse_on_missing(X_imputed, missing):

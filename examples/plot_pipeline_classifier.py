@@ -36,6 +36,7 @@ pipelines = {
     "VAE": make_pipeline(
         VariationalAutoencoder(
             latent_dim=latent_dim,
+            image_shape=(8, 8),
             conv_filters=(16, 32),
             conv_strides=(2, 2),
             epochs=1 if SMOKE else 25,

@@ -36,7 +36,10 @@ X_train, X_test, y_train, y_test = train_test_split(
 # ---
 # ``alpha`` weighs the per-pixel squared error against the KL term; 1000
 # means a decoder noise of ``sqrt(64 / 2000) ~ 0.18`` per pixel.
-vae = VariationalAutoencoder(latent_dim=2, alpha=1000, epochs=2 if SMOKE else 40, random_state=0)
+# The rows are 8x8 images: image_shape gives them a convolutional network.
+vae = VariationalAutoencoder(
+    latent_dim=2, image_shape=(8, 8), alpha=1000, epochs=2 if SMOKE else 40, random_state=0
+)
 vae.fit(X_train)
 pca = PCA(n_components=2).fit(X_train)
 

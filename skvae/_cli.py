@@ -237,7 +237,7 @@ def _demo(args):
         f"Training on {len(digits.X_train)} digits, holding out {len(digits.X_test)}...",
         flush=True,
     )
-    vae = _estimator(args)
+    vae = _estimator(args, image_shape=digits.image_shape)
     start = time.perf_counter()
     _fit(vae, digits.X_train)
     fit_seconds = time.perf_counter() - start

@@ -79,8 +79,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     --------
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VariationalAutoencoder
-    >>> X = load_digits().data[:200] / 16
-    >>> vae = VariationalAutoencoder(latent_dim=2, epochs=2, random_state=0)
+    >>> X = load_digits().data[:200] / 16  # 8x8 images as rows
+    >>> vae = VariationalAutoencoder(latent_dim=2, image_shape=(8, 8), epochs=2, random_state=0)
     >>> vae.fit_transform(X).shape
     (200, 2)
     >>> vae.image_shape_, vae.architecture_

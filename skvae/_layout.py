@@ -19,9 +19,6 @@ from ._validation import as_positive_ints, normalize_image_shape
 # uint8 input is read as 8-bit intensities: the model sees it divided by this,
 # and decoded outputs are multiplied back.
 UINT8_SCALE = 255.0
-# 'auto' treats 2-D data as square images only from this side up: a 3x3 conv
-# over 9 tabular features is rarely what anyone wants.
-MIN_AUTO_IMAGE_SIDE = 4
 
 
 def input_scale(X):
@@ -87,18 +84,18 @@ def resolve_layout(
     keyword arguments are the estimator's parameters of the same names, and
     ``missing_entries`` the :class:`Layout` field. A Bernoulli decoder
     outputs probabilities, so it needs the sigmoid.
+
+    Rows are images only when the input or the user says so: 4-D input,
+    ``image_shape``, or ``architecture="conv"`` (which reads a square
+    feature count as a square one-channel image). A table whose column
+    count happens to be a square is still a table.
     """
     n_features = X.shape[1]
     resolved_shape = input_image_shape
     if resolved_shape is None and image_shape is not None:
         resolved_shape = normalize_image_shape(image_shape, n_features)
     side = math.isqrt(n_features)
-    if (
-        resolved_shape is None
-        and architecture != "dense"
-        and side * side == n_features
-        and (architecture == "conv" or side >= MIN_AUTO_IMAGE_SIDE)
-    ):
+    if resolved_shape is None and architecture == "conv" and side * side == n_features:
         resolved_shape = (side, side, 1)
     if architecture == "conv" and resolved_shape is None:
         raise ValueError(

@@ -71,19 +71,20 @@ SHARED_PARAMETER_DOCS = {
         "tuple of int",
         """
         ``(height, width)`` or ``(height, width, channels)`` of the rows of
-        2-D input, in row-major (C) order with channels last. Ignored for
-        4-D input, whose shape is used. When ``None``, 2-D input with a
-        square number of features of at least 16 is read as a square
-        one-channel image.
+        2-D input, in row-major (C) order with channels last: the rows are
+        images (e.g. ``(8, 8)`` for ``load_digits``). Ignored for 4-D input,
+        whose shape is used. When ``None``, rows of 2-D input are a table
+        (with ``architecture="conv"``, a square feature count is read as a
+        square one-channel image).
         """,
     ),
     "architecture": (
         '{"auto", "conv", "dense"}',
         """
         ``"conv"``: mirrored Conv2D / Conv2DTranspose stacks; ``"dense"``: a
-        multi-layer perceptron; ``"auto"``: conv when the input is an image
-        (4-D input, ``image_shape`` given, or a square feature count of at
-        least 16), dense otherwise.
+        multi-layer perceptron; ``"auto"``: conv when the input is images
+        (4-D input, or ``image_shape`` given), dense for tables, whatever
+        their number of columns.
         """,
     ),
     "conv_filters": (

@@ -42,8 +42,8 @@ class LatentSpaceDisplay:
     >>> from skvae.plotting import LatentSpaceDisplay
     >>> digits = load_digits()
     >>> X, y = digits.data[:100] / 16, digits.target[:100]
-    >>> vae = VariationalAutoencoder(epochs=1, conv_filters=(4, 8), conv_strides=(1, 2),
-    ...                              random_state=0).fit(X)
+    >>> vae = VariationalAutoencoder(epochs=1, image_shape=(8, 8), conv_filters=(4, 8),
+    ...                              conv_strides=(1, 2), random_state=0).fit(X)
     >>> display = LatentSpaceDisplay.from_estimator(vae, X, y)
     >>> display.scatter_.get_offsets().shape
     (100, 2)

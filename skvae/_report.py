@@ -75,6 +75,7 @@ class Digits:
     X_test: np.ndarray
     y_test: np.ndarray
     X_corrupted: np.ndarray  # X_test with Gaussian pixel noise, clipped to [0, 1]
+    image_shape: tuple = (8, 8)  # of each row
 
 
 def load_digits_split(seed: int) -> Digits:

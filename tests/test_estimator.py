@@ -47,9 +47,16 @@ def test_tabular_data_gets_the_dense_network(n_features):
     assert vae.inverse_transform(vae.transform(X)).shape == X.shape
 
 
-def test_square_feature_count_is_an_image(digits):
-    vae = VariationalAutoencoder(**FAST).fit(digits[0][:100])
+def test_rows_are_images_only_when_image_shape_says_so(digits):
+    vae = VariationalAutoencoder(image_shape=(8, 8), **FAST).fit(digits[0][:100])
     assert (vae.architecture_, vae.image_shape_) == ("conv", (8, 8, 1))
+
+
+@pytest.mark.parametrize("n_columns", [16, 36, 64])
+def test_a_table_with_a_square_column_count_gets_a_dense_network(n_columns):
+    X = np.random.default_rng(0).normal(size=(40, n_columns))
+    vae = VariationalAutoencoder(**FAST).fit(X)
+    assert (vae.architecture_, vae.image_shape_) == ("dense", None)
 
 
 def test_dense_architecture_accepts_images():

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from skvae._layout import MIN_AUTO_IMAGE_SIDE, UINT8_SCALE, resolve_layout
+from skvae._layout import UINT8_SCALE, resolve_layout
 
 
 def _resolve(X, input_image_shape=None, **params):
@@ -17,7 +17,7 @@ def _resolve(X, input_image_shape=None, **params):
 
 def test_8_bit_data_is_scaled_in_and_out():
     X = np.full((2, 16), 255, np.uint8)
-    layout = _resolve(X)
+    layout = _resolve(X, image_shape=(4, 4))
     assert layout.input_scale == UINT8_SCALE
     assert layout.output_activation == "sigmoid"
     batch = next(layout.batches(X))
@@ -28,8 +28,9 @@ def test_8_bit_data_is_scaled_in_and_out():
 @pytest.mark.parametrize(
     "n_features, params, expected",
     [
-        (MIN_AUTO_IMAGE_SIDE**2, {}, ("conv", (4, 4, 1))),
-        ((MIN_AUTO_IMAGE_SIDE - 1) ** 2, {}, ("dense", None)),
+        (16, {}, ("dense", None)),
+        (36, {}, ("dense", None)),
+        (784, {}, ("dense", None)),
         (9, {"architecture": "conv"}, ("conv", (3, 3, 1))),
         (16, {"architecture": "dense"}, ("dense", None)),
         (12, {"image_shape": (2, 3, 2)}, ("conv", (2, 3, 2))),
