@@ -114,7 +114,8 @@ def to_onnx(
     >>> from skvae.onnx import to_onnx
     >>> X = np.random.default_rng(0).random((40, 5)).astype(np.float32)
     >>> vae = VariationalAutoencoder(latent_dim=2, epochs=1, random_state=0).fit(X)
-    >>> session = ort.InferenceSession(to_onnx(vae).SerializeToString())
+    >>> graph = to_onnx(vae).SerializeToString()
+    >>> session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     >>> (Z,) = session.run(None, {"X": X})
     >>> bool(np.allclose(Z, vae.transform(X), atol=1e-5))
     True
