@@ -94,7 +94,10 @@ encoder = ort.InferenceSession(
     skvae.onnx.to_onnx(vae).SerializeToString(), providers=["CPUExecutionProvider"]
 )
 (latent,) = encoder.run(None, {"X": scaled_test})
-print(f"largest latent difference: {np.abs(latent - vae.transform(scaled_test)).max():.1e}")
+difference = np.abs(latent - vae.transform(scaled_test)).max()
+print(
+    f"largest latent difference: {difference:.1e} (latent means up to {np.abs(latent).max():.1f})"
+)
 
 
 # %%

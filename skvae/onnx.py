@@ -15,8 +15,8 @@ networks: the division of 8-bit input by 255 (and the multiplication of
 decoded values back), the reshapes between 2-D rows and channels-last
 images, and float64 input computed in float32 with a float64 result, as
 skvae computes it. They do not chunk: onnxruntime runs a whole batch at
-once, so its memory grows with the batch; split a very large batch into
-calls of a few thousand rows. See "Deploying without TensorFlow" in the
+once, so its memory grows with the batch; feed a large batch in chunks of
+a few hundred rows. See "Deploying without TensorFlow" in the
 user guide.
 """
 
