@@ -56,7 +56,8 @@ MINIMUM_PYTEST_ARGS = [
 # sessions cover. These tests exercise what depends on the interpreter:
 # pickling and joblib workers, fresh interpreters with other hash seeds,
 # argparse, the IDX readers, hypothesis, the private upstream names of
-# _compat, the doctests (about half the suite's time on 2 cores; the slow
+# _compat, the ONNX converters and onnxruntime (wheels built for each
+# Python), the doctests (about half the suite's time on 2 cores; the slow
 # tests, the docs build, the examples and test_common stay in the other
 # sessions).
 NEWEST_PYTHON_PYTEST_ARGS = [
@@ -77,6 +78,7 @@ NEWEST_PYTHON_PYTEST_ARGS = [
     "tests/test_inference.py",
     "tests/test_model.py",
     "tests/test_packaging.py",
+    "tests/test_onnx.py",
 ]
 
 nox.options.sessions = ["tests", "minimum", "newest_python", "package"]
