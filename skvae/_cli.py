@@ -4,6 +4,8 @@ This module parses the arguments, runs the estimator and turns every problem
 with the user's arguments or files into one line on stderr and exit code 2,
 like argparse's own usage errors. Files are read by :mod:`skvae.datasets`;
 the demo's evaluation, its report and the pictures are :mod:`skvae._report`.
+Models are saved as ``.skvae`` files (``skvae.save``), which load without
+pickle; joblib files are still written and read, with a note when read.
 """
 
 import argparse
@@ -14,6 +16,15 @@ import sys
 import time
 
 DEFAULT_REPORT_DIR = "skvae-report"
+DEFAULT_MODEL_FILE = "model.skvae"
+# Model files with these suffixes are pickles, written and read with joblib.
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+# The first bytes of a zip archive, which a .skvae file is (and a pickle never).
+ZIP_MAGIC = b"PK\x03\x04"
+PICKLE_NOTE = (
+    "note: {path!r} is a joblib (pickle) file, which can run code when loaded; load such "
+    "files only from sources you trust ('skvae fit --out model.skvae' writes a safe one)."
+)
 # The demo's option defaults, tuned on load_digits (2-D latent space, held-out split):
 # alpha=1000 implies a decoder standard deviation of sqrt(64 / 2000) ~ 0.18 per
 # pixel, which beat PCA's reconstruction error by about 40% while the KL term
@@ -128,9 +139,9 @@ def _parser():
 
     fit = commands.add_parser(
         "fit",
-        help="train on an array or IDX file and save the model with joblib",
-        description="Train a VariationalAutoencoder on DATA and save it with joblib, "
-        "exactly as fitting the array from Python would. uint8 data (such as MNIST pixels "
+        help="train on an array or IDX file and save the model",
+        description="Train a VariationalAutoencoder on DATA and save it, exactly as fitting "
+        "the array from Python and skvae.save would. uint8 data (such as MNIST pixels "
         "0-255) are read as 8-bit intensities: the model sees them divided by 255 and "
         "samples in 0-255; other numeric data are used as they are. .npy files and "
         "uncompressed 8-bit IDX files are memory-mapped, not copied. Arrays of shape "
@@ -148,7 +159,10 @@ def _parser():
         help="array to use inside an .npz file (default: its only array, or 'X')",
     )
     fit.add_argument(
-        "--out", default="model.joblib", help="where to save the model (default: %(default)s)"
+        "--out",
+        default=DEFAULT_MODEL_FILE,
+        help="where to save the model: a .skvae file, which anyone can load safely, or a "
+        "pickle with joblib when OUT ends in .joblib or .pkl (default: %(default)s)",
     )
     _add_model_options(fit)
 
@@ -158,7 +172,12 @@ def _parser():
         description="Decode draws from the prior of a model saved by 'skvae fit' and save "
         "them as a picture grid (needs matplotlib), or as an array when OUT ends in .npy.",
     )
-    sample.add_argument("model", metavar="MODEL", help="a model file written by 'skvae fit'")
+    sample.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a model file written by 'skvae fit' or skvae.save (.skvae); joblib files "
+        "are read too, with a note that they are pickles",
+    )
     sample.add_argument(
         "-n",
         "--n-samples",
@@ -275,13 +294,18 @@ def _load_data(path, key=None):
 
 def _fit_command(args):
     X = _load_data(args.data, args.key)
-    import joblib
-
     _makedirs_for(args.out)
     print(f"Training on {len(X)} samples of shape {X.shape[1:]}...", flush=True)
     vae = _fit(_estimator(args), X)
     try:
-        joblib.dump(vae, args.out)
+        if args.out.lower().endswith(PICKLE_SUFFIXES):
+            import joblib
+
+            joblib.dump(vae, args.out)
+        else:
+            from ._model_file import save
+
+            save(vae, args.out)
     except OSError as error:
         raise _UsageError(f"cannot write {args.out!r}: {_reason(error)}") from None
     final_loss = vae.history_.get("val_loss", vae.history_["loss"])[-1]
@@ -292,13 +316,46 @@ def _fit_command(args):
     return 0
 
 
-def _load_model(path):
-    import joblib
+def _is_pickle_file(path):
+    """Whether MODEL ``path`` is a joblib file: not a zip archive, and not named ``.skvae``."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(len(ZIP_MAGIC))
+    except OSError as error:
+        raise _UsageError(f"cannot read MODEL {path!r}: {_reason(error)}") from None
+    if start == ZIP_MAGIC:
+        return False  # a pickle never starts so: even a file named .joblib is read safely
+    return path.lower().endswith(PICKLE_SUFFIXES) or not path.lower().endswith(".skvae")
 
+
+def _load_model(path):
     from . import VariationalAutoencoder
 
+    if _is_pickle_file(path):
+        print(PICKLE_NOTE.format(path=path), file=sys.stderr)
+        model = _load_pickle(path)
+    else:
+        from ._model_file import load
+
+        try:
+            model = load(path)
+        except OSError as error:
+            raise _UsageError(f"cannot read MODEL {path!r}: {_reason(error)}") from None
+        except ValueError as error:
+            reason = _reason(error).removeprefix(f"cannot load a model from {path!r}: ")
+            raise _UsageError(f"cannot read MODEL {path!r}: {reason}") from None
+    if not isinstance(model, VariationalAutoencoder):
+        raise _UsageError(
+            f"MODEL {path!r} holds a {type(model).__name__}, not a VariationalAutoencoder."
+        )
+    return model
+
+
+def _load_pickle(path):
+    import joblib
+
     try:
-        model = joblib.load(path)
+        return joblib.load(path)
     except OSError as error:
         raise _UsageError(f"cannot read MODEL {path!r}: {_reason(error)}") from None
     except Exception as error:  # unpickling reports damage with many exception types
@@ -306,11 +363,6 @@ def _load_model(path):
             f"cannot read MODEL {path!r}: not a model saved by 'skvae fit' "
             f"({type(error).__name__})"
         ) from None
-    if not isinstance(model, VariationalAutoencoder):
-        raise _UsageError(
-            f"MODEL {path!r} holds a {type(model).__name__}, not a VariationalAutoencoder."
-        )
-    return model
 
 
 def _sample_command(args):

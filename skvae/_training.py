@@ -205,14 +205,20 @@ def split_rows(n_samples, validation_fraction, seed):
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
 
-def build_trainer(layout, structure, objective, *, learning_rate, seed):
-    """New networks of ``structure`` for ``layout``, joined in a compiled trainer."""
+def build_networks(layout, structure, *, seed):
+    """A new encoder and decoder of ``structure`` for ``layout``."""
     encoder = build_encoder(
         layout.sample_shape, structure, missing_entries=layout.missing_entries, seed=seed
     )
     decoder = build_decoder(
         layout.sample_shape, structure, output_activation=layout.output_activation, seed=seed
     )
+    return encoder, decoder
+
+
+def build_trainer(layout, structure, objective, *, learning_rate, seed):
+    """New networks of ``structure`` for ``layout``, joined in a compiled trainer."""
+    encoder, decoder = build_networks(layout, structure, seed=seed)
     return compile_trainer(
         encoder, decoder, layout, objective, learning_rate=learning_rate, seed=seed
     )

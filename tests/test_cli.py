@@ -36,6 +36,14 @@ def assert_one_line_error(code, err, *fragments):
         assert fragment in err
 
 
+def without_pickle_note(err, path):
+    """``err`` without the note that reading joblib file ``path`` prints first."""
+    note, rest = err.split("\n", 1)
+    assert note.startswith(f"note: {str(path)!r} is a joblib (pickle) file"), err
+    assert "sources you trust" in note
+    return rest
+
+
 @pytest.fixture(scope="module")
 def digit_images():
     """Eighty 8x8 digits as uint8 images (0-255), like MNIST files hold."""
@@ -118,7 +126,7 @@ def test_fit_reports_data_the_estimator_refuses(capsys, tmp_path):
 
 
 def test_fit_scales_uint8_images_and_saves_a_model(capsys, tmp_path, digit_images):
-    data, model = tmp_path / "digits.npy", tmp_path / "out" / "model.joblib"
+    data, model = tmp_path / "digits.npy", tmp_path / "out" / "model.skvae"
     np.save(data, digit_images)
     code, out, err = run_cli(
         capsys, "fit", str(data), "--out", str(model), "--latent-dim", "3", "--seed", "1", *FAST
@@ -126,7 +134,7 @@ def test_fit_scales_uint8_images_and_saves_a_model(capsys, tmp_path, digit_image
     assert (code, err) == (0, "")
     assert str(model) in out
 
-    vae = joblib.load(model)
+    vae = skvae.load(model)
     assert isinstance(vae, VariationalAutoencoder)
     assert vae.latent_dim == 3 and vae.n_iter_ == 1 and vae.random_state == 1
     assert vae.image_shape_ == (8, 8, 1)
@@ -136,19 +144,23 @@ def test_fit_scales_uint8_images_and_saves_a_model(capsys, tmp_path, digit_image
     assert np.isfinite(vae.score(scaled))
 
 
-def test_fit_on_uint8_file_gives_the_model_fitted_from_python(capsys, tmp_path, digit_images):
+def test_fit_on_uint8_file_gives_the_model_fitted_from_python(
+    capsys, tmp_path, monkeypatch, digit_images
+):
     # The estimator reads uint8 as 8-bit intensities and samples in 0-255; the
     # command line must hand it the same array rather than a [0, 1] float copy.
-    data, model = tmp_path / "digits.npy", tmp_path / "model.joblib"
+    data = tmp_path / "digits.npy"
     np.save(data, digit_images)
-    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), "--seed", "2", *FAST)
+    monkeypatch.chdir(tmp_path)  # the model goes to the default file, here
+    code, _, err = run_cli(capsys, "fit", str(data), "--seed", "2", *FAST)
     assert (code, err) == (0, "")
 
     from_python = VariationalAutoencoder(epochs=1, batch_size=16, random_state=2)
     from_python.fit(digit_images[..., None])
     expected = from_python.sample(6, random_state=0)
     assert expected.max() > 1  # pixels come back in 0-255
-    np.testing.assert_allclose(joblib.load(model).sample(6, random_state=0), expected, rtol=1e-5)
+    saved = skvae.load(tmp_path / "model.skvae")
+    np.testing.assert_allclose(saved.sample(6, random_state=0), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("suffix", [".npy", "-idx3-ubyte"])
@@ -169,7 +181,7 @@ def test_fit_hands_the_estimator_the_file_memory_mapped(
         return original_fit(self, X, *args, **kwargs)
 
     monkeypatch.setattr(VariationalAutoencoder, "fit", recording_fit)
-    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(tmp_path / "m.joblib"), *FAST)
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(tmp_path / "m.skvae"), *FAST)
     assert (code, err) == (0, "")
     (X,) = seen
     # A view of the file on disk, not a copy in memory (float or otherwise).
@@ -184,30 +196,60 @@ def test_fit_reads_idx_files(capsys, tmp_path, digit_images, compress):
     raw = header + digit_images.tobytes()
     data = tmp_path / ("images-idx3-ubyte" + (".gz" if compress else ""))
     data.write_bytes(gzip.compress(raw) if compress else raw)
-    model = tmp_path / "model.joblib"
+    model = tmp_path / "model.skvae"
     code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), *FAST)
     assert (code, err) == (0, "")
-    assert joblib.load(model).n_features_in_ == 64
+    assert skvae.load(model).n_features_in_ == 64
 
 
 def test_fit_uses_the_named_npz_array(capsys, tmp_path):
     rows = np.random.default_rng(0).random((40, 5))
-    data, model = tmp_path / "table.npz", tmp_path / "model.joblib"
+    data, model = tmp_path / "table.npz", tmp_path / "model.skvae"
     np.savez(data, X=rows, y=np.zeros(40))
     code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), *FAST)
     assert (code, err) == (0, "")
-    vae = joblib.load(model)
+    vae = skvae.load(model)
     assert vae.architecture_ == "dense" and vae.n_features_in_ == 5
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, digit_images):
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
+def fitted_model(digit_images):
     vae = VariationalAutoencoder(
         epochs=1, batch_size=16, conv_filters=(4, 8), conv_strides=(1, 2), random_state=0
     )
-    joblib.dump(vae.fit(digit_images[..., None] / 255), path)
+    return vae.fit(digit_images[..., None] / 255)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory, fitted_model):
+    path = tmp_path_factory.mktemp("model") / "model.skvae"
+    skvae.save(fitted_model, path)
     return path
+
+
+def test_fit_writes_a_joblib_file_when_asked_and_sample_reads_it_with_a_note(
+    capsys, tmp_path, digit_images
+):
+    data, model = tmp_path / "digits.npy", tmp_path / "model.joblib"
+    np.save(data, digit_images)
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), *FAST)
+    assert (code, err) == (0, "")
+    assert isinstance(joblib.load(model), VariationalAutoencoder)
+
+    out = tmp_path / "samples.npy"
+    code, stdout, err = run_cli(capsys, "sample", str(model), "-n", "2", "--out", str(out))
+    assert code == 0 and "2 samples" in stdout
+    assert without_pickle_note(err, model) == ""
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "model.bin", "model"])
+def test_sample_reads_a_skvae_file_whatever_its_name(capsys, tmp_path, saved_model, name):
+    # The zip magic says it is a .skvae file: it is never unpickled.
+    path = tmp_path / name
+    path.write_bytes(saved_model.read_bytes())
+    out = tmp_path / "samples.npy"
+    code, _, err = run_cli(capsys, "sample", str(path), "-n", "2", "--out", str(out))
+    assert (code, err) == (0, "")
 
 
 def test_sample_writes_a_png(capsys, tmp_path, saved_model):
@@ -224,7 +266,7 @@ def test_sample_writes_an_array_that_matches_sample(capsys, tmp_path, saved_mode
         capsys, "sample", str(saved_model), "-n", "5", "--seed", "3", "--out", str(out)
     )
     assert code == 0
-    expected = joblib.load(saved_model).sample(5, random_state=3)
+    expected = skvae.load(saved_model).sample(5, random_state=3)
     np.testing.assert_allclose(np.load(out), expected, rtol=1e-6)
 
 
@@ -232,22 +274,39 @@ def test_sample_reports_an_unreadable_model(capsys, tmp_path):
     path = tmp_path / "model.joblib"
     path.write_bytes(b"not a pickle at all")
     code, _, err = run_cli(capsys, "sample", str(path))
-    assert_one_line_error(code, err, "cannot read MODEL")
-    code, _, err = run_cli(capsys, "sample", str(tmp_path / "missing.joblib"))
-    assert_one_line_error(code, err, "cannot read MODEL", "No such file")
+    assert_one_line_error(code, without_pickle_note(err, path), "cannot read MODEL")
+    for name in ("missing.skvae", "missing.joblib"):
+        code, _, err = run_cli(capsys, "sample", str(tmp_path / name))
+        assert_one_line_error(code, err, "cannot read MODEL", "No such file")
+
+
+def test_sample_reports_a_damaged_skvae_file(capsys, tmp_path, saved_model):
+    path = tmp_path / "model.skvae"
+    path.write_bytes(saved_model.read_bytes()[:-100])
+    code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, f"cannot read MODEL {str(path)!r}: not a zip archive")
+    path.write_bytes(b"a text file")
+    code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, "cannot read MODEL", "not a zip archive")
 
 
 def test_sample_refuses_a_file_holding_something_else(capsys, tmp_path):
     path = tmp_path / "model.joblib"
     joblib.dump({"not": "a model"}, path)
     code, _, err = run_cli(capsys, "sample", str(path))
-    assert_one_line_error(code, err, "holds a dict")
+    assert_one_line_error(code, without_pickle_note(err, path), "holds a dict")
+
+    path = tmp_path / "imputer.skvae"
+    rows = np.random.default_rng(0).random((30, 4))
+    skvae.save(skvae.VAEImputer(epochs=1, batch_size=8, hidden_layer_sizes=(4,)).fit(rows), path)
+    code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, "holds a VAEImputer")
 
 
 def test_sample_refuses_a_picture_of_a_tabular_model(capsys, tmp_path):
-    path = tmp_path / "model.joblib"
+    path = tmp_path / "model.skvae"
     rows = np.random.default_rng(0).random((30, 5))
-    joblib.dump(VariationalAutoencoder(epochs=1, batch_size=8).fit(rows), path)
+    skvae.save(VariationalAutoencoder(epochs=1, batch_size=8).fit(rows), path)
     code, _, err = run_cli(capsys, "sample", str(path), "--out", str(tmp_path / "s.png"))
     assert_one_line_error(code, err, "tabular", ".npy")
 

@@ -1,0 +1,1033 @@
+"""The ``.skvae`` model file: a fitted estimator as data, loaded without pickle.
+
+A model file is a zip archive (members stored, not compressed) of one JSON
+document, ``skvae.json``, with the estimator's parameters and fitted scalars,
+and ``.npy`` arrays (little-endian, never object arrays) with the weights and
+the fitted arrays. :func:`load` trusts nothing in it: it checks the archive's
+layout and sizes before reading, parses the JSON into plain data only, runs
+the estimator's own parameter validation, rebuilds the networks from the
+saved parameters with skvae's builders, and assigns the weights after
+checking each array's shape, dtype and values against the rebuilt networks.
+Nothing read from the file is ever imported, called or unpickled.
+
+What is saved lives in two places: :data:`FITTED_ATTRIBUTES` (each fitted
+attribute, its name in the file and its kind) and :func:`rebuild_networks`
+(the networks from the fitted layout and network parameters).
+"""
+
+import dataclasses
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import numpy as np
+
+#: What the ``format`` entry of ``skvae.json`` says.
+FORMAT_NAME = "skvae-model"
+#: The version this code writes; :func:`load` reads this one and older ones.
+FORMAT_VERSION = 1
+#: The JSON member.
+METADATA_MEMBER = "skvae.json"
+
+# Limits that keep a hostile file from making load allocate or work without
+# bound. Every array member's exact size follows from the metadata and the
+# rebuilt networks; these bound what is read before that is known.
+MAX_MEMBERS = 10_000
+MAX_METADATA_BYTES = 16 * 2**20  # 16 MiB: feature names of a very wide table fit
+MAX_JSON_DEPTH = 8  # the schema nests 4 deep
+MAX_JSON_STRING_LENGTH = 10_000
+MAX_NPY_HEADER_BYTES = 4096  # numpy writes 128 bytes for the arrays saved here
+MAX_MEMBER_NAME_LENGTH = 100
+
+# Members: skvae.json, history.npy and the like, and the weights of each
+# network's layers (layer index in ``model.layers``, weight index in ``layer.weights``).
+_MEMBER_NAME = re.compile(r"[a-z0-9_]+(/[a-z0-9_]+)?\.(npy|json)")
+_WEIGHT_MEMBER = re.compile(r"(encoder|decoder)/layer[0-9]{2,4}_weight[0-9]{1,2}\.npy")
+_HISTORY_CURVE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _weight_member(network, layer_index, weight_index):
+    return f"{network}/layer{layer_index:02d}_weight{weight_index}.npy"
+
+
+class _Refused(ValueError):
+    """A problem with the model file (reported with the file's name by :func:`load`)."""
+
+
+# ---------------------------------------------------------------- the kinds
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How one fitted attribute is written to and read from the file.
+
+    ``dump(value, arrays)`` returns the attribute's JSON value and may add
+    ``{member: ndarray}`` entries to ``arrays``; ``load(json_value, context)``
+    checks the JSON value and returns the attribute, reading its arrays
+    through ``context.read_array(member, shape, dtype)``. ``context.fitted``
+    holds the attributes read before it, so a kind may use them for shapes.
+    """
+
+    dump: Callable[[Any, dict], Any]
+    load: Callable[[Any, "_LoadContext"], Any]
+
+
+def _check(condition, message):
+    if not condition:
+        raise _Refused(message)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_float(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_kind(name, minimum, maximum=None):
+    def load(value, context):
+        _check(
+            _is_int(value) and value >= minimum and (maximum is None or value <= maximum),
+            f"{name} must be an integer in [{minimum}, {maximum or 'inf'}], got {value!r}",
+        )
+        return value
+
+    return Kind(dump=lambda value, arrays: int(value), load=load)
+
+
+def _load_bool(value, context):
+    _check(isinstance(value, bool), f"expected true or false, got {value!r}")
+    return value
+
+
+BOOLEAN = Kind(dump=lambda value, arrays: bool(value), load=_load_bool)
+
+
+def _load_missing_values(value, context):
+    _check(_is_float(value), f"missing_values must be a number, got {value!r}")
+    return float(value)
+
+
+#: A float, NaN allowed (the imputer's missing-value marker).
+MISSING_VALUES = Kind(dump=lambda value, arrays: float(value), load=_load_missing_values)
+
+
+def _load_decoder_variance(value, context):
+    if value is None:
+        _check(context.likelihood == "bernoulli", "decoder_variance is null for a Gaussian model")
+        return None
+    _check(
+        _is_float(value) and math.isfinite(value) and value > 0,
+        f"decoder_variance must be a positive finite number or null, got {value!r}",
+    )
+    _check(context.likelihood == "gaussian", "a Bernoulli model has no decoder_variance")
+    return float(value)
+
+
+#: A positive float, or None for a Bernoulli decoder. (A per-feature vector
+#: would be an array kind like FEATURE_MASK with a float dtype.)
+DECODER_VARIANCE = Kind(
+    dump=lambda value, arrays: None if value is None else float(value),
+    load=_load_decoder_variance,
+)
+
+
+def _load_feature_names(value, context):
+    if value is None:
+        return None
+    _check(
+        isinstance(value, list)
+        and len(value) == context.n_features
+        and all(isinstance(name, str) for name in value),
+        f"feature_names_in must be null or {context.n_features} strings",
+    )
+    return np.asarray(value, dtype=object)
+
+
+FEATURE_NAMES = Kind(
+    dump=lambda value, arrays: None if value is None else [str(name) for name in value],
+    load=_load_feature_names,
+)
+
+
+def _load_layout(value, context):
+    from ._layout import Layout
+
+    fields = {field.name for field in dataclasses.fields(Layout)}
+    _check(
+        isinstance(value, dict) and set(value) == fields,
+        f"layout must have exactly the entries {sorted(fields)}",
+    )
+    n_features, image_shape = value["n_features"], value["image_shape"]
+    _check(
+        _is_int(n_features) and n_features == context.n_features,
+        f"layout.n_features must equal n_features_in ({context.n_features}), got {n_features!r}",
+    )
+    if image_shape is not None:
+        _check(
+            isinstance(image_shape, list)
+            and len(image_shape) == 3
+            and all(_is_int(side) and side >= 1 for side in image_shape)
+            and math.prod(image_shape) == n_features,
+            f"layout.image_shape must be null or 3 positive integers whose product is "
+            f"n_features ({n_features}), got {image_shape!r}",
+        )
+        image_shape = tuple(image_shape)
+    architecture = value["architecture"]
+    _check(
+        architecture == "dense" or (architecture == "conv" and image_shape is not None),
+        f"layout.architecture must be 'dense', or 'conv' with an image_shape, "
+        f"got {architecture!r}",
+    )
+    _check(
+        isinstance(value["outputs_images"], bool)
+        and (image_shape is not None or not value["outputs_images"]),
+        "layout.outputs_images must be a boolean, false without an image_shape",
+    )
+    _check(
+        value["output_activation"] in ("sigmoid", "linear"),
+        f"layout.output_activation must be 'sigmoid' or 'linear', "
+        f"got {value['output_activation']!r}",
+    )
+    _check(
+        value["input_scale"] in (1.0, 255.0) and _is_float(value["input_scale"]),
+        f"layout.input_scale must be 1.0 or 255.0, got {value['input_scale']!r}",
+    )
+    _check(
+        value["likelihood"] in ("gaussian", "bernoulli"),
+        f"layout.likelihood must be 'gaussian' or 'bernoulli', got {value['likelihood']!r}",
+    )
+    _check(
+        value["likelihood"] == "gaussian" or value["output_activation"] == "sigmoid",
+        "a Bernoulli model needs layout.output_activation 'sigmoid'",
+    )
+    _check(
+        value["missing_entries"] == context.estimator_class._missing_entries,
+        f"layout.missing_entries must be {context.estimator_class._missing_entries!r} for "
+        f"a {context.estimator_class.__name__}, got {value['missing_entries']!r}",
+    )
+    return Layout(
+        **{**value, "image_shape": image_shape, "input_scale": float(value["input_scale"])}
+    )
+
+
+def _dump_layout(layout, arrays):
+    fields = dataclasses.asdict(layout)
+    image_shape = layout.image_shape
+    return {
+        **fields,
+        "n_features": int(layout.n_features),
+        "image_shape": None if image_shape is None else [int(side) for side in image_shape],
+        "input_scale": float(layout.input_scale),
+    }
+
+
+LAYOUT = Kind(dump=_dump_layout, load=_load_layout)
+
+
+def _load_network_parameters(value, context):
+    from ._training import NETWORK_PARAMETERS
+
+    _check(
+        isinstance(value, dict) and set(value) == set(NETWORK_PARAMETERS),
+        f"network_parameters must have exactly the entries {sorted(NETWORK_PARAMETERS)}",
+    )
+    fitted = {name: _from_json_param(value[name]) for name in NETWORK_PARAMETERS}
+    # The estimator's own constraints check them, as for the parameters.
+    _validated_estimator(context.estimator_class, {**context.params, **fitted})
+    _check(
+        fitted["likelihood"] == context.fitted["layout"].likelihood,
+        "network_parameters.likelihood must equal layout.likelihood",
+    )
+    return fitted
+
+
+NETWORK_PARAMETERS = Kind(
+    dump=lambda value, arrays: {name: _param_to_json(name, v) for name, v in value.items()},
+    load=_load_network_parameters,
+)
+
+
+def _dump_history(history, arrays):
+    names = list(history)
+    arrays["history.npy"] = np.asarray([history[name] for name in names], dtype="<f8")
+    return names
+
+
+def _load_history(names, context):
+    _check(
+        isinstance(names, list)
+        and all(isinstance(name, str) and _HISTORY_CURVE.fullmatch(name) for name in names)
+        and len(set(names)) == len(names)
+        and "loss" in names,
+        f"history must list distinct curve names, 'loss' among them, got {names!r}",
+    )
+    curves = context.read_array("history.npy", (len(names), context.n_iter), np.dtype("<f8"))
+    # NaN marks epochs that held nothing out; an infinite loss never is kept.
+    _check(not np.isinf(curves).any(), "history.npy holds infinite values")
+    return {name: [float(v) for v in curve] for name, curve in zip(names, curves, strict=True)}
+
+
+#: Curve names in the JSON, the values in ``history.npy`` (curves x epochs).
+HISTORY = Kind(dump=_dump_history, load=_load_history)
+
+
+def _mask_kind(member):
+    """A boolean vector over the features, kept in ``member``."""
+
+    def dump(mask, arrays):
+        arrays[member] = np.asarray(mask, dtype=bool)
+        return member
+
+    def load(value, context):
+        _check(value == member, f"expected {member!r}, got {value!r}")
+        return context.read_array(member, (context.n_features,), np.dtype(bool)).copy()
+
+    return Kind(dump=dump, load=load)
+
+
+def _dump_indicator(indicator, arrays):
+    if indicator is None:
+        return None
+    mask = np.zeros(indicator.n_features_in_, dtype=bool)
+    mask[indicator.features_] = True
+    arrays["indicator_features.npy"] = mask
+    params = indicator.get_params(deep=False)
+    return {"params": {name: _param_to_json(name, v) for name, v in params.items()}}
+
+
+def _load_indicator(value, context):
+    """A fitted ``MissingIndicator``, rebuilt by fitting one row with its saved features."""
+    if value is None:
+        return None
+    from sklearn.impute import MissingIndicator
+
+    expected = set(MissingIndicator().get_params())
+    _check(
+        isinstance(value, dict)
+        and set(value) == {"params"}
+        and isinstance(value["params"], dict)
+        and set(value["params"]) == expected,
+        f"indicator must be null or {{'params': {{...}}}} with the entries {sorted(expected)}",
+    )
+    params = {name: _from_json_param(v) for name, v in value["params"].items()}
+    indicator = _validated_estimator(MissingIndicator, params)
+    mask = context.read_array("indicator_features.npy", (context.n_features,), np.dtype(bool))
+    missing = indicator.missing_values
+    _check(_is_float(missing), "indicator missing_values must be a number")
+    row = np.where(mask, missing, 0.0 if np.isnan(missing) else missing + 1.0)[None, :]
+    indicator.fit(row)
+    _check(
+        np.array_equal(indicator.features_, np.flatnonzero(mask)),
+        "indicator_features.npy does not match the indicator's parameters",
+    )
+    return indicator
+
+
+INDICATOR = Kind(dump=_dump_indicator, load=_load_indicator)
+
+
+def _dump_network(model, arrays, network):
+    for layer_index, layer in enumerate(model.layers):
+        for weight_index, weight in enumerate(layer.weights):
+            value = np.asarray(weight.numpy())
+            # Little-endian whatever the machine, so any machine reads it.
+            arrays[_weight_member(network, layer_index, weight_index)] = value.astype(
+                value.dtype.newbyteorder("<"), copy=False
+            )
+    return len(model.weights)
+
+
+def _network_kind(network):
+    def load(value, context):
+        model = context.networks[network]
+        _check(
+            value == len(model.weights),
+            f"{network} has {len(model.weights)} weight arrays, the file says {value!r}",
+        )
+        for layer_index, layer in enumerate(model.layers):
+            for weight_index, weight in enumerate(layer.weights):
+                member = _weight_member(network, layer_index, weight_index)
+                dtype = np.dtype(weight.dtype)
+                array = context.read_array(member, tuple(weight.shape), dtype.newbyteorder("<"))
+                _check(np.isfinite(array).all(), f"{member} holds NaN or infinite weights")
+                weight.assign(array.astype(dtype, copy=False))
+        return model
+
+    return Kind(dump=lambda model, arrays: _dump_network(model, arrays, network), load=load)
+
+
+@dataclasses.dataclass(frozen=True)
+class FittedAttribute:
+    """One fitted attribute: its name in the file, on the estimator, and its kind."""
+
+    key: str
+    attribute: str
+    kind: Kind
+    #: Whether the estimator may lack it (saved as null, then left unset).
+    optional: bool = False
+
+
+#: Every fitted attribute a model file holds, in the order load reads them
+#: (later ones use the earlier: shapes need n_features_in, the networks need
+#: the layout and network parameters). The networks are rebuilt between
+#: ``network_parameters`` and ``encoder`` (see :func:`rebuild_networks`).
+FITTED_ATTRIBUTES = {
+    "VariationalAutoencoder": (
+        FittedAttribute("n_features_in", "n_features_in_", _int_kind("n_features_in", 1)),
+        FittedAttribute("feature_names_in", "feature_names_in_", FEATURE_NAMES, optional=True),
+        FittedAttribute("layout", "_layout", LAYOUT),
+        FittedAttribute("network_parameters", "_network_parameters", NETWORK_PARAMETERS),
+        FittedAttribute(
+            "inference_seed", "_inference_seed", _int_kind("inference_seed", 0, 2**31 - 1)
+        ),
+        FittedAttribute("n_iter", "n_iter_", _int_kind("n_iter", 1)),
+        FittedAttribute("history", "history_", HISTORY),
+        FittedAttribute("decoder_variance", "decoder_variance_", DECODER_VARIANCE),
+        FittedAttribute("encoder", "encoder_", _network_kind("encoder")),
+        FittedAttribute("decoder", "decoder_", _network_kind("decoder")),
+    ),
+}
+FITTED_ATTRIBUTES["VAEImputer"] = (
+    *FITTED_ATTRIBUTES["VariationalAutoencoder"],
+    FittedAttribute("missing_values", "_missing_values", MISSING_VALUES),
+    FittedAttribute("keep_empty_features", "_keep_empty_features", BOOLEAN),
+    FittedAttribute("empty_features", "_empty_features", _mask_kind("empty_features.npy")),
+    FittedAttribute("indicator", "indicator_", INDICATOR),
+)
+
+
+def _estimator_classes():
+    # A fixed table: the file names one of these, never a class to import.
+    from ._estimator import VariationalAutoencoder
+    from ._imputer import VAEImputer
+
+    return {"VariationalAutoencoder": VariationalAutoencoder, "VAEImputer": VAEImputer}
+
+
+# ------------------------------------------------------------ the networks
+
+
+def rebuild_networks(layout, structure):
+    """New encoder and decoder of ``structure`` for a fitted layout.
+
+    The builders that training uses (``_training.build_networks``), with a
+    fixed seed (the weights are assigned afterwards) and no trainer: a
+    continued fit compiles one, as for an unpickled estimator.
+
+    Returns:
+        ``{"encoder": keras.Model, "decoder": keras.Model}``.
+    """
+    from ._training import build_networks
+
+    encoder, decoder = build_networks(layout, structure, seed=0)
+    return {"encoder": encoder, "decoder": decoder}
+
+
+def _network_structure(layout, network_parameters):
+    from ._layout import network_structure
+    from ._model import NetworkStructure
+
+    names = NetworkStructure.parameter_names()
+    try:
+        return network_structure(layout, **{name: network_parameters[name] for name in names})
+    except ValueError as error:
+        raise _Refused(f"network_parameters: {error}") from None
+
+
+def _weight_count_lower_bound(layout, structure):
+    """At most the number of weights the networks for ``structure`` have.
+
+    Counted before building them, so that a small file cannot make load build
+    (and allocate) networks far larger than the weights it holds: the
+    encoder's conv kernels or dense matrices alone, and the dense layer from
+    the last conv output to ``mu`` (biases, ``log_var`` and the decoder, which
+    mirrors the encoder, are left out, so it never overestimates).
+    """
+    from ._model import encoded_spatial_shape
+
+    latent_dim = structure.latent_dim
+    if structure.architecture == "conv":
+        height, width, channels = layout.image_shape
+        widths = [channels, *structure.conv_filters]
+        kernels = structure.conv_kernels
+        pairs = zip(kernels, widths[:-1], widths[1:], strict=True)
+        count = sum(k * k * a * b for k, a, b in pairs)
+        encoded = encoded_spatial_shape(height, width, structure.conv_strides)
+        return count + math.prod(encoded) * widths[-1] * latent_dim
+    widths = [layout.n_features, *structure.hidden_layer_sizes, latent_dim]
+    return sum(a * b for a, b in itertools.pairwise(widths))
+
+
+# ------------------------------------------------------------- parameters
+
+
+def _param_to_json(name, value):
+    """A parameter value as plain JSON data (tuples as lists)."""
+    if isinstance(value, np.random.RandomState):
+        raise AssertionError("handled by _dump_params")  # pragma: no cover
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_param_to_json(name, item) for item in value]
+    raise TypeError(
+        f"cannot save parameter {name}={value!r}: a model file holds numbers, strings, "
+        "booleans, None and tuples of them; set it to one of those first."
+    )
+
+
+def _from_json_param(value):
+    return tuple(_from_json_param(item) for item in value) if isinstance(value, list) else value
+
+
+def _dump_params(estimator, arrays):
+    params = estimator.get_params(deep=False)
+    # A tf.distribute strategy belongs to the process that trained, as in pickling.
+    params.pop("distribute_strategy")
+    random_state = params.pop("random_state")
+    if isinstance(random_state, np.random.RandomState):
+        algorithm, keys, position, has_gauss, cached_gaussian = random_state.get_state()
+        arrays["random_state.npy"] = np.asarray(keys, dtype="<u4")
+        random_state = {
+            algorithm: {
+                "pos": int(position),
+                "has_gauss": int(has_gauss),
+                "cached_gaussian": float(cached_gaussian),
+            }
+        }
+    else:
+        random_state = _param_to_json("random_state", random_state)
+    return {
+        **{name: _param_to_json(name, value) for name, value in params.items()},
+        "random_state": random_state,
+    }
+
+
+def _load_params(value, estimator_class, read_array):
+    expected = set(estimator_class().get_params(deep=False)) - {"distribute_strategy"}
+    _check(isinstance(value, dict), "params must be an object")
+    _check(
+        set(value) == expected,
+        f"params must have exactly {estimator_class.__name__}'s parameters; "
+        f"{_difference(value, expected)}",
+    )
+    params = {name: _from_json_param(item) for name, item in value.items()}
+    random_state = params["random_state"]
+    if isinstance(random_state, dict):
+        state = random_state.get("MT19937")
+        _check(
+            set(random_state) == {"MT19937"}
+            and isinstance(state, dict)
+            and set(state) == {"pos", "has_gauss", "cached_gaussian"}
+            and _is_int(state["pos"])
+            and 0 <= state["pos"] <= 624
+            and state["has_gauss"] in (0, 1)
+            and _is_float(state["cached_gaussian"]),
+            "params.random_state must be an integer, null or {'MT19937': {'pos', "
+            "'has_gauss', 'cached_gaussian'}}",
+        )
+        keys = read_array("random_state.npy", (624,), np.dtype("<u4"))
+        generator = np.random.RandomState()
+        generator.set_state(
+            ("MT19937", keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
+        )
+        params["random_state"] = generator
+    return params
+
+
+def _validated_estimator(estimator_class, params):
+    """``estimator_class(**params)``, refused unless its own parameter validation passes."""
+    estimator = estimator_class(**params)
+    try:
+        estimator._validate_params()
+    except (ValueError, TypeError) as error:  # scikit-learn's InvalidParameterError is both
+        raise _Refused(" ".join(str(error).split())) from None
+    return estimator
+
+
+def _difference(found, expected):
+    extra, missing = sorted(set(found) - set(expected)), sorted(set(expected) - set(found))
+    return f"unexpected {extra}, missing {missing}"
+
+
+# ------------------------------------------------------------ plain JSON
+
+
+def _plain(value, where, depth=0):
+    """``value`` if it is plain JSON data within the limits; refused otherwise."""
+    _check(depth <= MAX_JSON_DEPTH, f"{where}: nested more than {MAX_JSON_DEPTH} deep")
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        _check(len(value) <= MAX_JSON_STRING_LENGTH, f"{where}: a string is too long")
+        return value
+    if isinstance(value, list):
+        for item in value:
+            _plain(item, where, depth + 1)
+        return value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _plain(key, where, depth + 1)
+            _plain(item, f"{where}.{key}", depth + 1)
+        return value
+    raise _Refused(f"{where}: {type(value).__name__} is not plain JSON data")
+
+
+def _no_duplicate_keys(pairs):
+    keys = [key for key, _ in pairs]
+    _check(len(set(keys)) == len(keys), f"{METADATA_MEMBER} repeats a key")
+    return dict(pairs)
+
+
+def _parse_metadata(data):
+    try:
+        text = data.decode("utf-8")
+        document = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:
+        raise _Refused(f"{METADATA_MEMBER} is nested too deeply") from None
+    except _Refused:
+        raise
+    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError, huge ints
+        raise _Refused(f"{METADATA_MEMBER} is not valid JSON ({error})") from None
+    _plain(document, METADATA_MEMBER)
+    _check(isinstance(document, dict), f"{METADATA_MEMBER} must hold a JSON object")
+    return document
+
+
+# ----------------------------------------------------------------- saving
+
+
+def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
+    """Save a fitted skvae estimator to a model file that loads without pickle.
+
+    The file holds data only: the parameters and fitted scalars as JSON and
+    the weights and fitted arrays as ``.npy`` arrays, in a zip archive (see
+    "Saving models" in the user guide). :func:`load` rebuilds the estimator
+    from it. ``distribute_strategy`` is not saved (it loads as None), nor is
+    the optimiser state: a continued fit after loading starts Adam afresh.
+
+    Parameters
+    ----------
+    estimator : VariationalAutoencoder or VAEImputer
+        A fitted estimator.
+
+    file : str, path-like or binary file object
+        Where to write; a path is conventionally named ``*.skvae``.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a skvae estimator, or a parameter holds
+        something other than plain data.
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+
+    See Also
+    --------
+    load : Read the file back.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> import skvae
+    >>> X = np.random.default_rng(0).random((30, 3))
+    >>> vae = skvae.VariationalAutoencoder(epochs=1, random_state=0).fit(X)
+    >>> buffer = io.BytesIO()
+    >>> skvae.save(vae, buffer)
+    >>> loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    >>> bool(np.array_equal(loaded.transform(X), vae.transform(X)))
+    True
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    classes = _estimator_classes()
+    name = type(estimator).__name__
+    if classes.get(name) is not type(estimator):
+        raise TypeError(
+            f"skvae.save saves a VariationalAutoencoder or a VAEImputer, not a "
+            f"{type(estimator).__name__}; use joblib for other objects (pipelines included)."
+        )
+    check_is_fitted(estimator)
+    arrays = {}
+    params = _dump_params(estimator, arrays)
+    fitted = {}
+    for entry in FITTED_ATTRIBUTES[name]:
+        value = getattr(estimator, entry.attribute, None)
+        fitted[entry.key] = None if value is None else entry.kind.dump(value, arrays)
+    from . import __version__
+
+    document = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "skvae_version": __version__,
+        "estimator": name,
+        "params": params,
+        "fitted": fitted,
+    }
+    members = {member: _npy_bytes(array) for member, array in arrays.items()}
+    checksums = {member: _sha256(content) for member, content in members.items()}
+    checksums[METADATA_MEMBER] = _metadata_checksum(document)
+    document["checksums"] = checksums
+    metadata = json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as stream:
+            _write_archive(stream, metadata, members)
+    else:
+        _write_archive(file, metadata, members)
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _sha256(content):
+    return hashlib.sha256(content).hexdigest()
+
+
+def _metadata_checksum(document):
+    """SHA-256 of the document without its checksums, in a canonical JSON form."""
+    content = {key: value for key, value in document.items() if key != "checksums"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _sha256(canonical.encode("ascii"))
+
+
+def _write_archive(stream, metadata, members):
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
+        _write_member(archive, METADATA_MEMBER, metadata)
+        for member, content in members.items():
+            _write_member(archive, member, content)
+
+
+def _write_member(archive, name, data):
+    # A fixed date and mode: the same model gives the same bytes.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data, compress_type=zipfile.ZIP_STORED)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(file: str | os.PathLike | BinaryIO):
+    """Load an estimator saved by :func:`save`, without unpickling anything.
+
+    The file is read as data and checked before it is used: the archive's
+    members and sizes, the JSON's types and the parameters (with the
+    estimator's own validation), then the weights' shapes, dtypes and values
+    against networks rebuilt by skvae from the saved parameters. Nothing
+    read from the file is imported, called or unpickled, so a file from an
+    untrusted source can be loaded (unlike a pickle or joblib file).
+
+    Parameters
+    ----------
+    file : str, path-like or binary file object
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    estimator : VariationalAutoencoder or VAEImputer
+        The fitted estimator, with ``distribute_strategy=None``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a valid skvae model file: not a zip archive,
+        truncated or corrupted, of a newer format version, with missing,
+        extra or oversized members, arrays of the wrong shape or dtype,
+        non-finite weights, or parameters outside their constraints. The
+        message names the problem.
+
+    See Also
+    --------
+    save : Write the file.
+
+    Examples
+    --------
+    >>> import io
+    >>> import skvae
+    >>> try:
+    ...     skvae.load(io.BytesIO(b"not a model"))
+    ... except ValueError as error:
+    ...     print(error)
+    cannot load a model from the file object: not a zip archive (File is not a zip file)
+    """
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as stream:
+            return _load_from(stream, repr(os.fspath(file)))
+    if not hasattr(file, "read"):
+        raise TypeError(f"file must be a path or a binary file object, got {type(file).__name__}")
+    name = getattr(file, "name", None)
+    description = repr(name) if isinstance(name, str) else "the file object"
+    if not (hasattr(file, "seekable") and file.seekable()):
+        file = io.BytesIO(file.read())  # a zip archive is read from its end
+    return _load_from(file, description)
+
+
+def _load_from(stream, description):
+    try:
+        with _open_archive(stream) as archive:
+            return _ArchiveReader(archive).estimator()
+    except _Refused as error:
+        raise ValueError(f"cannot load a model from {description}: {error}") from None
+
+
+# Errors that a damaged zip archive raises from zipfile and its decompressors.
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    OSError,
+    struct.error,
+    zlib.error,
+    NotImplementedError,  # an unknown compression or zip version
+    RuntimeError,  # an encrypted member
+    OverflowError,
+    ValueError,  # e.g. a negative seek from a corrupted offset
+)
+
+
+class _open_archive:  # a context manager, named as the function it stands for
+    """The zip archive in ``stream``, its members checked before any is read."""
+
+    def __init__(self, stream):
+        stream.seek(0, os.SEEK_END)
+        self._size = stream.tell()
+        stream.seek(0)
+        try:
+            self._archive = zipfile.ZipFile(stream)
+        except _ARCHIVE_ERRORS as error:
+            raise _Refused(f"not a zip archive ({error})") from None
+        try:
+            self._check_members()
+        except BaseException:
+            self._archive.close()
+            raise
+
+    def _check_members(self):
+        infos = self._archive.infolist()
+        _check(len(infos) <= MAX_MEMBERS, f"more than {MAX_MEMBERS} members")
+        names = [info.filename for info in infos]
+        _check(len(set(names)) == len(names), "a member name occurs twice")
+        for info in infos:
+            name = info.filename
+            _check(
+                not (name.startswith(("/", "\\")) or ".." in name.split("/") or "\\" in name)
+                and ":" not in name,
+                f"member name {name!r} points outside the archive (path traversal)",
+            )
+            _check(
+                len(name) <= MAX_MEMBER_NAME_LENGTH and _MEMBER_NAME.fullmatch(name),
+                f"unexpected member {name!r}",
+            )
+            _check(not info.flag_bits & 0x1, f"member {name!r} is encrypted")
+            # Stored members only: a member can then hold no more bytes than
+            # the archive, so no zip bomb can expand.
+            _check(
+                info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size,
+                f"member {name!r} is compressed; model files store their members",
+            )
+            _check(
+                info.header_offset + info.compress_size <= self._size,
+                f"member {name!r} declares {info.file_size} bytes, beyond the end of the file",
+            )
+        _check(
+            sum(info.compress_size for info in infos) <= self._size,
+            "members declare more bytes than the file holds (overlapping members)",
+        )
+
+    def __enter__(self):
+        return self._archive
+
+    def __exit__(self, *exc_info):
+        self._archive.close()
+
+
+@dataclasses.dataclass
+class _LoadContext:
+    """What the fitted kinds read while loading (see :class:`Kind`)."""
+
+    estimator_class: type
+    params: dict
+    read_array: Callable
+    fitted: dict = dataclasses.field(default_factory=dict)
+    networks: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def n_features(self):
+        return self.fitted["n_features_in"]
+
+    @property
+    def n_iter(self):
+        return self.fitted["n_iter"]
+
+    @property
+    def likelihood(self):
+        return self.fitted["network_parameters"]["likelihood"]
+
+
+class _ArchiveReader:
+    """Reads one checked archive into an estimator; every read member is recorded."""
+
+    def __init__(self, archive):
+        self._archive = archive
+        self._infos = {info.filename: info for info in archive.infolist()}
+        self._read = set()
+        self._checksums = {}
+
+    def _read_member(self, name, limit):
+        """The bytes of member ``name``, refused if it holds more than ``limit``."""
+        info = self._infos.get(name)
+        _check(info is not None, f"member {name!r} is missing")
+        _check(info.file_size <= limit, f"member {name!r} declares {info.file_size} bytes")
+        self._read.add(name)
+        try:
+            with self._archive.open(info) as member:
+                return member.read(limit + 1)  # the cap holds whatever the headers say
+        except _ARCHIVE_ERRORS as error:
+            raise _Refused(f"member {name!r} is corrupted ({error})") from None
+
+    def read_array(self, name, shape, dtype):
+        """The array in ``.npy`` member ``name``, which must have this shape and dtype."""
+        nbytes = math.prod(shape) * dtype.itemsize
+        data = self._read_member(name, nbytes + MAX_NPY_HEADER_BYTES)
+        stream = io.BytesIO(data)
+        try:
+            version = np.lib.format.read_magic(stream)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }[version]
+            found_shape, fortran_order, found_dtype = read_header(
+                stream, max_header_size=MAX_NPY_HEADER_BYTES
+            )
+        except (ValueError, KeyError, SyntaxError, RecursionError, TypeError, EOFError) as error:
+            raise _Refused(f"member {name!r} is not a .npy array ({error})") from None
+        _check(
+            found_dtype == dtype and found_shape == shape and not fortran_order,
+            f"member {name!r} holds a {found_shape} array of {found_dtype.str}"
+            f"{' (Fortran order)' if fortran_order else ''}; expected {shape} of {dtype.str}",
+        )
+        _check(
+            len(data) - stream.tell() == nbytes,
+            f"member {name!r} holds {len(data) - stream.tell()} bytes of data, expected {nbytes}",
+        )
+        if dtype == np.dtype(bool):
+            # Any byte but 0 or 1 is not a numpy boolean.
+            raw = np.frombuffer(data, np.uint8, offset=stream.tell())
+            _check(bool((raw <= 1).all()), f"member {name!r} holds bytes that are not booleans")
+        # Damage, not malice: whoever can edit a member can also edit its checksum.
+        _check(
+            self._checksums.get(name) == _sha256(data),
+            f"member {name!r} does not match its checksum (the file is damaged)",
+        )
+        return np.frombuffer(data, dtype, offset=stream.tell()).reshape(shape)
+
+    def estimator(self):
+        from ._compat import allow_gpu_memory_growth
+
+        document = _parse_metadata(self._read_member(METADATA_MEMBER, MAX_METADATA_BYTES))
+        _check(
+            document.get("format") == FORMAT_NAME,
+            f"{METADATA_MEMBER} does not say format {FORMAT_NAME!r}",
+        )
+        version = document.get("format_version")
+        _check(_is_int(version) and version >= 1, f"format_version {version!r} is not valid")
+        _check(
+            version <= FORMAT_VERSION,
+            f"it has format version {version}, newer than the version {FORMAT_VERSION} this "
+            "skvae reads; upgrade skvae to load it",
+        )
+        top = {"format", "format_version", "skvae_version", "estimator", "params", "fitted"}
+        top.add("checksums")
+        _check(set(document) == top, f"{METADATA_MEMBER}: {_difference(document, top)}")
+        checksums = document["checksums"]
+        _check(
+            isinstance(checksums, dict)
+            and all(
+                isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value)
+                for value in checksums.values()
+            ),
+            "checksums must map member names to SHA-256 hex digests",
+        )
+        self._checksums = checksums
+        name = document["estimator"]
+        classes = _estimator_classes()
+        _check(
+            isinstance(name, str) and name in classes,
+            f"estimator {name!r} is not one of {sorted(classes)}",
+        )
+        estimator_class = classes[name]
+        params = _load_params(document["params"], estimator_class, self.read_array)
+        estimator = _validated_estimator(estimator_class, params)
+
+        fitted_json = document["fitted"]
+        entries = FITTED_ATTRIBUTES[name]
+        keys = {entry.key for entry in entries}
+        _check(
+            isinstance(fitted_json, dict) and set(fitted_json) == keys,
+            f"fitted: {_difference(fitted_json if isinstance(fitted_json, dict) else {}, keys)}",
+        )
+        context = _LoadContext(estimator_class, params, self.read_array)
+        allow_gpu_memory_growth()
+        for entry in entries:
+            if entry.key == "encoder":
+                context.networks = self._rebuilt_networks(context)
+            value = fitted_json[entry.key]
+            if value is None and entry.optional:
+                continue
+            context.fitted[entry.key] = entry.kind.load(value, context)
+            setattr(estimator, entry.attribute, context.fitted[entry.key])
+        unread = sorted(set(self._infos) - self._read)
+        _check(not unread, f"unexpected members {unread}")
+        _check(set(checksums) == self._read, "checksums do not list exactly the members")
+        # Last, so that the checks above also meet whatever a damaged file holds.
+        _check(
+            checksums[METADATA_MEMBER] == _metadata_checksum(document),
+            f"{METADATA_MEMBER} does not match its checksum (the file is damaged)",
+        )
+        from ._inference import CompiledVAE
+
+        # As after unpickling: compiled functions are traced anew, and the
+        # trainer (with the optimiser state) comes with the next continued fit.
+        estimator._compiled = CompiledVAE(
+            estimator.encoder_,
+            estimator.decoder_,
+            estimator.decoder_variance_,
+            estimator._layout.likelihood,
+        )
+        return estimator
+
+    def _rebuilt_networks(self, context):
+        layout = context.fitted["layout"]
+        structure = _network_structure(layout, context.fitted["network_parameters"])
+        # Weights are stored, so the members bound how large the networks can be.
+        weight_bytes = sum(
+            info.file_size for name, info in self._infos.items() if _WEIGHT_MEMBER.fullmatch(name)
+        )
+        import keras
+
+        itemsize = np.dtype(keras.config.floatx()).itemsize
+        _check(
+            _weight_count_lower_bound(layout, structure) * itemsize <= weight_bytes,
+            "the network parameters describe networks larger than the weights the file holds",
+        )
+        return rebuild_networks(layout, structure)

@@ -1,0 +1,820 @@
+"""``skvae.save`` / ``skvae.load``: the pickle-free model file.
+
+Round trips are exact (bit for bit), and every way a file can be damaged or
+hostile ends in a ``ValueError`` with nothing executed: see the refusal
+table, the payload tests and the seeded fuzz test at the end.
+"""
+
+import hashlib
+import io
+import json
+import pickle
+import struct
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+import skvae
+from skvae import VAEImputer, VariationalAutoencoder
+
+TINY = dict(
+    epochs=1,
+    batch_size=16,
+    latent_dim=2,
+    conv_filters=(4, 8),
+    conv_strides=(1, 2),
+    hidden_layer_sizes=(8,),
+    validation_fraction=0.2,
+)
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Forty 8x8 digits in [0, 1], float64, shape (40, 8, 8, 1)."""
+    from sklearn.datasets import load_digits
+
+    return load_digits().images[:40, :, :, None] / 16
+
+
+def _with_missing(X, seed=0, value=np.nan):
+    X = X.copy()
+    X[np.random.default_rng(seed).random(X.shape) < 0.2] = value
+    return X
+
+
+def _cases(images):
+    """(estimator, training data) for each kind of model the file must hold."""
+    rows = images.reshape(40, 64)
+    table = np.random.default_rng(0).normal(size=(40, 5))
+    table_missing = _with_missing(table.astype(np.float32))
+    table_missing[:, 3] = np.nan  # a feature never observed
+    return {
+        "vae-4d-conv-gaussian-f32": (
+            VariationalAutoencoder(random_state=0, **TINY),
+            images.astype(np.float32),
+        ),
+        "vae-2d-dense-bernoulli-f64": (
+            VariationalAutoencoder(
+                likelihood="bernoulli", alpha="auto", architecture="dense", random_state=0, **TINY
+            ),
+            (rows > 0.5).astype(np.float64),
+        ),
+        "vae-2d-conv-batchnorm-f64-randomstate": (
+            VariationalAutoencoder(
+                image_shape=(8, 8), batch_norm=True, random_state=np.random.RandomState(0), **TINY
+            ),
+            rows,
+        ),
+        "vae-4d-dense-uint8": (
+            VariationalAutoencoder(architecture="dense", random_state=0, **TINY),
+            (images * 255).astype(np.uint8),
+        ),
+        "vae-2d-dense-linear-f64": (VariationalAutoencoder(random_state=0, **TINY), table),
+        "imputer-2d-dense-indicator-f32": (
+            VAEImputer(add_indicator=True, n_importance_samples=4, random_state=0, **TINY),
+            table_missing,
+        ),
+        "imputer-4d-conv-bernoulli-f64": (
+            VAEImputer(likelihood="bernoulli", n_importance_samples=4, random_state=0, **TINY),
+            _with_missing(images),
+        ),
+        "imputer-2d-marker-keep-empty": (
+            VAEImputer(
+                missing_values=-1.0, keep_empty_features=True, n_importance_samples=4, **TINY
+            ),
+            np.where(np.isnan(table_missing), -1.0, np.abs(table_missing)),
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def fitted(images):
+    """Each case's fitted estimator, its data and its saved file (bytes)."""
+    result = {}
+    for name, (estimator, X) in _cases(images).items():
+        estimator.fit(X)
+        result[name] = (estimator, X, _saved(estimator))
+    return result
+
+
+def _saved(estimator):
+    buffer = io.BytesIO()
+    skvae.save(estimator, buffer)
+    return buffer.getvalue()
+
+
+def _load(data):
+    return skvae.load(io.BytesIO(data))
+
+
+def _results(estimator, X):
+    """Every output that must survive the round trip, for float32 and float64 input."""
+    out = {}
+    for dtype in (np.float32, np.float64):
+        Xd = X.astype(dtype)
+        if isinstance(estimator, VAEImputer):
+            out[f"transform {dtype.__name__}"] = estimator.transform(Xd)
+            continue
+        Z = estimator.transform(Xd)
+        out[f"transform {dtype.__name__}"] = Z
+        out[f"inverse_transform {dtype.__name__}"] = estimator.inverse_transform(Z)
+        out[f"score_samples {dtype.__name__}"] = estimator.score_samples(Xd)
+    if isinstance(estimator, VariationalAutoencoder):
+        out["sample"] = estimator.sample(5, random_state=0)
+    else:
+        out["feature names"] = estimator.get_feature_names_out()
+    return out
+
+
+def _assert_same_results(loaded, original, X):
+    expected = _results(original, X)
+    for name, value in _results(loaded, X).items():
+        assert value.dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+
+
+def _comparable_params(estimator):
+    params = estimator.get_params()
+    state = params["random_state"]
+    if isinstance(state, np.random.RandomState):
+        keys = state.get_state()
+        params["random_state"] = (keys[0], keys[1].tolist(), *keys[2:])
+    # NaN (the default missing_values) is not equal to itself.
+    return {name: "NaN" if value != value else value for name, value in params.items()}
+
+
+# ------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "vae-4d-conv-gaussian-f32",
+        "vae-2d-dense-bernoulli-f64",
+        "vae-2d-conv-batchnorm-f64-randomstate",
+        "vae-4d-dense-uint8",
+        "vae-2d-dense-linear-f64",
+        "imputer-2d-dense-indicator-f32",
+        "imputer-4d-conv-bernoulli-f64",
+        "imputer-2d-marker-keep-empty",
+    ],
+)
+def test_round_trip_is_exact(fitted, case):
+    original, X, data = fitted[case]
+    loaded = _load(data)
+    assert type(loaded) is type(original)
+    _assert_same_results(loaded, original, X)
+    assert _comparable_params(loaded) == _comparable_params(original)
+    for attribute in ("n_features_in_", "n_iter_", "_inference_seed", "_layout"):
+        assert getattr(loaded, attribute) == getattr(original, attribute), attribute
+    np.testing.assert_equal(loaded.history_, original.history_)
+    assert loaded.decoder_variance_ == original.decoder_variance_
+    for model in ("encoder_", "decoder_"):
+        for got, want in zip(
+            getattr(loaded, model).get_weights(),
+            getattr(original, model).get_weights(),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(got, want)
+    # Everything the file holds is read back: saving again gives the same bytes.
+    assert _saved(loaded) == data
+
+
+def test_imputer_state_round_trips(fitted):
+    original, _, data = fitted["imputer-2d-dense-indicator-f32"]
+    loaded = _load(data)
+    np.testing.assert_array_equal(loaded._empty_features, original._empty_features)
+    assert loaded._empty_features.any()  # the case has an empty feature to drop
+    np.testing.assert_array_equal(loaded.indicator_.features_, original.indicator_.features_)
+    assert repr(loaded.indicator_) == repr(original.indicator_)
+    assert loaded.indicator_.get_params().keys() == original.indicator_.get_params().keys()
+
+
+def test_feature_names_round_trip(images):
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame(
+        np.random.default_rng(0).random((30, 3)), columns=["height", "width", "depth"]
+    )
+    vae = VariationalAutoencoder(random_state=0, **TINY).fit(frame)
+    loaded = _load(_saved(vae))
+    np.testing.assert_array_equal(loaded.feature_names_in_, vae.feature_names_in_)
+    np.testing.assert_array_equal(loaded.transform(frame), vae.transform(frame))
+
+
+def test_loaded_estimator_continues_training_like_an_unpickled_one(fitted):
+    original, X, data = fitted["vae-2d-dense-bernoulli-f64"]
+    loaded = _load(data).partial_fit(X)
+    unpickled = pickle.loads(pickle.dumps(original)).partial_fit(X)
+    assert loaded.n_iter_ == original.n_iter_ + 1
+    np.testing.assert_equal(loaded.history_, unpickled.history_)
+    for got, want in zip(
+        loaded.encoder_.get_weights(), unpickled.encoder_.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+    # The training moved the weights (the test could fail).
+    assert not np.array_equal(loaded.transform(X), original.transform(X))
+
+
+def test_save_and_load_paths_and_file_objects(fitted, tmp_path):
+    original, X, data = fitted["vae-2d-dense-linear-f64"]
+    path = tmp_path / "model.skvae"
+    skvae.save(original, path)
+    assert path.read_bytes() == data
+    np.testing.assert_array_equal(skvae.load(str(path)).transform(X), original.transform(X))
+    with open(path, "rb") as stream:
+        np.testing.assert_array_equal(skvae.load(stream).transform(X), original.transform(X))
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self, payload):
+            self._stream = io.BytesIO(payload)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            return self._stream.readinto(buffer)
+
+    loaded = skvae.load(io.BufferedReader(Unseekable(data)))
+    np.testing.assert_array_equal(loaded.transform(X), original.transform(X))
+
+
+def test_file_holds_only_little_endian_arrays_and_plain_json(fitted):
+    _, _, data = fitted["imputer-2d-dense-indicator-f32"]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED
+            assert info.date_time == (1980, 1, 1, 0, 0, 0)  # no machine-specific content
+            content = archive.read(info)
+            if info.filename.endswith(".npy"):
+                stream = io.BytesIO(content)
+                np.lib.format.read_magic(stream)
+                _, _, dtype = np.lib.format.read_array_header_1_0(stream)
+                assert dtype.str[0] in "<|" and not dtype.hasobject, info.filename
+            else:
+                assert info.filename == "skvae.json"
+                document = json.loads(content)
+    assert document["format"] == "skvae-model" and document["format_version"] == 1
+    assert "distribute_strategy" not in document["params"]
+
+
+def test_save_refuses_what_it_cannot_hold(fitted):
+    with pytest.raises(NotFittedError):
+        skvae.save(VariationalAutoencoder(), io.BytesIO())
+    from sklearn.pipeline import make_pipeline
+
+    original = fitted["vae-2d-dense-linear-f64"][0]
+    with pytest.raises(TypeError, match="joblib"):
+        skvae.save(make_pipeline(original), io.BytesIO())
+    odd = pickle.loads(pickle.dumps(original))
+    odd.set_params(hidden_layer_sizes=object())
+    with pytest.raises(TypeError, match="hidden_layer_sizes"):
+        skvae.save(odd, io.BytesIO())
+
+
+def test_load_uses_no_deserialiser(fitted, monkeypatch):
+    # The checks below hold for the hostile files too; this shows the valid
+    # path itself never reaches an unpickler or a Keras config loader.
+    import keras
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("load must not call this")
+
+    for owner, name in [
+        (pickle, "loads"),
+        (pickle, "load"),
+        (pickle, "Unpickler"),
+        (np, "load"),
+        (keras.saving, "load_model"),
+        (keras.saving, "deserialize_keras_object"),
+        (keras.models, "model_from_json"),
+    ]:
+        monkeypatch.setattr(owner, name, forbidden)
+    original, X, data = fitted["vae-4d-conv-gaussian-f32"]
+    np.testing.assert_array_equal(_load(data).transform(X), original.transform(X))
+
+
+# --------------------------------------------------------------- refusals
+
+
+def _members(data):
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def _archive(members, compression=zipfile.ZIP_STORED):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _npy(array, allow_pickle=False):
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def _resign(members):
+    """Recompute the checksums, as someone who edits a file on purpose can."""
+    try:
+        document = json.loads(members["skvae.json"])
+        checksums = {
+            name: hashlib.sha256(content).hexdigest() for name, content in members.items()
+        }
+        body = {key: value for key, value in document.items() if key != "checksums"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        checksums["skvae.json"] = hashlib.sha256(canonical.encode()).hexdigest()
+        members["skvae.json"] = json.dumps({**document, "checksums": checksums}).encode()
+    except (KeyError, ValueError, TypeError, AttributeError):
+        pass  # nothing to sign: the edit broke or removed the metadata
+    return members
+
+
+def _edit_members(edit, resign=True):
+    """A mutation that edits the members (and, unless told not to, recomputes checksums)."""
+
+    def mutate(data):
+        members = _members(data)
+        edit(members)
+        return _archive(_resign(members) if resign else members)
+
+    return mutate
+
+
+def _edit_json(edit, resign=True):
+    def edit_members(members):
+        document = json.loads(members["skvae.json"])
+        edit(document)
+        members["skvae.json"] = json.dumps(document).encode()
+
+    return _edit_members(edit_members, resign)
+
+
+def _set(path, value):
+    def edit(document):
+        *parents, last = path.split(".")
+        for key in parents:
+            document = document[key]
+        document[last] = value
+
+    return edit
+
+
+def _first_kernel(members):
+    """The name of the encoder's first weight matrix or conv kernel."""
+    return next(
+        name
+        for name in sorted(members)
+        if name.startswith("encoder/") and np.load(io.BytesIO(members[name])).ndim >= 2
+    )
+
+
+def _replace_weight(transform):
+    def edit(members):
+        name = _first_kernel(members)
+        members[name] = transform(np.load(io.BytesIO(members[name])))
+
+    return _edit_members(edit)
+
+
+def _patch_central_directory_size(name, size):
+    """Make the zip's central directory declare ``size`` bytes for member ``name``."""
+
+    def mutate(data):
+        data = bytearray(data)
+        start = data.find(b"PK\x01\x02" + data[data.find(b"PK\x01\x02") + 4 : 0])
+        offset = data.find(b"PK\x01\x02", start)
+        while offset != -1:
+            name_length = struct.unpack_from("<H", data, offset + 28)[0]
+            if data[offset + 46 : offset + 46 + name_length] == name.encode():
+                struct.pack_into("<II", data, offset + 20, size, size)
+            offset = data.find(b"PK\x01\x02", offset + 4)
+        return bytes(data)
+
+    return mutate
+
+
+def _deep_list(depth):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+REFUSALS = {
+    # The archive.
+    "not a zip": (lambda data: b"just some text", "not a zip archive"),
+    "empty file": (lambda data: b"", "not a zip archive"),
+    "truncated to 90%": (lambda data: data[: len(data) * 9 // 10], "not a zip archive"),
+    "truncated at the end": (lambda data: data[:-1], "not a zip archive"),
+    "corrupted weight byte": (
+        lambda data: data[:900] + bytes([data[900] ^ 0xFF]) + data[901:],
+        "corrupted",
+    ),
+    "weight edited, checksum not": (
+        _edit_members(
+            lambda m: m.update({"history.npy": m["history.npy"][:-8] + bytes(8)}), False
+        ),
+        "'history.npy' does not match its checksum",
+    ),
+    "value edited, checksum not": (
+        _edit_json(_set("params.verbose", 1), resign=False),
+        "skvae.json does not match its checksum",
+    ),
+    "checksum not a digest": (
+        _edit_json(lambda d: d["checksums"].update({"history.npy": "exec"}), resign=False),
+        "SHA-256",
+    ),
+    # Members.
+    "missing weight member": (
+        _edit_members(lambda m: m.pop(max(n for n in m if n.startswith("decoder/")))),
+        "'decoder/layer[0-9]+_weight1.npy' is missing",
+    ),
+    "missing metadata": (_edit_members(lambda m: m.pop("skvae.json")), "'skvae.json' is missing"),
+    "extra member": (
+        _edit_members(lambda m: m.update({"notes.json": b"{}"})),
+        "unexpected members \\['notes.json'\\]",
+    ),
+    "extra weight member": (
+        _edit_members(lambda m: m.update({"encoder/layer09_weight0.npy": _npy(np.zeros(3))})),
+        "unexpected members",
+    ),
+    "parent-directory name": (
+        _edit_members(lambda m: m.update({"../evil.npy": b""})),
+        "path traversal",
+    ),
+    "absolute name": (
+        _edit_members(lambda m: m.update({"/etc/evil.npy": b""})),
+        "path traversal",
+    ),
+    "backslash name": (
+        _edit_members(lambda m: m.update({"..\\evil.npy": b""})),
+        "path traversal",
+    ),
+    "odd name": (_edit_members(lambda m: m.update({"model.pkl": b""})), "unexpected member"),
+    "compressed member (zip bomb)": (
+        lambda data: _archive(
+            {**_members(data), "history.npy": b"\0" * 10_000_000}, zipfile.ZIP_DEFLATED
+        ),
+        "is compressed",
+    ),
+    "declared size beyond the file": (
+        _patch_central_directory_size("history.npy", 2**31),
+        "beyond the end of the file",
+    ),
+    "oversized array member": (
+        _edit_members(lambda m: m.update({"history.npy": m["history.npy"] + b"\0" * 100_000})),
+        "'history.npy' declares",
+    ),
+    "oversized metadata": (
+        _edit_members(
+            lambda m: m.update({"skvae.json": m["skvae.json"] + b" " * 2**24}), resign=False
+        ),
+        "'skvae.json' declares",
+    ),
+    # Arrays.
+    "weight of the wrong shape": (_replace_weight(lambda w: _npy(w.T.copy())), "expected"),
+    "weight of the wrong dtype": (_replace_weight(lambda w: _npy(w.astype("<f8"))), "<f8"),
+    "big-endian weight": (_replace_weight(lambda w: _npy(w.astype(">f4"))), ">f4"),
+    "Fortran-order weight": (
+        _replace_weight(lambda w: _npy(np.asfortranarray(w + np.zeros((1, 1), w.dtype)))),
+        "Fortran order",
+    ),
+    "NaN weight": (_replace_weight(lambda w: _npy(np.full_like(w, np.nan))), "NaN or infinite"),
+    "infinite weight": (_replace_weight(lambda w: _npy(np.full_like(w, np.inf))), "NaN or inf"),
+    "truncated array data": (_replace_weight(lambda w: _npy(w)[:-4]), "bytes of data"),
+    "not an npy": (_replace_weight(lambda w: b"\x93NUMPZ" + b"\0" * 200), "not a .npy"),
+    "history with inf": (
+        _edit_members(
+            lambda m: m.update(
+                {"history.npy": _npy(np.load(io.BytesIO(m["history.npy"])) * np.inf)}
+            )
+        ),
+        "infinite",
+    ),
+    # The JSON.
+    "newer format": (_edit_json(_set("format_version", 2)), "newer than the version 1"),
+    "other format": (_edit_json(_set("format", "keras")), "does not say format"),
+    "unknown estimator": (_edit_json(_set("estimator", "os.system")), "is not one of"),
+    "metadata not JSON": (
+        _edit_members(lambda m: m.update({"skvae.json": b"\x80\x04K\x01."}), resign=False),
+        "not valid JSON",
+    ),
+    "metadata a list": (
+        _edit_members(lambda m: m.update({"skvae.json": b"[]"}), resign=False),
+        "must hold a JSON object",
+    ),
+    "duplicate JSON key": (
+        _edit_members(
+            lambda m: m.update({"skvae.json": b'{"format": 1, "format": 2}'}), resign=False
+        ),
+        "repeats a key",
+    ),
+    "deeply nested JSON": (
+        _edit_members(
+            lambda m: m.update({"skvae.json": b"[" * 100_000 + b"]" * 100_000}), resign=False
+        ),
+        "nested",
+    ),
+    "nested JSON value": (_edit_json(_set("params.verbose", _deep_list(20))), "nested"),
+    "huge JSON string": (_edit_json(_set("params.likelihood", "x" * 20_000)), "too long"),
+    "extra top-level key": (_edit_json(_set("__reduce__", ["os.system", ["true"]])), "unexpected"),
+    "extra parameter": (_edit_json(_set("params.__class__", "Lambda")), "unexpected"),
+    "extra fitted entry": (_edit_json(_set("fitted.config", {})), "unexpected"),
+    # Parameters and fitted values outside their constraints.
+    "latent_dim 0": (_edit_json(_set("params.latent_dim", 0)), "latent_dim"),
+    "negative learning rate": (_edit_json(_set("params.learning_rate", -1.0)), "learning_rate"),
+    "unknown likelihood": (_edit_json(_set("params.likelihood", "poisson")), "likelihood"),
+    "fitted network parameter": (
+        _edit_json(_set("fitted.network_parameters.latent_dim", -3)),
+        "latent_dim",
+    ),
+    "network larger than the file": (
+        _edit_json(_set("fitted.network_parameters.conv_filters", [30_000, 30_000])),
+        "larger than the weights",
+    ),
+    "conv strides too large": (
+        _edit_json(_set("fitted.network_parameters.conv_strides", [8, 8])),
+        "conv_strides",
+    ),
+    "n_features mismatch": (_edit_json(_set("fitted.layout.n_features", 63)), "n_features"),
+    "image shape mismatch": (
+        _edit_json(_set("fitted.layout.image_shape", [4, 4, 4])),
+        "latent_dim|encoder|expected",
+    ),
+    "bad architecture": (_edit_json(_set("fitted.layout.architecture", "lambda")), "architecture"),
+    "negative decoder variance": (
+        _edit_json(_set("fitted.decoder_variance", -1.0)),
+        "decoder_variance",
+    ),
+    "n_iter mismatch": (_edit_json(_set("fitted.n_iter", 5)), "history.npy"),
+    "history name": (_edit_json(_set("fitted.history", ["../loss"])), "history"),
+    "weight count": (_edit_json(_set("fitted.encoder", 99)), "weight arrays"),
+    "inference seed": (_edit_json(_set("fitted.inference_seed", "0")), "inference_seed"),
+    "float n_iter": (_edit_json(_set("fitted.n_iter", 1.0)), "n_iter"),
+}
+
+
+@pytest.mark.parametrize(("mutate", "fragment"), REFUSALS.values(), ids=REFUSALS.keys())
+def test_load_refuses(fitted, mutate, fragment):
+    _, _, data = fitted["vae-4d-conv-gaussian-f32"]
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=fragment):
+        _load(mutate(data))
+    # Refused after checks, not after working through what the file declares.
+    assert time.perf_counter() - start < 10
+
+
+def test_load_refuses_a_wrong_imputer_array(fitted):
+    _, _, data = fitted["imputer-2d-dense-indicator-f32"]
+    not_booleans = _edit_members(
+        lambda m: m.update({"empty_features.npy": m["empty_features.npy"][:-1] + b"\x07"})
+    )
+    with pytest.raises(ValueError, match="not booleans"):
+        _load(not_booleans(data))
+    marker = _edit_json(_set("fitted.missing_values", "nan"))
+    with pytest.raises(ValueError, match="missing_values"):
+        _load(marker(data))
+
+
+def test_load_refuses_a_random_state_of_the_wrong_shape(fitted):
+    _, _, data = fitted["vae-2d-conv-batchnorm-f64-randomstate"]
+    short = _edit_members(lambda m: m.update({"random_state.npy": _npy(np.zeros(3, "<u4"))}))
+    with pytest.raises(ValueError, match=r"random_state\.npy"):
+        _load(short(data))
+
+
+def test_load_names_the_file(tmp_path):
+    path = tmp_path / "broken.skvae"
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"broken\.skvae"):
+        skvae.load(path)
+    with pytest.raises(FileNotFoundError):
+        skvae.load(tmp_path / "absent.skvae")
+
+
+# ------------------------------------------------------- hostile payloads
+
+
+class _WritesAFile:
+    """Unpickling this writes ``path``: the side effect a hostile file wants."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "code ran"))
+
+
+def _lambda_model_files(marker, tmp_path):
+    """The ``.keras`` archive of a model whose Lambda layer writes ``marker``, and its config."""
+    import keras
+
+    writes_marker = eval(  # a function Keras serialises as bytecode
+        f"lambda x: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), x)[1]"
+    )
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Lambda(writes_marker)])
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json")
+    return path, config
+
+
+def test_payloads_are_live(tmp_path):
+    # The hostile contents below do run code when loaded the unsafe way, so the
+    # refusal tests can fail.
+    import keras
+
+    marker = tmp_path / "pickle-ran"
+    pickle.loads(pickle.dumps(_WritesAFile(marker)))
+    assert marker.exists()
+    marker = tmp_path / "lambda-ran"
+    path, _ = _lambda_model_files(marker, tmp_path)
+    keras.saving.load_model(path, safe_mode=False)(np.zeros((1, 64)))
+    assert marker.exists()
+
+
+def test_no_code_runs_on_load(fitted, tmp_path):
+    _, _, data = fitted["vae-4d-conv-gaussian-f32"]
+    marker = tmp_path / "code-ran"
+    payload = pickle.dumps(_WritesAFile(marker))
+    object_array = _npy(np.array([_WritesAFile(marker)], dtype=object), allow_pickle=True)
+    keras_archive, lambda_config = _lambda_model_files(marker, tmp_path)
+    marker.unlink(missing_ok=True)  # Keras ran the Lambda to build the model
+    lambda_json = json.loads(lambda_config)
+    weight = _first_kernel(_members(data))
+    hostile = {
+        "whole file a pickle": payload,
+        "whole file a Keras archive": keras_archive.read_bytes(),
+        "pickled metadata": _edit_members(lambda m: m.update({"skvae.json": payload}))(data),
+        "pickle as weight": _edit_members(lambda m: m.update({weight: payload}))(data),
+        "object array as weight": _edit_members(lambda m: m.update({weight: object_array}))(data),
+        "object array as history": _edit_members(
+            lambda m: m.update({"history.npy": object_array})
+        )(data),
+        "pickle member": _edit_members(lambda m: m.update({"payload.pkl": payload}))(data),
+        "Lambda config member": _edit_members(
+            lambda m: m.update({"encoder/config.json": lambda_config})
+        )(data),
+        "Lambda config as encoder": _edit_json(_set("fitted.encoder", lambda_json))(data),
+        "Lambda config as parameter": _edit_json(_set("params.hidden_layer_sizes", lambda_json))(
+            data
+        ),
+        "reduce tuple as parameter": _edit_json(
+            _set("params.random_state", {"__reduce__": ["pathlib.Path.write_text", [str(marker)]]})
+        )(data),
+    }
+    for name, content in hostile.items():
+        with pytest.raises(ValueError):
+            _load(content)
+        assert not marker.exists(), name
+
+
+# ------------------------------------------------------------------- fuzz
+
+FUZZ_SEED = 20240522
+N_BYTE_MUTATIONS = 300
+N_MEMBER_EDITS = 300
+
+_ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    3,
+    2**40,
+    1e308,
+    -1e-300,
+    float("nan"),
+    float("inf"),
+    "",
+    "auto",
+    "conv",
+    "sigmoid",
+    "gaussian",
+    [],
+    [1],
+    [1, 2, 3],
+    [[1]],
+    {},
+    {"a": 1},
+]
+
+
+def _mutate_bytes(data, rng):
+    data = bytearray(data)
+    kind = rng.integers(6)
+    if kind == 0:  # flip bits
+        for position in rng.integers(len(data), size=rng.integers(1, 4)):
+            data[position] ^= 1 << int(rng.integers(8))
+    elif kind == 1:  # overwrite a byte
+        data[rng.integers(len(data))] = int(rng.integers(256))
+    elif kind == 2:  # truncate
+        del data[rng.integers(len(data)) :]
+    elif kind == 3:  # insert bytes
+        position = rng.integers(len(data))
+        data[position:position] = rng.bytes(int(rng.integers(1, 16)))
+    elif kind == 4:  # delete a range
+        position = rng.integers(len(data))
+        del data[position : position + int(rng.integers(1, 64))]
+    else:  # overwrite inside the zip headers and directory, where CRCs do not reach
+        position = rng.choice([0, *(i for i in range(len(data) - 4) if data[i : i + 2] == b"PK")])
+        data[min(position + rng.integers(46), len(data) - 1)] = int(rng.integers(256))
+    return bytes(data)
+
+
+def _json_leaves(value, path=()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, key)
+            yield from _json_leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield (*path, index)
+            yield from _json_leaves(item, (*path, index))
+
+
+def _edit_member(data, rng, resign):
+    members = _members(data)
+    names = sorted(members)
+    kind = rng.integers(6)
+    if kind == 0:
+        members.pop(names[rng.integers(len(names))])
+    elif kind == 1:
+        name = ["extra.npy", "encoder/layer99_weight0.npy", "config.json", "a/b.json"][
+            rng.integers(4)
+        ]
+        members[name] = _npy(rng.standard_normal(3))
+    elif kind == 2:  # an array member replaced by another array
+        arrays = [name for name in names if name.endswith(".npy")]
+        name = arrays[rng.integers(len(arrays))]
+        original = np.load(io.BytesIO(members[name]))
+        dtype = ["<f4", "<f8", ">f4", "<i4", "|b1", "<u4"][rng.integers(6)]
+        shape = original.shape if rng.random() < 0.5 else tuple(rng.integers(0, 5, size=2))
+        members[name] = _npy((rng.standard_normal(shape) * 2).astype(dtype))
+    elif kind == 3:  # two members swap contents
+        first, second = rng.choice(names, size=2, replace=False)
+        members[first], members[second] = members[second], members[first]
+    else:  # a JSON value changed, removed or added
+        document = json.loads(members["skvae.json"])
+        paths = list(_json_leaves(document))
+        *parents, last = paths[rng.integers(len(paths))]
+        parent = document
+        for key in parents:
+            parent = parent[key]
+        if kind == 4:
+            parent[last] = _ODD_VALUES[rng.integers(len(_ODD_VALUES))]
+        elif isinstance(parent, dict):
+            parent.pop(last)
+        else:
+            parent.append(_ODD_VALUES[rng.integers(len(_ODD_VALUES))])
+        members["skvae.json"] = json.dumps(document).encode()
+    return _archive(_resign(members) if resign else members)
+
+
+def test_fuzzed_files_load_the_same_or_raise_value_error(fitted):
+    """Seeded fuzzing: 600 mutated files, 300 byte mutations and 300 member edits.
+
+    A byte mutation, or a member edit (a member removed, added, replaced or
+    swapped, a JSON value changed, removed or added) that leaves the
+    checksums as they were, must either raise ``ValueError`` or load into an
+    estimator whose outputs are exactly the original's. Half of the member
+    edits also recompute the checksums, as a deliberate forger would; those
+    must raise ``ValueError`` or load into a working estimator (finite
+    ``transform`` of the right shape). Any other exception fails the test.
+    About 30 s on two busy cores.
+    """
+    original, X, data = fitted["vae-2d-dense-linear-f64"]
+    expected = _results(original, X)
+    rng = np.random.default_rng(FUZZ_SEED)
+    outcomes = {"refused": 0, "loaded": 0, "forged and loaded": 0}
+    for case in range(N_BYTE_MUTATIONS + N_MEMBER_EDITS):
+        byte_mutation = case < N_BYTE_MUTATIONS
+        forged = not byte_mutation and case % 2 == 1
+        if byte_mutation:
+            mutated = _mutate_bytes(data, rng)
+        else:
+            mutated = _edit_member(data, rng, resign=forged)
+        try:
+            loaded = _load(mutated)
+        except ValueError:
+            outcomes["refused"] += 1
+            continue
+        if forged:
+            outcomes["forged and loaded"] += 1
+            Z = loaded.transform(X)
+            assert Z.shape == (len(X), loaded._n_features_out) and np.isfinite(Z).all()
+            continue
+        outcomes["loaded"] += 1
+        for name, value in _results(loaded, X).items():
+            np.testing.assert_array_equal(value, expected[name], err_msg=f"case {case}")
+    # Every outcome occurs: the mutations neither all miss nor all break the file.
+    assert min(outcomes.values()) > 0, outcomes
