@@ -93,6 +93,9 @@ SMOKE = Sizes(
 def skvae_estimator(sizes, **params):
     """skvae with the network and training settings of the hand-written model."""
     network = dict(
+        # The digits, MNIST's or the synthetic stand-in's, are 28x28 images
+        # (given as rows in some sections; 4-D input ignores image_shape).
+        image_shape=(28, 28),
         latent_dim=sizes.latent_dim,
         alpha=sizes.alpha,
         conv_filters=sizes.conv_filters,

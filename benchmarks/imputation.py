@@ -180,6 +180,8 @@ def compare(
 def mnist_tasks(data_dir, tasks, *, seed, vae_params, names):
     images, labels = load_mnist(data_dir)
     X = scaled(images.reshape(len(images), -1)).astype(np.float64)
+    # The rows are images: a convolutional network (the user's settings win).
+    vae_params = {"image_shape": images.shape[1:], **vae_params}
     X_train, X_test, y_train, y_test = train_test_split(
         X, labels, test_size=0.25, random_state=seed
     )

@@ -40,7 +40,7 @@ from skvae.datasets import load_mnist
 LATENT_DIMS = (2, 8)
 IMPORTANCE_SAMPLES = (100, 1000)
 # A small conv network keeps 1000 importance samples per image affordable on a CPU.
-NETWORK = dict(conv_filters=(16, 32), conv_kernels=3, conv_strides=(2, 2))
+NETWORK = dict(image_shape=(28, 28), conv_filters=(16, 32), conv_kernels=3, conv_strides=(2, 2))
 
 
 def parse_args(argv=None):

@@ -67,6 +67,7 @@ def main(argv=None):
     args = parse_args(argv)
     images = np.memmap(args.memmap, dtype=np.uint8, mode="r").reshape(-1, args.side**2)
     vae = VariationalAutoencoder(
+        image_shape=(args.side, args.side),
         epochs=1,
         conv_filters=tuple(args.filters),
         conv_strides=tuple(args.strides),

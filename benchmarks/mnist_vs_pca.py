@@ -49,6 +49,7 @@ def main(argv=None):
     pca_seconds = time.perf_counter() - pca_start
     vae = VariationalAutoencoder(
         latent_dim=2,
+        image_shape=images.shape[1:],
         alpha=args.alpha,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -150,7 +150,9 @@ def benchmark(args):
     images, _, source = load_images(args.data)
     X = scaled(images.reshape(len(images), -1))
     X_train, X_serve = X[: args.train], repeat_rows(X[args.train :], N_BULK)
-    vae = VariationalAutoencoder(epochs=args.epochs, random_state=0).fit(X_train)
+    vae = VariationalAutoencoder(
+        image_shape=images.shape[1:], epochs=args.epochs, random_state=0
+    ).fit(X_train)
     model = to_onnx(vae)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     decoder = ort.InferenceSession(

@@ -47,6 +47,7 @@ pipeline = make_pipeline(
     StandardScaler(),
     VariationalAutoencoder(
         latent_dim=8,
+        image_shape=(8, 8),  # the rows are 8x8 images
         conv_filters=(16, 32),
         conv_strides=(2, 2),
         epochs=1 if SMOKE else 25,

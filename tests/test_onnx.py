@@ -68,7 +68,9 @@ def image_vae(request, digit_images):
     X = digit_images[:300]
     if request.param == "images":
         X = X.reshape(-1, 8, 8, 1)
-    return VariationalAutoencoder(epochs=1, random_state=0, **SMALL_CONV).fit(X)
+    return VariationalAutoencoder(image_shape=(8, 8), epochs=1, random_state=0, **SMALL_CONV).fit(
+        X
+    )
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,7 @@ def test_pipeline_predicts_as_fitted(digit_images, digits):
     X_train, X_test, y_train = digit_images[:1000], digit_images[1000:], y[:1000]
     pipeline = make_pipeline(
         StandardScaler(),
-        VariationalAutoencoder(epochs=2, random_state=0, **SMALL_CONV),
+        VariationalAutoencoder(image_shape=(8, 8), epochs=2, random_state=0, **SMALL_CONV),
         LogisticRegression(max_iter=1000),
     ).fit(X_train, y_train)
     # zipmap=False: probabilities as one array rather than a dict per row.
@@ -294,7 +296,7 @@ def test_imputer_in_a_pipeline_needs_the_single_pass_option(imputer, incomplete_
 
 def test_uint8_input_is_scaled_as_fit_scaled_it(digit_images):
     X = (digit_images[:200] * 255).astype(np.uint8)
-    vae = VariationalAutoencoder(epochs=1, random_state=0, **SMALL_CONV).fit(X)
+    vae = VariationalAutoencoder(image_shape=(8, 8), epochs=1, random_state=0, **SMALL_CONV).fit(X)
     Z = run(to_onnx(vae, dtype=np.uint8), X)
     assert_same(Z, vae.transform(X))
     # Decoded values are back in 0-255: the same float32 precision is 255 times larger.
