@@ -33,9 +33,10 @@ def main(source_tree):
 
     # Every module, so a .py file missing from the wheel fails to import.
     # The wheel is installed without extras: the modules that draw pictures
-    # may need matplotlib (the `plot` extra) and skvae.dask may need dask (the
-    # `distributed` extra), and nothing else.
-    optional = {"matplotlib": "plot", "dask": "distributed"}
+    # may need matplotlib (the `plot` extra), skvae.dask may need dask (the
+    # `distributed` extra) and the ONNX converters onnx and skl2onnx (the
+    # `onnx` extra), and nothing else.
+    optional = {"matplotlib": "plot", "dask": "distributed", "onnx": "onnx", "skl2onnx": "onnx"}
     modules = [info.name for info in pkgutil.walk_packages(skvae.__path__, "skvae.")]
     need_extra = {}
     for name in modules:

@@ -47,7 +47,7 @@ def fitted_table(table):
 
 @pytest.fixture(scope="module")
 def fitted_digits(digits):
-    return VAEImputer(**FAST).fit(with_missing(digits[0]))
+    return VAEImputer(image_shape=(8, 8), **FAST).fit(with_missing(digits[0]))
 
 
 # ------------------------------------------------------ the imputer contract
@@ -82,7 +82,7 @@ def test_images_keep_their_shape_and_pixels(fitted_digits, digits):
     assert completed.shape == images.shape
     observed = ~np.isnan(images)
     assert np.array_equal(completed[observed], images[observed])
-    # A 2-D-fitted model on 8x8 rows is conv too, and answers in rows.
+    # A model fitted on 8x8 rows with image_shape is conv too, and answers in rows.
     assert fitted_digits.architecture_ == "conv"
     assert fitted_digits.transform(X).shape == X.shape
 

@@ -12,7 +12,8 @@ TINY = dict(epochs=1, batch_size=16, conv_filters=(4, 8), conv_strides=(1, 2), r
 @pytest.fixture(scope="module")
 def fitted_on_rows(digits):
     X, _ = digits
-    return VariationalAutoencoder(latent_dim=3, **TINY).fit(X[:120]), X[:120]
+    vae = VariationalAutoencoder(latent_dim=3, image_shape=(8, 8), **TINY).fit(X[:120])
+    return vae, X[:120]
 
 
 def test_path_runs_between_the_decoded_latent_means(fitted_on_rows):

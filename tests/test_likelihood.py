@@ -169,7 +169,12 @@ def test_every_layout_and_dtype_fits_scores_pickles_and_continues(
     X = rng.random({"table": (48, 5), "images-2d": (48, 16), "images-4d": (48, 4, 4, 1)}[layout])
     X = X.astype(dtype)
     vae = VariationalAutoencoder(
-        likelihood=likelihood, alpha=alpha, epochs=2, batch_size=16, random_state=0
+        likelihood=likelihood,
+        alpha=alpha,
+        image_shape=(4, 4) if layout == "images-2d" else None,
+        epochs=2,
+        batch_size=16,
+        random_state=0,
     ).fit(X)
     assert vae.architecture_ == ("dense" if layout == "table" else "conv")
     scores = vae.score_samples(X)

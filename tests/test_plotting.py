@@ -34,7 +34,8 @@ def close_figures():
 @pytest.fixture(scope="module")
 def digits_vae(digits):
     X, y = digits
-    return VariationalAutoencoder(**TINY).fit(X[:150]), X[:150], y[:150]
+    vae = VariationalAutoencoder(image_shape=(8, 8), **TINY).fit(X[:150])
+    return vae, X[:150], y[:150]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,9 @@ sys.modules["matplotlib"] = None
 import numpy as np
 import skvae, skvae.plotting
 X = np.random.default_rng(0).random((20, 16))
-vae = skvae.VariationalAutoencoder(epochs=1, batch_size=8, random_state=0).fit(X)
+vae = skvae.VariationalAutoencoder(
+    image_shape=(4, 4), epochs=1, batch_size=8, random_state=0
+).fit(X)
 try:
     skvae.plotting.SamplesDisplay.from_estimator(vae, 4)
 except ImportError as error:
