@@ -21,7 +21,7 @@ from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensor
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
 from ._layout import network_structure, resolve_layout
-from ._model import NetworkStructure
+from ._model import NetworkStructure, NoiseModel
 from ._parameters import with_shared_parameters
 from ._persistence import picklable_state, unpickled_state
 from ._seeding import draw_seeds
@@ -51,7 +51,8 @@ class BaseVAE(BaseEstimator):
     _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "likelihood": [StrOptions({"gaussian", "student_t", "bernoulli"})],
+        "noise_scale": [StrOptions({"shared", "feature"})],
         "decoder_variance": [
             StrOptions({"fitted", "alpha"}),
             Interval(Real, 0, None, closed="neither"),
@@ -70,6 +71,7 @@ class BaseVAE(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_training_draws": [Interval(Integral, 1, None, closed="left")],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "distribute_strategy": [None, tf.distribute.Strategy],
         "random_state": ["random_state"],
@@ -82,6 +84,7 @@ class BaseVAE(BaseEstimator):
         latent_dim=2,
         alpha=5000.0,
         likelihood="gaussian",
+        noise_scale="shared",
         decoder_variance="fitted",
         image_shape=None,
         architecture="auto",
@@ -97,6 +100,7 @@ class BaseVAE(BaseEstimator):
         validation_fraction=0.1,
         early_stopping=True,
         n_iter_no_change=5,
+        n_training_draws=1,
         n_importance_samples=1,
         distribute_strategy=None,
         random_state=None,
@@ -105,6 +109,7 @@ class BaseVAE(BaseEstimator):
         self.latent_dim = latent_dim
         self.alpha = alpha
         self.likelihood = likelihood
+        self.noise_scale = noise_scale
         self.decoder_variance = decoder_variance
         self.image_shape = image_shape
         self.architecture = architecture
@@ -120,6 +125,7 @@ class BaseVAE(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
+        self.n_training_draws = n_training_draws
         self.n_importance_samples = n_importance_samples
         self.distribute_strategy = distribute_strategy
         self.random_state = random_state
@@ -149,7 +155,14 @@ class BaseVAE(BaseEstimator):
 
     def _objective(self):
         """What training minimises, from the current parameters."""
-        return Objective(alpha=self.alpha)
+        learns_noise = self.alpha == "auto" and (
+            self.noise_scale == "feature" or self.likelihood == "student_t"
+        )
+        return Objective(
+            alpha=self.alpha,
+            n_draws=self.n_training_draws,
+            learned_noise=self.noise_scale if learns_noise else None,
+        )
 
     def _finish_fit(self, X):
         """Set the subclass's own fitted state from the validated training ``X``.
@@ -189,7 +202,11 @@ class BaseVAE(BaseEstimator):
                 }
             objective = self._objective()
             check_likelihood_settings(
-                X, self._layout.likelihood, self.decoder_variance, objective.alpha
+                X,
+                self._layout.likelihood,
+                self.noise_scale,
+                self.decoder_variance,
+                objective.alpha,
             )
             seeds = draw_seeds(self.random_state, self.distribute_strategy, len(X))
             run = train(
@@ -208,9 +225,7 @@ class BaseVAE(BaseEstimator):
                 seeds=seeds,
                 structure=structure,
                 # Unpickled estimators have no trainer: their optimiser state was not saved.
-                fitted=(self.encoder_, self.decoder_, getattr(self, "_trainer", None))
-                if continuing
-                else None,
+                fitted=self._fitted_networks() if continuing else None,
                 epochs_done=self.n_iter_ if continuing else 0,
                 strategy=self.distribute_strategy,
                 deterministic=self.random_state is not None,
@@ -223,21 +238,62 @@ class BaseVAE(BaseEstimator):
                 self.history_ = run.history
             self._trainer = run.trainer
             self.n_iter_ = len(self.history_["loss"])
-            self._compiled = CompiledVAE(
-                self.encoder_, self.decoder_, likelihood=self._layout.likelihood
-            )
-            self.decoder_variance_ = _scoring.resolve_decoder_variance(
-                self.decoder_variance,
-                alpha=objective.alpha,
-                compiled=self._compiled,
-                X=X,
-                layout=self._layout,
-                rows=run.train_rows,
-                seed=self._inference_seed,
-            )
-            if self.decoder_variance_ is not None:
-                self._compiled.decoder_variance.assign(self.decoder_variance_)
+            noise = run.trainer.noise
+            learned_variance, self.decoder_df_ = _scoring.learned_noise(noise)
+            self._noise_floor = None if noise is None else noise.floor
+            if self.decoder_variance == "fitted" and learned_variance is not None:
+                self.decoder_variance_ = learned_variance
+                self._compiled = self._compile_inference()
+            else:
+                # The fitted variance needs the compiled networks: set it after.
+                self._compiled = CompiledVAE(
+                    self.encoder_,
+                    self.decoder_,
+                    likelihood=self._layout.likelihood,
+                    decoder_df=self.decoder_df_,
+                )
+                self.decoder_variance_ = _scoring.resolve_decoder_variance(
+                    self.decoder_variance,
+                    alpha=objective.alpha,
+                    compiled=self._compiled,
+                    X=X,
+                    layout=self._layout,
+                    rows=run.train_rows,
+                    seed=self._inference_seed,
+                )
+                if self.decoder_variance_ is not None:
+                    self._compiled.decoder_variance.assign(self.decoder_variance_)
             self._finish_fit(X)
+
+    def _fitted_networks(self):
+        """``(encoder, decoder, trainer, noise)`` for a continued fit (see ``_training.train``).
+
+        An unpickled estimator has no trainer (its optimiser state was not
+        saved); its learned noise restarts from the fitted values.
+        """
+        trainer = getattr(self, "_trainer", None)
+        noise = None
+        if trainer is None and self._noise_floor is not None:
+            shape = () if np.ndim(self.decoder_variance_) == 0 else self._layout.sample_shape
+            df = self.decoder_df_
+            noise = NoiseModel(
+                np.reshape(self.decoder_variance_, shape),
+                floor=self._noise_floor,
+                student_t=df is not None,
+                initial_df=10.0 if df is None else np.reshape(df, shape),
+                name="noise",
+            )
+        return self.encoder_, self.decoder_, trainer, noise
+
+    def _compile_inference(self):
+        """The compiled inference functions of the fitted networks and noise."""
+        return CompiledVAE(
+            self.encoder_,
+            self.decoder_,
+            self.decoder_variance_,
+            self._layout.likelihood,
+            decoder_df=self.decoder_df_,
+        )
 
     # ----------------------------------------------------- fitted layout
 
@@ -290,9 +346,7 @@ class BaseVAE(BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(unpickled_state(state))
         if hasattr(self, "encoder_"):
-            self._compiled = CompiledVAE(
-                self.encoder_, self.decoder_, self.decoder_variance_, self._layout.likelihood
-            )
+            self._compiled = self._compile_inference()
 
 
 def shared_parameters(**defaults):

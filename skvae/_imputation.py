@@ -7,7 +7,7 @@ self-normalised mean ``sum_i w_i x_hat(z_i) / sum_i w_i`` of the decoder's
 means, an estimate of ``E[x_miss | x_obs]`` that is consistent as ``k``
 grows however poor ``q`` is (Mattei and Frellsen, 2019). With
 ``sample_posterior`` one draw is resampled by the weights and the decoder's
-noise added: one draw from the model's ``p(x_miss | x_obs)``. The graph work
+noise (Gaussian, Student's t or Bernoulli) added: one draw from the model's ``p(x_miss | x_obs)``. The graph work
 is ``CompiledVAE.impute``; the formulas are those of ``_losses``.
 """
 
@@ -39,6 +39,7 @@ def impute(compiled, X, layout, *, n_draws, sample_posterior, seed):
 
 def _imputed_batch(compiled, x, n_draws, sample_posterior, seed):
     bernoulli = compiled.likelihood == "bernoulli"
+    df = None if compiled.decoder_df is None else np.asarray(compiled.decoder_df)
     eps = np.empty((len(x), n_draws, compiled.latent_dim), dtype=np.float32)
     u = np.empty(len(x), dtype=np.float32)
     noise = np.empty(x.shape, dtype=np.float32)
@@ -46,7 +47,13 @@ def _imputed_batch(compiled, x, n_draws, sample_posterior, seed):
         eps[i] = rng.standard_normal(eps.shape[1:])
         u[i] = rng.random()
         if sample_posterior:
-            noise[i] = rng.random(x.shape[1:]) if bernoulli else rng.standard_normal(x.shape[1:])
+            shape = x.shape[1:]
+            if bernoulli:
+                noise[i] = rng.random(shape)
+            elif df is not None:
+                noise[i] = rng.standard_t(np.broadcast_to(df, shape))
+            else:
+                noise[i] = rng.standard_normal(shape)
     mean, drawn = compiled.impute(x, eps, u)
     if not sample_posterior:
         return mean

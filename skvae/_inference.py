@@ -52,23 +52,30 @@ class CompiledVAE:
     Args:
         encoder: Model ``x -> [mu, log_var]``.
         decoder: Model ``z -> x_hat``.
-        decoder_variance: Variance of the Gaussian decoder ``p(x | z)``
-            that ``log_likelihood`` scores under; ignored for Bernoulli. It
-            is a variable read at every call, so it can be set after the
-            functions are traced (the fitted variance needs ``encode`` and
-            ``decode`` first).
-        likelihood: ``"gaussian"`` or ``"bernoulli"``.
+        decoder_variance: Variance (Student's t: squared scale) of the
+            decoder ``p(x | z)`` that ``log_likelihood`` scores under: one
+            for all features, or one per feature (flattened); ignored for
+            Bernoulli. It is a variable read at every call, so it can be set
+            after the functions are traced (the fitted variance needs
+            ``encode`` and ``decode`` first).
+        likelihood: ``"gaussian"``, ``"student_t"`` or ``"bernoulli"``.
+        decoder_df: Student's t degrees of freedom, one or one per feature.
     """
 
-    def __init__(self, encoder, decoder, decoder_variance=1.0, likelihood="gaussian"):
-        self.decoder_variance = tf.Variable(
-            1.0 if decoder_variance is None else decoder_variance,
-            dtype=tf.float32,
-            trainable=False,
-        )
-        variance = self.decoder_variance
-        self.likelihood = likelihood
+    def __init__(
+        self, encoder, decoder, decoder_variance=1.0, likelihood="gaussian", decoder_df=None
+    ):
         sample_shape = tuple(encoder.input_shape[1:])
+
+        def per_sample(value):
+            # One value per feature is laid out as one sample, to broadcast.
+            value = np.asarray(1.0 if value is None else value, dtype=np.float32)
+            return value if value.ndim == 0 else value.reshape(sample_shape)
+
+        self.decoder_variance = tf.Variable(per_sample(decoder_variance), trainable=False)
+        self.decoder_df = None if decoder_df is None else tf.constant(per_sample(decoder_df))
+        variance, df = self.decoder_variance, self.decoder_df
+        self.likelihood = likelihood
         self.latent_dim = latent_dim = decoder.input_shape[-1]
         samples = tf.TensorSpec((None, *sample_shape), tf.float32)
         latents = tf.TensorSpec((None, latent_dim), tf.float32)
@@ -107,7 +114,7 @@ class CompiledVAE:
             those of the unmasked likelihood, bit for bit.
             """
             x_observed, mask = (tf.repeat(v, n_draws, axis=0) for v in observed_entries(x))
-            log_p = decoder_log_likelihood(x_observed, x_hat, likelihood, variance, mask)
+            log_p = decoder_log_likelihood(x_observed, x_hat, likelihood, variance, mask, df)
             return tf.reshape(log_p, (-1, n_draws))
 
         @tf.function(input_signature=[samples, latent_draws])

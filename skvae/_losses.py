@@ -1,6 +1,7 @@
 """Pure loss and log-density functions of the variational autoencoder.
 
-Every function here is written with ``keras.ops`` only, takes plain arrays
+Every function here is written with ``keras.ops`` (and TensorFlow's
+``lgamma``, which ``keras.ops`` lacks, for Student's t), takes plain arrays
 (NumPy arrays or backend tensors) and needs no model, so each formula can be
 tested on its own. Functions that return one value per sample keep the batch
 axis; reducing over the batch is left to the caller.
@@ -38,6 +39,9 @@ model whose ``log p(x)`` is known in closed form.
 import math
 
 from keras import ops
+
+# keras.ops has no log-gamma; Student's t needs it for its normalising constant.
+from tensorflow.math import lgamma
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -189,16 +193,23 @@ def calibrated_loss(x, x_hat, mu, log_var, likelihood="gaussian", mask=None):
     Returns:
         Tensor of shape ``(batch,)``.
     """
+    return kl_loss(mu, log_var) - calibrated_log_likelihood(x, x_hat, likelihood, mask)
+
+
+def calibrated_log_likelihood(x, x_hat, likelihood="gaussian", mask=None):
+    """``log p(x | z)`` per sample under the decoder calibrated on the batch.
+
+    The likelihood term of :func:`calibrated_loss`: for ``"gaussian"`` at the
+    batch's :func:`optimal_decoder_variance`, for ``"bernoulli"`` as it is.
+    """
     x = ops.convert_to_tensor(x)
     if likelihood == "bernoulli":
-        log_likelihood = bernoulli_log_likelihood(x, x_hat, mask)
-    else:
-        variance = optimal_decoder_variance(
-            reconstruction_loss(x, x_hat, mask=mask),
-            None if mask is None else observed_fraction(mask),
-        )
-        log_likelihood = gaussian_log_likelihood(x, x_hat, variance, mask)
-    return kl_loss(mu, log_var) - log_likelihood
+        return bernoulli_log_likelihood(x, x_hat, mask)
+    variance = optimal_decoder_variance(
+        reconstruction_loss(x, x_hat, mask=mask),
+        None if mask is None else observed_fraction(mask),
+    )
+    return gaussian_log_likelihood(x, x_hat, variance, mask)
 
 
 def decoder_variance(alpha, n_features):
@@ -250,7 +261,8 @@ def gaussian_log_likelihood(x, x_hat, variance, mask=None):
     Args:
         x: Data, shape ``(batch, ...)``.
         x_hat: Decoder means, same shape as ``x``.
-        variance: Positive variance shared by every feature (a scalar).
+        variance: Positive variance: a scalar shared by every feature, or
+            one per feature (the shape of one sample, broadcast over the batch).
         mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
 
     Returns:
@@ -259,6 +271,9 @@ def gaussian_log_likelihood(x, x_hat, variance, mask=None):
     x = ops.convert_to_tensor(x)
     variance = ops.convert_to_tensor(variance, dtype=x.dtype)
     squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
+    if len(variance.shape) > 0:
+        terms = LOG_2PI + ops.log(variance) + squared_error / variance
+        return -0.5 * _masked_sum(terms, mask)
     if mask is None:
         n_observed = _n_features(x)
     else:
@@ -267,6 +282,45 @@ def gaussian_log_likelihood(x, x_hat, variance, mask=None):
         n_observed = ops.sum(mask, axis=_non_batch_axes(x))
     squared_error = ops.sum(squared_error, axis=_non_batch_axes(x))
     return -0.5 * (n_observed * (LOG_2PI + ops.log(variance)) + squared_error / variance)
+
+
+def student_t_log_likelihood(x, x_hat, variance, df, mask=None):
+    """``log St(x; x_hat, scale^2 = variance, df)`` summed over every non-batch axis.
+
+    Per entry ``lgamma((df + 1)/2) - lgamma(df/2) - log(pi df variance)/2
+    - (df + 1)/2 * log(1 + (x - x_hat)^2 / (df variance))``: Student's t
+    with ``df`` degrees of freedom and squared scale ``variance``, whose
+    heavy tails keep a few outlying entries from dominating the fit. As
+    ``df`` grows it tends to :func:`gaussian_log_likelihood`.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Decoder locations, same shape as ``x``.
+        variance: Positive squared scale, a scalar or one per feature.
+        df: Positive degrees of freedom, a scalar or one per feature.
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    variance = ops.convert_to_tensor(variance, dtype=x.dtype)
+    df = ops.convert_to_tensor(df, dtype=x.dtype)
+    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
+    terms = (
+        lgamma((df + 1.0) / 2.0)
+        - lgamma(df / 2.0)
+        - 0.5 * ops.log(math.pi * df * variance)
+        - (df + 1.0) / 2.0 * ops.log1p(squared_error / (df * variance))
+    )
+    return _masked_sum(ops.broadcast_to(terms, ops.shape(x)), mask)
+
+
+def _masked_sum(terms, mask):
+    """Per-sample sum of ``terms`` over the entries ``mask`` marks observed (all if None)."""
+    if mask is not None:
+        terms = terms * ops.convert_to_tensor(mask, dtype=terms.dtype)
+    return ops.sum(terms, axis=_non_batch_axes(terms))
 
 
 #: Probabilities are clipped to ``[BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON]``
@@ -302,14 +356,17 @@ def bernoulli_log_likelihood(x, probabilities, mask=None):
     return ops.sum(log_p, axis=_non_batch_axes(x))
 
 
-def decoder_log_likelihood(x, x_hat, likelihood, variance=None, mask=None):
+def decoder_log_likelihood(x, x_hat, likelihood, variance=None, mask=None, df=None):
     """``log p(x | z)`` of the decoder's output ``x_hat``, one value per sample.
 
-    ``variance`` is the Gaussian decoder's; a Bernoulli decoder has none.
-    With a ``mask``, ``log p(x_obs | z)`` over the observed entries.
+    ``variance`` is the Gaussian decoder's variance or Student's t's squared
+    scale, ``df`` Student's t degrees of freedom; a Bernoulli decoder has
+    neither. With a ``mask``, ``log p(x_obs | z)`` over the observed entries.
     """
     if likelihood == "bernoulli":
         return bernoulli_log_likelihood(x, x_hat, mask)
+    if likelihood == "student_t":
+        return student_t_log_likelihood(x, x_hat, variance, df, mask)
     return gaussian_log_likelihood(x, x_hat, variance, mask)
 
 
@@ -376,6 +433,26 @@ def importance_weighted_bound(log_weights):
     """``log (1/k) sum_i w_i`` over the last axis of ``log_weights`` (IWAE bound)."""
     log_weights = ops.convert_to_tensor(log_weights)
     return ops.logsumexp(log_weights, axis=-1) - math.log(log_weights.shape[-1])
+
+
+def importance_weighted_loss(log_likelihood, z, mu, log_var):
+    """Per-sample training loss on ``k`` draws: minus the importance-weighted bound.
+
+    ``-log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``, the objective of the
+    IWAE (Burda et al., 2016) and, with ``log p(x_obs | z_i)``, of MIWAE
+    (Mattei and Frellsen, 2019). Training with ``k = 1`` uses the ELBO with
+    the KL term in closed form instead, whose expectation this equals.
+
+    Args:
+        log_likelihood: ``log p(x | z_i)``, shape ``(batch, k)``.
+        z: The draws ``z_i ~ q(z | x)``, shape ``(batch, k, latent_dim)``.
+        mu: Posterior means, shape ``(batch, latent_dim)``.
+        log_var: Posterior log-variances, same shape as ``mu``.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    return -importance_weighted_bound(log_importance_weights(log_likelihood, z, mu, log_var))
 
 
 def importance_weighted_mean(log_weights, values):

@@ -12,14 +12,18 @@ import math
 import random
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
 from ._compat import MultiWorkerStepLogs
 from ._losses import (
     LOG_VAR_RANGE,
+    calibrated_log_likelihood,
     calibrated_loss,
     combined_loss,
+    decoder_log_likelihood,
+    importance_weighted_loss,
     kl_loss,
     observed_entries,
     reconstruction_loss,
@@ -92,6 +96,56 @@ class FillMissing(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "with_mask": self.with_mask}
+
+
+#: Fewest degrees of freedom a learned Student's t may take: above 2 its
+#: variance is finite.
+MIN_STUDENT_T_DF = 2.0
+
+
+@keras.saving.register_keras_serializable(package="skvae")
+class NoiseModel(layers.Layer):
+    """The decoder's learned noise: one variance per feature (or one for all), floored.
+
+    Trained with the networks on the ELBO. The variance is ``floor +
+    exp(raw)``, so it never falls below ``floor``: a constant column or an
+    image border, which a decoder can reconstruct exactly, would otherwise
+    drive its variance, and the likelihood, to infinity. For Student's t
+    it is the squared scale, and the degrees of freedom are learned too,
+    ``MIN_STUDENT_T_DF + softplus(raw_df)``.
+
+    Args:
+        initial_variance: Starting variance: one per feature (the shape of
+            one sample) or a scalar.
+        floor: Smallest variance.
+        student_t: Whether to learn Student's t degrees of freedom.
+        initial_df: Starting degrees of freedom (``student_t``).
+    """
+
+    def __init__(self, initial_variance, floor, student_t=False, initial_df=10.0, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = float(floor)
+        excess = np.maximum(np.asarray(initial_variance, np.float64) - self.floor, self.floor)
+        self.raw_variance = keras.Variable(
+            np.log(excess).astype("float32"), trainable=True, name="raw_variance"
+        )
+        self.raw_df = None
+        if student_t:
+            # softplus^-1(y) = log(exp(y) - 1)
+            raw = np.log(np.expm1(np.asarray(initial_df, np.float64) - MIN_STUDENT_T_DF))
+            self.raw_df = keras.Variable(
+                np.broadcast_to(raw, excess.shape).astype("float32"), trainable=True, name="raw_df"
+            )
+        # The weights exist from the start: there is nothing left to build.
+        self.built = True
+
+    def variance(self):
+        """The variance (squared scale), at least ``floor``."""
+        return self.floor + ops.exp(self.raw_variance)
+
+    def df(self):
+        """Student's t degrees of freedom, or None for a Gaussian."""
+        return None if self.raw_df is None else MIN_STUDENT_T_DF + ops.softplus(self.raw_df)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,6 +352,12 @@ class VAETrainer(MultiWorkerStepLogs):
             observed entries from the encoder (:meth:`hidden_entries`); the
             loss still scores every observed entry. Needs ``masked``.
         seed: Integer seed of the sampling noise (and of the hiding).
+        noise: A :class:`NoiseModel` to learn with the networks, or None.
+            With one, the loss is the negative ELBO under it (``alpha`` is
+            not used); ``likelihood`` then may be ``"student_t"`` too.
+        n_draws: Latent draws per row. 1 trains on the objective above with
+            the KL term in closed form; ``k > 1`` on the importance-weighted
+            bound of the same likelihood (``importance_weighted_loss``).
     """
 
     def __init__(
@@ -309,11 +369,15 @@ class VAETrainer(MultiWorkerStepLogs):
         masked=False,
         mask_augmentation=False,
         seed=None,
+        noise=None,
+        n_draws=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
+        self.noise = noise
+        self.n_draws = int(n_draws)
         self.likelihood = likelihood
         self.masked = masked
         self.mask_augmentation = mask_augmentation
@@ -323,6 +387,8 @@ class VAETrainer(MultiWorkerStepLogs):
         self.calibrated = keras.Variable(False, trainable=False, dtype="bool", name="calibrated")
         self.set_alpha(alpha)
         self.sampling = Sampling(seed=seed, name="sampling")
+        # Weightless, and with k draws only its seed generator is used.
+        self.sampling.build(None)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
 
@@ -338,8 +404,33 @@ class VAETrainer(MultiWorkerStepLogs):
         if training and self.mask_augmentation:
             encoder_input = ops.where(self.hidden_entries(x), ops.full_like(x, float("nan")), x)
         mu, log_var = self.encoder(encoder_input, training=training)
-        x_hat = self.decoder(self.sampling([mu, log_var]), training=training)
-        return {"x_hat": x_hat, "mu": mu, "log_var": log_var}
+        if self.n_draws == 1:
+            x_hat = self.decoder(self.sampling([mu, log_var]), training=training)
+            return {"x_hat": x_hat, "mu": mu, "log_var": log_var}
+        # k draws per row, decoded as one batch of rows x draws points.
+        shape = ops.shape(mu)
+        eps = keras.random.normal(
+            (shape[0], self.n_draws, shape[1]), dtype=mu.dtype, seed=self.sampling.seed_generator
+        )
+        z = reparameterize(mu[:, None, :], log_var[:, None, :], eps)
+        x_hat = self.decoder(ops.reshape(z, (-1, shape[1])), training=training)
+        return {"x_hat": x_hat, "mu": mu, "log_var": log_var, "z": z}
+
+    def log_likelihood(self, x, x_hat, mask=None):
+        """``log p(x | z)`` per row of ``x_hat`` under the training objective's decoder.
+
+        The learned :class:`NoiseModel`'s when there is one; otherwise the
+        one ``alpha`` implies, ``-alpha * reconstruction`` up to a constant,
+        or for ``"auto"`` the decoder calibrated on the batch.
+        """
+        if self.noise is not None:
+            variance, df = self.noise.variance(), self.noise.df()
+            return decoder_log_likelihood(x, x_hat, self.likelihood, variance, mask, df)
+        return ops.where(
+            self.calibrated,
+            calibrated_log_likelihood(x, x_hat, self.likelihood, mask),
+            -self.alpha * reconstruction_loss(x, x_hat, self.likelihood, mask),
+        )
 
     def hidden_entries(self, x):
         """A random boolean mask of the entries of ``x`` to hide from the encoder.
@@ -376,19 +467,27 @@ class VAETrainer(MultiWorkerStepLogs):
         mask = None
         if self.masked:
             x, mask = observed_entries(x)
+        if self.n_draws > 1:  # one copy of each row per draw, as x_hat has
+            x = ops.repeat(x, self.n_draws, axis=0)
+            mask = None if mask is None else ops.repeat(mask, self.n_draws, axis=0)
         # The tracked terms repeat subexpressions of the loss; the traced
         # graph computes each once (common-subexpression elimination).
         self.reconstruction_tracker.update_state(
             reconstruction_loss(x, x_hat, self.likelihood, mask)
         )
         self.kl_tracker.update_state(kl_loss(mu, log_var))
-        loss = ops.mean(
-            ops.where(
+        if self.noise is None and self.n_draws == 1:
+            per_row = ops.where(
                 self.calibrated,
                 calibrated_loss(x, x_hat, mu, log_var, self.likelihood, mask),
                 combined_loss(x, x_hat, mu, log_var, self.alpha, self.likelihood, mask),
             )
-        )
+        elif self.n_draws == 1:
+            per_row = kl_loss(mu, log_var) - self.log_likelihood(x, x_hat, mask)
+        else:
+            log_likelihood = ops.reshape(self.log_likelihood(x, x_hat, mask), (-1, self.n_draws))
+            per_row = importance_weighted_loss(log_likelihood, y_pred["z"], mu, log_var)
+        loss = ops.mean(per_row)
         # Under a tf.distribute strategy Keras sums the replicas' gradients and
         # multiplies the reported loss back, so each replica's share is scaled
         # down here, as Keras' own compiled losses do.

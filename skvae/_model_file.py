@@ -122,23 +122,60 @@ def _load_missing_values(value, context):
 MISSING_VALUES = Kind(dump=lambda value, arrays: float(value), load=_load_missing_values)
 
 
-def _load_decoder_variance(value, context):
+def _noise_kind(name, *, minimum, needed_by):
+    """A float above ``minimum``, or one per feature kept in ``{name}.npy``, or None.
+
+    It is there exactly for the likelihoods ``needed_by``.
+    """
+    member = f"{name}.npy"
+
+    def dump(value, arrays):
+        if value is None or np.ndim(value) == 0:
+            return None if value is None else float(value)
+        arrays[member] = np.asarray(value, dtype="<f8")
+        return member
+
+    def load(value, context):
+        needed = context.likelihood in needed_by
+        if value is None:
+            _check(not needed, f"{name} is null for a {context.likelihood} model")
+            return None
+        _check(needed, f"a {context.likelihood} model has no {name}")
+        if value == member:
+            values = context.read_array(member, (context.n_features,), np.dtype("<f8")).copy()
+        else:
+            _check(_is_float(value), f"{name} must be a number, {member!r} or null, got {value!r}")
+            values = np.float64(value)
+        _check(
+            np.all(np.isfinite(values)) and np.all(values > minimum),
+            f"{name} must be finite and above {minimum}",
+        )
+        return float(values) if values.ndim == 0 else values
+
+    return Kind(dump=dump, load=load)
+
+
+#: One positive float or one per feature, None for a Bernoulli decoder.
+DECODER_VARIANCE = _noise_kind(
+    "decoder_variance", minimum=0.0, needed_by=("gaussian", "student_t")
+)
+#: Student's t degrees of freedom, one or one per feature; None otherwise.
+DECODER_DF = _noise_kind("decoder_df", minimum=0.0, needed_by=("student_t",))
+
+
+def _load_noise_floor(value, context):
     if value is None:
-        _check(context.likelihood == "bernoulli", "decoder_variance is null for a Gaussian model")
         return None
     _check(
         _is_float(value) and math.isfinite(value) and value > 0,
-        f"decoder_variance must be a positive finite number or null, got {value!r}",
+        f"noise_floor must be a positive finite number or null, got {value!r}",
     )
-    _check(context.likelihood == "gaussian", "a Bernoulli model has no decoder_variance")
     return float(value)
 
 
-#: A positive float, or None for a Bernoulli decoder. (A per-feature vector
-#: would be an array kind like FEATURE_MASK with a float dtype.)
-DECODER_VARIANCE = Kind(
-    dump=lambda value, arrays: None if value is None else float(value),
-    load=_load_decoder_variance,
+#: The learned noise's floor (a positive float), or None when none was learned.
+NOISE_FLOOR = Kind(
+    dump=lambda value, arrays: None if value is None else float(value), load=_load_noise_floor
 )
 
 
@@ -204,11 +241,12 @@ def _load_layout(value, context):
         f"layout.input_scale must be 1.0 or 255.0, got {value['input_scale']!r}",
     )
     _check(
-        value["likelihood"] in ("gaussian", "bernoulli"),
-        f"layout.likelihood must be 'gaussian' or 'bernoulli', got {value['likelihood']!r}",
+        value["likelihood"] in ("gaussian", "student_t", "bernoulli"),
+        "layout.likelihood must be 'gaussian', 'student_t' or 'bernoulli', "
+        f"got {value['likelihood']!r}",
     )
     _check(
-        value["likelihood"] == "gaussian" or value["output_activation"] == "sigmoid",
+        value["likelihood"] != "bernoulli" or value["output_activation"] == "sigmoid",
         "a Bernoulli model needs layout.output_activation 'sigmoid'",
     )
     _check(
@@ -394,6 +432,8 @@ FITTED_ATTRIBUTES = {
         FittedAttribute("n_iter", "n_iter_", _int_kind("n_iter", 1)),
         FittedAttribute("history", "history_", HISTORY),
         FittedAttribute("decoder_variance", "decoder_variance_", DECODER_VARIANCE),
+        FittedAttribute("decoder_df", "decoder_df_", DECODER_DF),
+        FittedAttribute("noise_floor", "_noise_floor", NOISE_FLOOR),
         FittedAttribute("encoder", "encoder_", _network_kind("encoder")),
         FittedAttribute("decoder", "decoder_", _network_kind("decoder")),
     ),
@@ -1004,16 +1044,9 @@ class _ArchiveReader:
             checksums[METADATA_MEMBER] == _metadata_checksum(document),
             f"{METADATA_MEMBER} does not match its checksum (the file is damaged)",
         )
-        from ._inference import CompiledVAE
-
         # As after unpickling: compiled functions are traced anew, and the
         # trainer (with the optimiser state) comes with the next continued fit.
-        estimator._compiled = CompiledVAE(
-            estimator.encoder_,
-            estimator.decoder_,
-            estimator.decoder_variance_,
-            estimator._layout.likelihood,
-        )
+        estimator._compiled = estimator._compile_inference()
         return estimator
 
     def _rebuilt_networks(self, context):

@@ -47,24 +47,43 @@ SHARED_PARAMETER_DOCS = {
         """,
     ),
     "likelihood": (
-        '{"gaussian", "bernoulli"}',
+        '{"gaussian", "student_t", "bernoulli"}',
         """
         The decoder's distribution. ``"gaussian"``: the reconstruction error
-        is the squared error. ``"bernoulli"``: the decoder outputs
-        probabilities (sigmoid), the reconstruction error is the binary
-        cross-entropy, ``X`` must lie in [0, 1], and the likelihoods are
-        log-probabilities only for binary ``X``.
+        is the squared error. ``"student_t"``: Student's t around the
+        decoder's output, whose scale and degrees of freedom are learned
+        with the networks (needs ``alpha="auto"``); its heavy tails keep a
+        few outlying entries from dominating the fit, which helps on tables.
+        ``"bernoulli"``: the decoder outputs probabilities (sigmoid), the
+        reconstruction error is the binary cross-entropy, ``X`` must lie in
+        [0, 1], and the likelihoods are log-probabilities only for binary
+        ``X``.
+        """,
+    ),
+    "noise_scale": (
+        '{"shared", "feature"}',
+        """
+        Whether the decoder's noise has one variance for all features or one
+        per feature, as factor analysis has (a VAE with a linear decoder and
+        ``"feature"`` contains factor analysis). ``"feature"`` learns the
+        variances with the networks on the ELBO (needs ``alpha="auto"``),
+        each floored at a thousandth of the data's mean feature variance so
+        that a constant column or an image border cannot make the
+        likelihood diverge. Tables, whose columns are noisy to different
+        degrees, usually score much better with ``"feature"``.
         """,
     ),
     "decoder_variance": (
         '{"fitted", "alpha"} or float',
         """
-        Variance of the Gaussian decoder that scores and importance weights
-        use, fixed at ``fit`` as ``decoder_variance_``. ``"fitted"``: the
-        value that maximises the training ELBO, the mean squared error per
-        observed entry at one posterior draw per training row. ``"alpha"``:
-        ``n_features / (2 * alpha)``, what a numeric ``alpha`` implies. A
-        number: that variance. Ignored for ``likelihood="bernoulli"``.
+        Variance of the decoder that scores and importance weights use,
+        fixed at ``fit`` as ``decoder_variance_``. ``"fitted"``: the value
+        that maximises the training ELBO: the variances learned with the
+        networks when the noise is learned (``noise_scale="feature"`` or
+        Student's t), else the mean squared error per observed entry at one
+        posterior draw per training row. ``"alpha"``: ``n_features / (2 *
+        alpha)``, what a numeric ``alpha`` implies. A number: that variance
+        (Student's t: squared scale). Ignored for ``likelihood="bernoulli"``.
         """,
     ),
     "image_shape": (
@@ -167,6 +186,18 @@ SHARED_PARAMETER_DOCS = {
         Patience of early stopping, in epochs.
         """,
     ),
+    "n_training_draws": (
+        "int",
+        """
+        Latent draws per row in the training objective. ``1`` trains on the
+        ELBO with the KL term in closed form (the objective ``alpha``
+        describes); ``k > 1`` on the importance-weighted bound of the same
+        likelihood, ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)``, which
+        is tighter (the IWAE of Burda et al., 2016; with missing entries the
+        MIWAE of Mattei and Frellsen, 2019) and costs ``k`` decoder passes
+        per row.
+        """,
+    ),
     "n_importance_samples": (
         "int",
         """
@@ -251,11 +282,20 @@ SHARED_ATTRIBUTE_DOCS = {
         """,
     ),
     "decoder_variance_": (
-        "float or None",
+        "float, ndarray of shape (n_features_in_,) or None",
         """
-        Variance of the Gaussian decoder that scores and importance weights
-        use (see ``decoder_variance``), in the units the network sees (8-bit
-        data divided by 255); None for ``likelihood="bernoulli"``.
+        Variance (Student's t: squared scale) of the decoder that scores and
+        importance weights use (see ``decoder_variance``): one number, or
+        one per feature for ``noise_scale="feature"``, in the units the
+        network sees (8-bit data divided by 255); None for
+        ``likelihood="bernoulli"``.
+        """,
+    ),
+    "decoder_df_": (
+        "float, ndarray of shape (n_features_in_,) or None",
+        """
+        Degrees of freedom of the learned Student's t decoder (one, or one
+        per feature); None for the other likelihoods.
         """,
     ),
     "history_": (

@@ -24,6 +24,23 @@ from ._losses import (
 from ._seeding import row_noise
 
 
+def learned_noise(noise):
+    """The variance and Student's t degrees of freedom a ``NoiseModel`` learned.
+
+    Each is a float for one shared value, an array of one value per feature
+    (flattened), or None: ``(None, None)`` when nothing was learned.
+    """
+    if noise is None:
+        return None, None
+    df = noise.df()
+    return _flat(noise.variance()), None if df is None else _flat(df)
+
+
+def _flat(value):
+    value = np.asarray(value, dtype=np.float64)
+    return float(value) if value.ndim == 0 else value.reshape(-1)
+
+
 def resolve_decoder_variance(setting, *, alpha, compiled, X, layout, rows, seed):
     """The decoder variance ``score_samples`` will use, fixed at fit.
 

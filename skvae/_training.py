@@ -20,7 +20,11 @@ import numpy as np
 
 from ._compat import SingleReplicaAdam, deterministic_ops
 from ._distribute import fit_inputs
-from ._model import NetworkStructure, VAETrainer, build_decoder, build_encoder
+from ._model import NetworkStructure, NoiseModel, VAETrainer, build_decoder, build_encoder
+
+#: Smallest learned noise variance, relative to the training data's mean
+#: per-feature variance (see ``NoiseModel``).
+NOISE_FLOOR = 1e-3
 
 #: Parameters that define the network: its structure's, and the layout's. A
 #: continued fit (``warm_start``, ``partial_fit``) trains the network it has,
@@ -33,6 +37,9 @@ NETWORK_PARAMETERS = (
     "architecture",
     "output_activation",
     "likelihood",
+    # Fixed in the traced training step: the noise model and the draws.
+    "noise_scale",
+    "n_training_draws",
 )
 
 
@@ -45,10 +52,17 @@ class Objective:
             calibrated negative ELBO (see ``VAETrainer``).
         mask_augmentation: Whether training hides a random part of each
             row's observed entries from the encoder (``VAETrainer``).
+        n_draws: Latent draws per row (the importance-weighted bound for
+            more than one).
+        learned_noise: ``"feature"`` or ``"shared"`` to learn the decoder's
+            noise (a :class:`~skvae._model.NoiseModel`, one variance per
+            feature or one for all), None to train on ``alpha``.
     """
 
     alpha: float | str
     mask_augmentation: bool = False
+    n_draws: int = 1
+    learned_noise: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,8 +162,10 @@ def train(
         seeds: This fit's :class:`~skvae._seeding.Seeds`.
         structure: The :class:`~skvae._model.NetworkStructure` of new
             networks, for a fresh fit.
-        fitted: ``(encoder, decoder, trainer)`` to continue training, the
-            trainer (with its optimiser state) None when there is none.
+        fitted: ``(encoder, decoder, trainer, noise)`` to continue training,
+            the trainer (with its optimiser state) None when there is none,
+            and then ``noise`` the learned :class:`~skvae._model.NoiseModel`
+            to continue from (None if the objective learns none).
         epochs_done: Epochs already run, which offsets the shuffling seed so
             continued training sees new orders (a fresh fit must not be
             offset, or refitting would differ from fitting).
@@ -169,9 +185,10 @@ def train(
                 objective,
                 learning_rate=schedule.learning_rate,
                 seed=seeds.network,
+                noise=initial_noise(X, layout, objective, train_rows),
             )
         else:
-            encoder, decoder, trainer = fitted
+            encoder, decoder, trainer, noise = fitted
             if trainer is None:
                 trainer = compile_trainer(
                     encoder,
@@ -180,6 +197,7 @@ def train(
                     objective,
                     learning_rate=schedule.learning_rate,
                     seed=seeds.network,
+                    noise=noise,
                 )
             else:
                 # The continued trainer trains on the current settings.
@@ -216,16 +234,47 @@ def build_networks(layout, structure, *, seed):
     return encoder, decoder
 
 
-def build_trainer(layout, structure, objective, *, learning_rate, seed):
-    """New networks of ``structure`` for ``layout``, joined in a compiled trainer."""
-    encoder, decoder = build_networks(layout, structure, seed=seed)
-    return compile_trainer(
-        encoder, decoder, layout, objective, learning_rate=learning_rate, seed=seed
+def initial_noise(X, layout, objective, rows):
+    """The :class:`~skvae._model.NoiseModel` a fresh fit starts from, or None.
+
+    Its variance starts at each feature's variance over ``X[rows]`` (the
+    noise of a model that explains nothing), or their mean for one shared
+    variance, and is floored at ``NOISE_FLOOR`` times that mean. Missing
+    (NaN) entries are left out.
+    """
+    if objective.learned_noise is None:
+        return None
+    count = total = total_squares = 0.0
+    for batch in layout.batches(X, rows=rows):
+        batch = batch.reshape(len(batch), -1).astype(np.float64)
+        count = count + np.sum(~np.isnan(batch), axis=0)
+        total = total + np.nansum(batch, axis=0)
+        total_squares = total_squares + np.nansum(batch**2, axis=0)
+    count = np.maximum(count, 1)
+    variance = np.maximum(total_squares / count - (total / count) ** 2, 0.0)
+    mean_variance = float(np.mean(variance)) or 1.0
+    if objective.learned_noise == "feature":
+        initial = variance.reshape(layout.sample_shape)
+    else:
+        initial = mean_variance
+    return NoiseModel(
+        initial,
+        floor=NOISE_FLOOR * mean_variance,
+        student_t=layout.likelihood == "student_t",
+        name="noise",
     )
 
 
-def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=None):
-    """A compiled trainer around an existing encoder and decoder."""
+def build_trainer(layout, structure, objective, *, learning_rate, seed, noise=None):
+    """New networks of ``structure`` for ``layout``, joined in a compiled trainer."""
+    encoder, decoder = build_networks(layout, structure, seed=seed)
+    return compile_trainer(
+        encoder, decoder, layout, objective, learning_rate=learning_rate, seed=seed, noise=noise
+    )
+
+
+def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=None, noise=None):
+    """A compiled trainer around an existing encoder and decoder (and learned noise)."""
     trainer = VAETrainer(
         encoder,
         decoder,
@@ -234,6 +283,8 @@ def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=
         masked=layout.missing_entries is not None,
         mask_augmentation=objective.mask_augmentation,
         seed=seed,
+        noise=noise,
+        n_draws=objective.n_draws,
     )
     trainer.compile(optimizer=SingleReplicaAdam(learning_rate))
     # Built lazily inside the traced train step, Adam creates its slots

@@ -263,14 +263,27 @@ def check_unit_interval(X, name):
         )
 
 
-def check_likelihood_settings(X, likelihood, decoder_variance, alpha):
+def check_likelihood_settings(X, likelihood, noise_scale, decoder_variance, alpha):
     """What the parameter constraints cannot say about the likelihood settings.
 
-    Training data ``X`` must fit a Bernoulli decoder, and
-    ``decoder_variance="alpha"`` needs a numeric ``alpha``.
+    Training data ``X`` must fit a Bernoulli decoder, a learned noise
+    (Student's t, or a variance per feature) needs the ELBO
+    (``alpha="auto"``), and ``decoder_variance="alpha"`` a numeric ``alpha``.
     """
     if likelihood == "bernoulli":
         check_unit_interval(X, "X")
+        if noise_scale == "feature":
+            raise ValueError(
+                "noise_scale='feature' learns a Gaussian or Student's t noise variance per "
+                "feature, which a Bernoulli decoder does not have; use noise_scale='shared'."
+            )
+    learned = likelihood == "student_t" or noise_scale == "feature"
+    if learned and alpha != "auto":
+        raise ValueError(
+            f"likelihood={likelihood!r} with noise_scale={noise_scale!r} learns the decoder's "
+            f"noise on the ELBO, but alpha={alpha!r} weighs a mean squared error instead; use "
+            "alpha='auto', or likelihood='gaussian' with noise_scale='shared'."
+        )
     if decoder_variance == "alpha" and alpha == "auto":
         raise ValueError(
             "decoder_variance='alpha' reads the variance off a numeric alpha, but "

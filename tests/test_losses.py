@@ -29,6 +29,7 @@ from skvae._losses import (
     evidence_lower_bound,
     gaussian_log_likelihood,
     importance_weighted_bound,
+    importance_weighted_loss,
     importance_weighted_mean,
     kl_loss,
     log_importance_weights,
@@ -39,6 +40,7 @@ from skvae._losses import (
     reparameterize,
     resampled_index,
     standard_normal_log_density,
+    student_t_log_likelihood,
 )
 from skvae._model import NetworkStructure, Sampling, build_encoder
 
@@ -687,3 +689,50 @@ def test_resampled_index_picks_draws_in_proportion_to_their_weights():
     log_weights = np.tile(np.log(weights), (len(u), 1))
     counts = np.bincount(np.asarray(resampled_index(log_weights, u)), minlength=3)
     np.testing.assert_allclose(counts / len(u), weights, atol=1e-3)
+
+
+# The learned noise model and the k-draw objective ---------------------------
+
+
+@property_test
+@given(incomplete_pairs(), st.data())
+def test_a_variance_per_feature_is_the_summed_normal_logpdf(pair, data):
+    x, x_hat, _ = pair
+    variance = data.draw(hnp.arrays(np.float32, x.shape[1:], elements=float32s(1e-3, 1e3)))
+    filled, mask = (np.asarray(v) for v in observed_entries(x))
+    got = np.asarray(gaussian_log_likelihood(filled, x_hat, variance, mask), np.float64)
+    logpdf = stats.norm.logpdf(
+        as_float64(filled), as_float64(x_hat), np.sqrt(as_float64(variance))
+    )
+    expected = np.where(mask > 0, logpdf, 0).reshape(len(x), -1).sum(axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+@property_test
+@given(incomplete_pairs(), st.data())
+def test_student_t_is_the_summed_t_logpdf(pair, data):
+    x, x_hat, _ = pair
+    shape = x.shape[1:]
+    variance = data.draw(hnp.arrays(np.float32, shape, elements=float32s(1e-2, 1e2)))
+    df = data.draw(hnp.arrays(np.float32, shape, elements=float32s(2.0, 50.0)))
+    filled, mask = (np.asarray(v) for v in observed_entries(x))
+    got = np.asarray(student_t_log_likelihood(filled, x_hat, variance, df, mask), np.float64)
+    logpdf = stats.t.logpdf(
+        as_float64(filled), as_float64(df), as_float64(x_hat), np.sqrt(as_float64(variance))
+    )
+    expected = np.where(mask > 0, logpdf, 0).reshape(len(x), -1).sum(axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+@property_test
+@given(posteriors(mu_bound=5, log_var_range=(-4, 2)), st.integers(1, 6), st.data())
+def test_the_k_draw_loss_is_minus_the_log_mean_importance_weight(posterior, n_draws, data):
+    mu, log_var = as_float64(posterior[0]), as_float64(posterior[1])
+    shape = (len(mu), n_draws, mu.shape[1])
+    z = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-5, 5)))
+    log_likelihood = data.draw(hnp.arrays(np.float64, shape[:2], elements=st.floats(-50, 0)))
+    log_q = stats.norm.logpdf(z, mu[:, None], np.exp(0.5 * log_var)[:, None]).sum(-1)
+    log_w = log_likelihood + stats.norm.logpdf(z).sum(-1) - log_q
+    expected = -(np.log(np.mean(np.exp(log_w - log_w.max(1, keepdims=True)), 1)) + log_w.max(1))
+    got = np.asarray(importance_weighted_loss(log_likelihood, z, mu, log_var))
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)

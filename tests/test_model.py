@@ -10,6 +10,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from scipy import stats
 
 from skvae._losses import kl_loss, observed_entries, reconstruction_loss
 from skvae._model import (
@@ -299,3 +300,20 @@ def test_hiding_applies_to_training_calls_only():
     hidden_mu = np.asarray(trainer(x, training=True)["mu"])
     assert np.isfinite(hidden_mu).all()
     assert not np.allclose(hidden_mu, np.asarray(mu))
+
+
+def test_a_trainer_with_k_draws_trains_on_the_importance_weighted_bound():
+    encoder, decoder = build_pair((5,), DENSE, output_activation="linear")
+    trainer = VAETrainer(encoder, decoder, 3.0, n_draws=4, seed=0)
+    x = random_batch((5,), n_rows=6)
+    outputs = trainer(x)
+    z, x_hat = np.asarray(outputs["z"], np.float64), np.asarray(outputs["x_hat"], np.float64)
+    assert z.shape == (6, 4, LATENT_DIM) and x_hat.shape == (24, 5)
+    mu, log_var = (np.asarray(outputs[name], np.float64) for name in ("mu", "log_var"))
+    # alpha = 3: log p(x | z) = -3 * mse up to a constant, per draw.
+    errors = ((np.repeat(x, 4, axis=0) - x_hat) ** 2).mean(axis=1).reshape(6, 4)
+    log_q = stats.norm.logpdf(z, mu[:, None], np.exp(0.5 * log_var)[:, None]).sum(-1)
+    log_w = -3.0 * errors + stats.norm.logpdf(z).sum(-1) - log_q
+    expected = np.mean(-(np.log(np.mean(np.exp(log_w), axis=1))))
+    loss = float(trainer.compute_loss(x, y_pred=outputs))
+    assert loss == pytest.approx(expected, rel=1e-5)

@@ -1,0 +1,119 @@
+"""The learned noise model: a variance per feature, Student's t, and the k-draw objective."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.decomposition import FactorAnalysis
+
+import skvae
+from skvae import VAEImputer, VariationalAutoencoder
+from skvae._training import NOISE_FLOOR
+
+LEARNED = dict(alpha="auto", noise_scale="feature")
+TINY = dict(hidden_layer_sizes=(8,), epochs=2, batch_size=16, random_state=0)
+
+
+def factor_analysis_sample(n_rows, seed):
+    """Rows of a 2-factor model whose six noise variances span a factor of 40."""
+    weights = np.random.default_rng(0).normal(size=(6, 2))
+    noise = np.array([0.05, 0.1, 0.3, 0.6, 1.0, 2.0])
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n_rows, 2)) @ weights.T + rng.normal(size=(n_rows, 6)) * np.sqrt(noise)
+
+
+def test_a_linear_vae_with_a_variance_per_feature_reaches_factor_analysis():
+    # With a linear encoder and decoder and a noise variance per feature the
+    # model is factor analysis, whose maximum-likelihood fit sklearn finds.
+    X_train, X_test = factor_analysis_sample(2000, seed=1), factor_analysis_sample(1000, seed=2)
+    linear = dict(
+        latent_dim=2,
+        hidden_layer_sizes=(),
+        output_activation="linear",
+        epochs=60,
+        batch_size=64,
+        learning_rate=1e-2,
+        early_stopping=False,
+        validation_fraction=0.0,
+        n_importance_samples=100,
+        random_state=0,
+    )
+    fa_score = FactorAnalysis(2).fit(X_train).score(X_test)
+    vae = VariationalAutoencoder(**LEARNED, **linear).fit(X_train)
+    assert vae.decoder_variance_.shape == (6,)
+    assert vae.score(X_test) == pytest.approx(fa_score, abs=0.03)
+    # One variance for all features is probabilistic PCA, which this data defeats.
+    shared = VariationalAutoencoder(alpha="auto", **linear).fit(X_train)
+    assert shared.score(X_test) < fa_score - 0.1
+
+
+def test_a_constant_column_gets_the_floor_not_an_infinite_likelihood():
+    X = np.random.default_rng(0).normal(size=(80, 4))
+    X[:, 2] = 3.0
+    vae = VariationalAutoencoder(validation_fraction=0.0, **LEARNED, **TINY).fit(X)
+    # A thousandth of the mean feature variance of the training rows.
+    assert vae._noise_floor == pytest.approx(NOISE_FLOOR * np.mean(np.var(X, axis=0)), rel=1e-5)
+    assert np.all(vae.decoder_variance_ >= vae._noise_floor)
+    assert np.all(np.isfinite(vae.score_samples(X)))
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "student_t"])
+def test_learned_noise_is_reproducible_pickles_saves_and_continues(likelihood):
+    X = np.random.default_rng(0).normal(size=(64, 5))
+    params = dict(likelihood=likelihood, n_training_draws=3, **LEARNED, **TINY)
+    first = VariationalAutoencoder(**params).fit(X)
+    second = VariationalAutoencoder(**params).fit(X)
+    np.testing.assert_array_equal(first.decoder_variance_, second.decoder_variance_)
+    np.testing.assert_array_equal(first.score_samples(X), second.score_samples(X))
+    if likelihood == "student_t":
+        assert first.decoder_df_.shape == (5,) and np.all(first.decoder_df_ > 2)
+    else:
+        assert first.decoder_df_ is None
+    unpickled = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(unpickled.score_samples(X), first.score_samples(X))
+    file = io.BytesIO()
+    skvae.save(first, file)
+    file.seek(0)
+    loaded = skvae.load(file)
+    np.testing.assert_array_equal(loaded.score_samples(X), first.score_samples(X))
+    for continued in (unpickled, loaded):
+        continued.partial_fit(X)
+        assert np.all(np.isfinite(continued.score_samples(X)))
+
+
+def test_the_imputer_learns_the_noise_and_draws_student_t_noise():
+    X = np.random.default_rng(0).normal(size=(80, 4))
+    X[:, 1] += 2 * X[:, 0]
+    X[::3, 1] = np.nan
+    imputer = VAEImputer(
+        likelihood="student_t", n_training_draws=4, n_importance_samples=8, **LEARNED, **TINY
+    ).fit(X)
+    mean = imputer.transform(X)
+    draws = imputer.set_params(sample_posterior=True).transform(X)
+    observed = ~np.isnan(X)
+    assert np.array_equal(mean[observed], X[observed]) and np.isfinite(mean).all()
+    assert np.isfinite(draws).all() and not np.array_equal(draws, mean)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(likelihood="student_t", alpha=100.0), "learns the decoder's noise"),
+        (dict(noise_scale="feature", alpha=100.0), "learns the decoder's noise"),
+        (dict(noise_scale="feature", likelihood="bernoulli", alpha="auto"), "Bernoulli"),
+    ],
+)
+def test_a_learned_noise_needs_the_elbo(params, message):
+    X = np.random.default_rng(0).random((40, 3))
+    with pytest.raises(ValueError, match=message):
+        VariationalAutoencoder(**{**TINY, **params}).fit(X)
+
+
+def test_a_continued_fit_refuses_another_noise_model_or_number_of_draws():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    vae = VariationalAutoencoder(warm_start=True, **LEARNED, **TINY).fit(X)
+    for name, value in [("noise_scale", "shared"), ("n_training_draws", 2)]:
+        with pytest.raises(ValueError, match=f"{name} changed"):
+            vae.set_params(**{name: value}).fit(X)
+        vae.set_params(noise_scale="feature", n_training_draws=1)
