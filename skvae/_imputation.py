@@ -7,8 +7,9 @@ self-normalised mean ``sum_i w_i x_hat(z_i) / sum_i w_i`` of the decoder's
 means, an estimate of ``E[x_miss | x_obs]`` that is consistent as ``k``
 grows however poor ``q`` is (Mattei and Frellsen, 2019). With
 ``sample_posterior`` one draw is resampled by the weights and the decoder's
-noise (Gaussian, Student's t or Bernoulli) added: one draw from the model's ``p(x_miss | x_obs)``. The graph work
-is ``CompiledVAE.impute``; the formulas are those of ``_losses``.
+noise (Gaussian, Student's t or Bernoulli) added: one draw from the model's
+``p(x_miss | x_obs)``. The graph work is ``CompiledVAE.impute``; the formulas
+are those of ``_losses``.
 """
 
 import numpy as np
