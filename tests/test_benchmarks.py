@@ -111,3 +111,25 @@ def test_peak_sampler_sees_an_anonymous_allocation():
     del block
     peak = sampler.stop()["RssAnon"]
     assert peak - before > 48 * MB
+
+
+def test_tables_benchmark_smoke_writes_every_number(tmp_path):
+    from benchmarks import tables
+
+    out = tmp_path / "tables.json"
+
+    tables.main(["--smoke", "--tables", "diabetes", "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results["config"]["tables"] == ["diabetes"]
+    assert {row["model"] for row in results["density"]} == {"VAE", "FA", "PCA"}
+    assert {row["k"] for row in results["density"]} == {2, 5}
+    assert {row["imputer"] for row in results["imputation"]} == set(tables.IMPUTERS)
+    assert {row["rate"] for row in results["imputation"]} == {0.2, 0.5}
+    for row in results["density"]:
+        assert all(math.isfinite(row[key]) for key in ("score", "mse", "fit_s")), row
+    for row in results["imputation"]:
+        assert math.isfinite(row["mse"]) and row["mse"] > 0 and row["fit_s"] > 0, row
+    assert len(results["bars"]["density"]) == 2 and len(results["bars"]["imputation"]) == 2
+    for bar in results["bars"]["imputation"]:
+        assert math.isfinite(bar["bar"]) and isinstance(bar["met"], bool), bar
