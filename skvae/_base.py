@@ -10,6 +10,7 @@ parameters, documentation and public methods. As in scikit-learn's
 module named for its concern.
 """
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -274,10 +275,15 @@ class BaseVAE(BaseEstimator):
         trainer = getattr(self, "_trainer", None)
         noise = None
         if trainer is None and self._noise_floor is not None:
-            shape = () if np.ndim(self.decoder_variance_) == 0 else self._layout.sample_shape
+            per_feature = self._network_parameters["noise_scale"] == "feature"
+            shape = self._layout.sample_shape if per_feature else ()
             df = self.decoder_df_
+            # A numeric decoder_variance replaced the learned one for scoring:
+            # training restarts from it, broadcast to the noise model's shape.
             noise = NoiseModel(
-                np.reshape(self.decoder_variance_, shape),
+                np.broadcast_to(
+                    np.reshape(self.decoder_variance_, (-1,)), (math.prod(shape),)
+                ).reshape(shape),
                 floor=self._noise_floor,
                 student_t=df is not None,
                 initial_df=10.0 if df is None else np.reshape(df, shape),
