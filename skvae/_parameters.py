@@ -282,7 +282,7 @@ SHARED_ATTRIBUTE_DOCS = {
         """,
     ),
     "decoder_variance_": (
-        "float, ndarray of shape (n_features_in_,) or None",
+        "float, ndarray of shape (`n_features_in_`,) or None",
         """
         Variance (Student's t: squared scale) of the decoder that scores and
         importance weights use (see ``decoder_variance``): one number, or
@@ -292,7 +292,7 @@ SHARED_ATTRIBUTE_DOCS = {
         """,
     ),
     "decoder_df_": (
-        "float, ndarray of shape (n_features_in_,) or None",
+        "float, ndarray of shape (`n_features_in_`,) or None",
         """
         Degrees of freedom of the learned Student's t decoder (one, or one
         per feature); None for the other likelihoods.
