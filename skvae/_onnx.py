@@ -296,8 +296,7 @@ def _check_conv(layer):
 def _conv2d(writer, layer, value):
     padding = _check_conv(layer)
     _config(layer, "groups", 1, "groups=1")
-    kernel, *bias = layer.get_weights()
-    kernel_height, kernel_width, _, filters = kernel.shape
+    kernel_height, kernel_width, _, filters = layer.get_weights()[0].shape
     stride_height, stride_width = layer.get_config()["strides"]
     height, width, _ = value.shape
     if padding == "same":
@@ -307,19 +306,14 @@ def _conv2d(writer, layer, value):
         top = bottom = left = right = 0
         out_height = (height - kernel_height) // stride_height + 1
         out_width = (width - kernel_width) // stride_width + 1
-    x = _as_nchw(writer, value)
-    inputs = [x.name, writer.constant(f"{layer.name}_W", kernel.transpose(3, 2, 0, 1))]
-    if bias:
-        inputs.append(writer.constant(f"{layer.name}_B", bias[0]))
-    name = writer.node(
+    return _convolution_node(
+        writer,
         "Conv",
-        inputs,
-        layer.name,
-        kernel_shape=[kernel_height, kernel_width],
-        strides=[stride_height, stride_width],
+        layer,
+        value,
         pads=[top, left, bottom, right],
+        output_shape=(out_height, out_width, filters),
     )
-    return _Value(_activation(writer, layer, name), (out_height, out_width, filters), "nchw")
 
 
 def _transposed_padding(size, kernel, stride, padding):
@@ -343,29 +337,48 @@ def _transposed_padding(size, kernel, stride, padding):
 def _conv2d_transpose(writer, layer, value):
     padding = _check_conv(layer)
     _config(layer, "output_padding", None, "output_padding=None")
-    kernel, *bias = layer.get_weights()
-    kernel_height, kernel_width, filters, _ = kernel.shape
+    kernel_height, kernel_width, filters, _ = layer.get_weights()[0].shape
     stride_height, stride_width = layer.get_config()["strides"]
     height, width, _ = value.shape
     top, bottom, extra_height = _transposed_padding(height, kernel_height, stride_height, padding)
     left, right, extra_width = _transposed_padding(width, kernel_width, stride_width, padding)
     out_height = stride_height * (height - 1) + extra_height + kernel_height - top - bottom
     out_width = stride_width * (width - 1) + extra_width + kernel_width - left - right
-    x = _as_nchw(writer, value)
-    # Keras: (kh, kw, out, in); ONNX ConvTranspose: (in, out, kh, kw).
-    inputs = [x.name, writer.constant(f"{layer.name}_W", kernel.transpose(3, 2, 0, 1))]
+    return _convolution_node(
+        writer,
+        "ConvTranspose",
+        layer,
+        value,
+        pads=[top, left, bottom, right],
+        output_shape=(out_height, out_width, filters),
+        output_padding=[extra_height, extra_width],
+    )
+
+
+def _convolution_node(writer, op_type, layer, value, *, pads, output_shape, **attributes):
+    """A ``Conv`` or ``ConvTranspose`` node of ``layer``'s weights, then its activation.
+
+    Both Keras kernels transpose to ONNX's by the same axes: Conv2D's
+    ``(kh, kw, in, out)`` to ``(out, in, kh, kw)``, Conv2DTranspose's
+    ``(kh, kw, out, in)`` to ``(in, out, kh, kw)``.
+    """
+    kernel, *bias = layer.get_weights()
+    inputs = [
+        _as_nchw(writer, value).name,
+        writer.constant(f"{layer.name}_W", kernel.transpose(3, 2, 0, 1)),
+    ]
     if bias:
         inputs.append(writer.constant(f"{layer.name}_B", bias[0]))
     name = writer.node(
-        "ConvTranspose",
+        op_type,
         inputs,
         layer.name,
-        kernel_shape=[kernel_height, kernel_width],
-        strides=[stride_height, stride_width],
-        pads=[top, left, bottom, right],
-        output_padding=[extra_height, extra_width],
+        kernel_shape=list(kernel.shape[:2]),
+        strides=list(layer.get_config()["strides"]),
+        pads=pads,
+        **attributes,
     )
-    return _Value(_activation(writer, layer, name), (out_height, out_width, filters), "nchw")
+    return _Value(_activation(writer, layer, name), output_shape, "nchw")
 
 
 def _dense(writer, layer, value):
