@@ -78,7 +78,7 @@ _WORKER_SCRIPT = textwrap.dedent(
     from skvae import VariationalAutoencoder, _data
 
     EPOCHS = 8
-    PARAMS = dict(epochs=EPOCHS, batch_size=64, latent_dim=2, alpha=200.0,
+    PARAMS = dict(epochs=EPOCHS, batch_size=64, latent_dim=2, alpha=200.0, image_shape=(8, 8),
                   validation_fraction=0.2, conv_filters=(8, 16), conv_strides=(1, 2))
 
     def digits():

@@ -236,7 +236,7 @@ from skvae import VariationalAutoencoder
 from sklearn.datasets import load_digits
 X = (load_digits().data[:600] / 16).astype(np.float32)
 params = dict(epochs=6, batch_size=64, latent_dim=2, alpha=200.0, early_stopping=False,
-              conv_filters=(8, 16), conv_strides=(1, 2), random_state=0)
+              image_shape=(8, 8), conv_filters=(8, 16), conv_strides=(1, 2), random_state=0)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 assert strategy.num_replicas_in_sync == 2
 mirrored = VariationalAutoencoder(distribute_strategy=strategy, **params).fit(X)

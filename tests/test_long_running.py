@@ -62,7 +62,7 @@ def test_many_fits_in_one_process_neither_leak_nor_slow_down(digits):
 def test_concurrent_transform_matches_serial_calls(digits):
     X = digits[0][:400]
     vae = VariationalAutoencoder(
-        random_state=0, epochs=1, conv_filters=(4, 8), conv_strides=(1, 2)
+        random_state=0, epochs=1, image_shape=(8, 8), conv_filters=(4, 8), conv_strides=(1, 2)
     )
     vae.fit(X)
     chunks = np.array_split(X, 4)
