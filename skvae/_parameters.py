@@ -388,13 +388,16 @@ def document_shared(cls):
     attribute_entries = {
         name: _entry(name, kind, text) for name, (kind, text) in SHARED_ATTRIBUTE_DOCS.items()
     }
-    doc = _merged_section(cls.__doc__, "Parameters", parameter_entries, order=list(parameters))
+    # Dedented, as Python 3.13 compiles docstrings, so that every Python
+    # gives the sections the same indentation.
+    doc = inspect.cleandoc(cls.__doc__)
+    doc = _merged_section(doc, "Parameters", parameter_entries, order=list(parameters))
     cls.__doc__ = _merged_section(doc, "Attributes", attribute_entries, order=None)
     return cls
 
 
 def _entry(name, header, text):
-    return f"    {name} : {header}\n{textwrap.indent(textwrap.dedent(text).strip(), ' ' * 8)}\n"
+    return f"{name} : {header}\n{textwrap.indent(textwrap.dedent(text).strip(), ' ' * 4)}\n"
 
 
 def _default_text(default):
@@ -405,18 +408,18 @@ def _default_text(default):
     return repr(default)
 
 
-_ENTRY_START = re.compile(r"^    (\w+) : ", re.MULTILINE)
+_ENTRY_START = re.compile(r"^(\w+) : ", re.MULTILINE)
 
 
 def _merged_section(doc, title, shared_entries, order):
-    """``doc`` with the ``title`` section's entries completed by ``shared_entries``.
+    """``doc`` (dedented) with the ``title`` section's entries completed by ``shared_entries``.
 
     ``order``: the names in the order the entries should take, or None for
     the shared entries first, then the others as written.
     """
-    heading = f"    {title}\n    {'-' * len(title)}\n"
+    heading = f"{title}\n{'-' * len(title)}\n"
     start = doc.index(heading) + len(heading)
-    next_heading = re.search(r"\n    \w[\w ]*\n    -+\n", doc[start:])
+    next_heading = re.search(r"\n\w[\w ]*\n-+\n", doc[start:])
     end = start + next_heading.start() + 1 if next_heading else len(doc)
     body = doc[start:end]
     bounds = [*(match.start() for match in _ENTRY_START.finditer(body)), len(body)]
