@@ -20,8 +20,6 @@ from ._compat import MultiWorkerStepLogs
 from ._losses import (
     LOG_VAR_RANGE,
     calibrated_log_likelihood,
-    calibrated_loss,
-    combined_loss,
     decoder_log_likelihood,
     importance_weighted_loss,
     kl_loss,
@@ -476,13 +474,9 @@ class VAETrainer(MultiWorkerStepLogs):
             reconstruction_loss(x, x_hat, self.likelihood, mask)
         )
         self.kl_tracker.update_state(kl_loss(mu, log_var))
-        if self.noise is None and self.n_draws == 1:
-            per_row = ops.where(
-                self.calibrated,
-                calibrated_loss(x, x_hat, mu, log_var, self.likelihood, mask),
-                combined_loss(x, x_hat, mu, log_var, self.alpha, self.likelihood, mask),
-            )
-        elif self.n_draws == 1:
+        if self.n_draws == 1:
+            # KL - (-alpha * reconstruction) is combined_loss's sum and
+            # KL - calibrated log-likelihood is calibrated_loss, to the bit.
             per_row = kl_loss(mu, log_var) - self.log_likelihood(x, x_hat, mask)
         else:
             log_likelihood = ops.reshape(self.log_likelihood(x, x_hat, mask), (-1, self.n_draws))
