@@ -52,8 +52,8 @@ class BaseVAE(BaseEstimator):
     _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "likelihood": [StrOptions({"gaussian", "student_t", "bernoulli"})],
-        "noise_scale": [StrOptions({"shared", "feature"})],
+        "likelihood": [StrOptions({"auto", "gaussian", "student_t", "bernoulli"})],
+        "noise_scale": [StrOptions({"auto", "shared", "feature"})],
         "decoder_variance": [
             StrOptions({"fitted", "alpha"}),
             Interval(Real, 0, None, closed="neither"),
@@ -66,7 +66,7 @@ class BaseVAE(BaseEstimator):
         "hidden_layer_sizes": [tuple, list],
         "batch_norm": ["boolean"],
         "output_activation": [StrOptions({"auto", "sigmoid", "linear"})],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -83,9 +83,9 @@ class BaseVAE(BaseEstimator):
         self,
         *,
         latent_dim=2,
-        alpha=5000.0,
-        likelihood="gaussian",
-        noise_scale="shared",
+        alpha="auto",
+        likelihood="auto",
+        noise_scale="auto",
         decoder_variance="fitted",
         image_shape=None,
         architecture="auto",
@@ -95,7 +95,7 @@ class BaseVAE(BaseEstimator):
         hidden_layer_sizes=(256, 128),
         batch_norm=False,
         output_activation="auto",
-        epochs=50,
+        epochs="auto",
         batch_size=32,
         learning_rate=1e-3,
         validation_fraction=0.1,
@@ -155,14 +155,15 @@ class BaseVAE(BaseEstimator):
         return validate_samples(self, X, reset=True)
 
     def _objective(self):
-        """What training minimises, from the current parameters."""
+        """What training minimises, from the current parameters and the fitted layout."""
+        likelihood, noise_scale = self._layout.likelihood, self._layout.noise_scale
         learns_noise = self.alpha == "auto" and (
-            self.noise_scale == "feature" or self.likelihood == "student_t"
+            noise_scale == "feature" or likelihood == "student_t"
         )
         return Objective(
             alpha=self.alpha,
             n_draws=self.n_training_draws,
-            learned_noise=self.noise_scale if learns_noise else None,
+            learned_noise=noise_scale if learns_noise else None,
         )
 
     def _finish_fit(self, X):
@@ -192,6 +193,8 @@ class BaseVAE(BaseEstimator):
                     architecture=self.architecture,
                     output_activation=self.output_activation,
                     likelihood=self.likelihood,
+                    noise_scale=self.noise_scale,
+                    alpha=self.alpha,
                     missing_entries=self._missing_entries,
                 )
                 structure = network_structure(
@@ -205,7 +208,7 @@ class BaseVAE(BaseEstimator):
             check_likelihood_settings(
                 X,
                 self._layout.likelihood,
-                self.noise_scale,
+                self._layout.noise_scale,
                 self.decoder_variance,
                 objective.alpha,
             )
@@ -214,8 +217,8 @@ class BaseVAE(BaseEstimator):
                 X,
                 self._layout,
                 objective,
-                Schedule(
-                    epochs=epochs,
+                Schedule.from_epochs(
+                    epochs,
                     batch_size=self.batch_size,
                     learning_rate=self.learning_rate,
                     validation_fraction=self.validation_fraction if hold_out else 0.0,
@@ -275,7 +278,7 @@ class BaseVAE(BaseEstimator):
         trainer = getattr(self, "_trainer", None)
         noise = None
         if trainer is None and self._noise_floor is not None:
-            per_feature = self._network_parameters["noise_scale"] == "feature"
+            per_feature = self._layout.noise_scale == "feature"
             shape = self._layout.sample_shape if per_feature else ()
             df = self.decoder_df_
             # A numeric decoder_variance replaced the learned one for scoring:
@@ -317,6 +320,16 @@ class BaseVAE(BaseEstimator):
     def output_activation_(self):
         """``"sigmoid"`` or ``"linear"``, as resolved from ``output_activation``."""
         return self._layout.output_activation
+
+    @property
+    def likelihood_(self):
+        """``"gaussian"``, ``"student_t"`` or ``"bernoulli"``, as resolved from ``likelihood``."""
+        return self._layout.likelihood
+
+    @property
+    def noise_scale_(self):
+        """``"shared"`` or ``"feature"``, as resolved from ``noise_scale``."""
+        return self._layout.noise_scale
 
     @property
     def _n_features_out(self):

@@ -59,13 +59,26 @@ def _summed(strategy, contribution):
     return [int(value) for value in strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)]
 
 
-def fit_inputs(X, train_rows, validation_rows, *, batch_size, sample_shape, scale, seed):
+def fit_inputs(
+    X,
+    train_rows,
+    validation_rows,
+    *,
+    batch_size,
+    sample_shape,
+    scale,
+    seed,
+    min_steps_per_epoch=0,
+):
     """Keyword arguments of ``keras.Model.fit`` that feed it these rows of ``X``.
 
     Outside a strategy scope: a shuffled training dataset and an ordered
     validation dataset (or None), one pass per epoch. Inside one: endless
     distributed datasets of per-replica parts of global batches of
     ``batch_size`` rows, with the steps of one pass, the same on every worker.
+    Either way, an epoch of fewer than ``min_steps_per_epoch`` steps is
+    lengthened to that many: the training rows repeat, each pass in a new
+    order.
 
     Raises:
         ValueError: If a set of rows is too small to give every replica a row.
@@ -73,17 +86,21 @@ def fit_inputs(X, train_rows, validation_rows, *, batch_size, sample_shape, scal
     common = dict(batch_size=batch_size, sample_shape=sample_shape, scale=scale, seed=seed)
     has_validation = len(validation_rows) > 0
     if not tf.distribute.has_strategy():
-        return {
-            "x": training_dataset(X, train_rows, shuffle=True, **common),
+        x = training_dataset(X, train_rows, shuffle=True, **common)
+        inputs = {
+            "x": x,
             "validation_data": (
                 training_dataset(X, validation_rows, shuffle=False, **common)
                 if has_validation
                 else None
             ),
         }
+        if int(x.cardinality()) < min_steps_per_epoch:
+            inputs["x"], inputs["steps_per_epoch"] = x.repeat(), min_steps_per_epoch
+        return inputs
     strategy = tf.distribute.get_strategy()
     x, steps = _distributed(strategy, X, train_rows, **common)
-    inputs = {"x": x, "steps_per_epoch": steps}
+    inputs = {"x": x, "steps_per_epoch": max(steps, min_steps_per_epoch)}
     if has_validation:
         inputs["validation_data"], inputs["validation_steps"] = _distributed(
             strategy, X, validation_rows, shuffle=False, **common

@@ -40,8 +40,10 @@ class Layout:
         missing_entries: None for complete data; for data with missing
             (NaN) entries, how the encoder reads them (``"zero"`` or
             ``"zero_and_mask"``, see ``_model.FillMissing``).
-        likelihood: The decoder's distribution, ``"gaussian"`` or
-            ``"bernoulli"``.
+        likelihood: The decoder's distribution, ``"gaussian"``,
+            ``"student_t"`` or ``"bernoulli"``.
+        noise_scale: ``"shared"`` (one noise scale) or ``"feature"`` (one
+            per feature).
     """
 
     n_features: int
@@ -52,6 +54,7 @@ class Layout:
     input_scale: float
     missing_entries: str | None = None
     likelihood: str = "gaussian"
+    noise_scale: str = "shared"
 
     @property
     def sample_shape(self):
@@ -76,6 +79,8 @@ def resolve_layout(
     architecture,
     output_activation,
     likelihood,
+    noise_scale="shared",
+    alpha=1.0,
     missing_entries=None,
 ):
     """The :class:`Layout` for training data ``X`` (2-D, validated, NaN where missing).
@@ -89,6 +94,13 @@ def resolve_layout(
     ``image_shape``, or ``architecture="conv"`` (which reads a square
     feature count as a square one-channel image). A table whose column
     count happens to be a square is still a table.
+
+    ``likelihood="auto"`` and ``noise_scale="auto"`` resolve by what the
+    rows are: a table trained on the ELBO (``alpha="auto"``) gets Student's t
+    with a scale per feature, since its columns differ in how well the others
+    predict them and in their tails, as factor analysis assumes; images (and
+    any numeric ``alpha``) get one Gaussian noise scale, since a scale per
+    pixel lets the constant border pixels dominate the likelihood.
     """
     n_features = X.shape[1]
     resolved_shape = input_image_shape
@@ -113,6 +125,12 @@ def resolve_layout(
     if output_activation == "auto":
         in_unit_range = X.dtype == np.uint8 or (np.nanmin(X) >= 0 and np.nanmax(X) <= 1)
         output_activation = "sigmoid" if in_unit_range else "linear"
+    learns_table_noise = resolved_shape is None and alpha == "auto"
+    if likelihood == "auto":
+        likelihood = "student_t" if learns_table_noise else "gaussian"
+    if noise_scale == "auto":
+        per_feature = learns_table_noise and likelihood != "bernoulli"
+        noise_scale = "feature" if per_feature else "shared"
     return Layout(
         n_features=n_features,
         image_shape=resolved_shape,
@@ -122,6 +140,7 @@ def resolve_layout(
         input_scale=input_scale(X),
         missing_entries=missing_entries,
         likelihood=likelihood,
+        noise_scale=noise_scale,
     )
 
 

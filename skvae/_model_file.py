@@ -250,6 +250,12 @@ def _load_layout(value, context):
         "a Bernoulli model needs layout.output_activation 'sigmoid'",
     )
     _check(
+        value["noise_scale"] in ("shared", "feature")
+        and (value["noise_scale"] == "shared" or value["likelihood"] != "bernoulli"),
+        "layout.noise_scale must be 'shared', or 'feature' for a Gaussian or Student's t "
+        f"model, got {value['noise_scale']!r}",
+    )
+    _check(
         value["missing_entries"] == context.estimator_class._missing_entries,
         f"layout.missing_entries must be {context.estimator_class._missing_entries!r} for "
         f"a {context.estimator_class.__name__}, got {value['missing_entries']!r}",
@@ -283,10 +289,12 @@ def _load_network_parameters(value, context):
     fitted = {name: _from_json_param(value[name]) for name in NETWORK_PARAMETERS}
     # The estimator's own constraints check them, as for the parameters.
     _validated_estimator(context.estimator_class, {**context.params, **fitted})
-    _check(
-        fitted["likelihood"] == context.fitted["layout"].likelihood,
-        "network_parameters.likelihood must equal layout.likelihood",
-    )
+    layout = context.fitted["layout"]
+    for name in ("likelihood", "noise_scale"):
+        _check(
+            fitted[name] in ("auto", getattr(layout, name)),
+            f"network_parameters.{name} must be 'auto' or equal layout.{name}",
+        )
     return fitted
 
 
@@ -921,7 +929,7 @@ class _LoadContext:
 
     @property
     def likelihood(self):
-        return self.fitted["network_parameters"]["likelihood"]
+        return self.fitted["layout"].likelihood
 
 
 class _ArchiveReader:

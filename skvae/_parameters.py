@@ -41,13 +41,14 @@ SHARED_PARAMETER_DOCS = {
         with that variance set, per batch, to the batch's mean squared error
         over the observed entries, its maximum-likelihood value (the
         sigma-VAE of Rybkin et al., 2021), so there is nothing to tune.
-        Either way ``score`` is comparable across values, so
+        With ``"auto"`` the noise model (``likelihood``, ``noise_scale``) can
+        also be learned. Either way ``score`` is comparable across values, so
         ``GridSearchCV`` can choose; the user guide compares them. With
         ``likelihood="bernoulli"`` use ``"auto"``, the Bernoulli ELBO itself.
         """,
     ),
     "likelihood": (
-        '{"gaussian", "student_t", "bernoulli"}',
+        '{"auto", "gaussian", "student_t", "bernoulli"}',
         """
         The decoder's distribution. ``"gaussian"``: the reconstruction error
         is the squared error. ``"student_t"``: Student's t around the
@@ -57,11 +58,12 @@ SHARED_PARAMETER_DOCS = {
         ``"bernoulli"``: the decoder outputs probabilities (sigmoid), the
         reconstruction error is the binary cross-entropy, ``X`` must lie in
         [0, 1], and the likelihoods are log-probabilities only for binary
-        ``X``.
+        ``X``. ``"auto"``: ``"student_t"`` for a table with
+        ``alpha="auto"``, ``"gaussian"`` for images or a numeric ``alpha``.
         """,
     ),
     "noise_scale": (
-        '{"shared", "feature"}',
+        '{"auto", "shared", "feature"}',
         """
         Whether the decoder's noise has one variance for all features or one
         per feature, as factor analysis has (a VAE with a linear decoder and
@@ -69,8 +71,10 @@ SHARED_PARAMETER_DOCS = {
         variances with the networks on the ELBO (needs ``alpha="auto"``),
         each floored at a thousandth of the data's mean feature variance so
         that a constant column or an image border cannot make the
-        likelihood diverge. Tables, whose columns are noisy to different
-        degrees, usually score much better with ``"feature"``.
+        likelihood diverge. ``"auto"``: ``"feature"`` for a table with
+        ``alpha="auto"`` (its columns are noisy to different degrees),
+        ``"shared"`` for images (where per-pixel variances let the constant
+        border pixels dominate the likelihood) or a numeric ``alpha``.
         """,
     ),
     "decoder_variance": (
@@ -146,9 +150,14 @@ SHARED_PARAMETER_DOCS = {
         """,
     ),
     "epochs": (
-        "int",
+        'int or "auto"',
         """
-        Maximum number of passes over the training data.
+        Maximum number of epochs. An int: passes over the training data.
+        ``"auto"``: 50 epochs of at least 250 gradient steps each, a small
+        training set being repeated (in a new order each pass) to fill one,
+        so that early stopping waits as many steps for a table of a few
+        hundred rows as for a large data set. ``partial_fit`` always runs
+        one pass.
         """,
     ),
     "batch_size": (
@@ -279,6 +288,19 @@ SHARED_ATTRIBUTE_DOCS = {
         """
         ``"sigmoid"`` or ``"linear"``, as resolved from
         ``output_activation``.
+        """,
+    ),
+    "likelihood_": (
+        "str",
+        """
+        ``"gaussian"``, ``"student_t"`` or ``"bernoulli"``, as resolved from
+        ``likelihood``.
+        """,
+    ),
+    "noise_scale_": (
+        "str",
+        """
+        ``"shared"`` or ``"feature"``, as resolved from ``noise_scale``.
         """,
     ),
     "decoder_variance_": (

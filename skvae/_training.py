@@ -26,6 +26,17 @@ from ._model import NetworkStructure, NoiseModel, VAETrainer, build_decoder, bui
 #: per-feature variance (see ``NoiseModel``).
 NOISE_FLOOR = 1e-3
 
+#: ``epochs="auto"``: at most this many epochs of at least
+#: ``MIN_STEPS_PER_EPOCH`` gradient steps each.
+AUTO_EPOCHS = 50
+
+#: An ``epochs="auto"`` epoch repeats the rows of a small training set until
+#: it has this many gradient steps: early stopping then judges (and waits
+#: ``n_iter_no_change`` epochs for) a table of 500 rows after as many steps
+#: as a large data set, instead of after a few dozen, and the per-epoch costs
+#: (validation, callbacks) stay a small part of the fit.
+MIN_STEPS_PER_EPOCH = 250
+
 #: Parameters that define the network: its structure's, and the layout's. A
 #: continued fit (``warm_start``, ``partial_fit``) trains the network it has,
 #: so they may not change until a fresh fit; the others (``alpha``,
@@ -79,6 +90,9 @@ class Schedule:
             without improvement, restoring the best weights.
         n_iter_no_change: Patience of early stopping, in epochs.
         verbose: Keras' verbosity (1: one progress bar over the epochs).
+        min_steps_per_epoch: Gradient steps an epoch has at least; training
+            sets of fewer batches are repeated within an epoch (0: an epoch is
+            one pass).
     """
 
     epochs: int
@@ -88,6 +102,14 @@ class Schedule:
     early_stopping: bool
     n_iter_no_change: int
     verbose: int
+    min_steps_per_epoch: int = 0
+
+    @classmethod
+    def from_epochs(cls, epochs, **settings):
+        """The schedule of the ``epochs`` parameter: a number of passes, or ``"auto"``."""
+        if epochs == "auto":
+            return cls(AUTO_EPOCHS, min_steps_per_epoch=MIN_STEPS_PER_EPOCH, **settings)
+        return cls(epochs, **settings)
 
 
 def check_network_unchanged(fitted_parameters, parameters):
@@ -356,6 +378,7 @@ def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, dat
             sample_shape=layout.sample_shape,
             scale=layout.input_scale,
             seed=data_seed,
+            min_steps_per_epoch=schedule.min_steps_per_epoch,
         ),
         epochs=schedule.epochs,
         shuffle=False,  # the dataset shuffles itself, reproducibly

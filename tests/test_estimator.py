@@ -104,7 +104,7 @@ def test_training_improves_reconstruction(digits):
 
 
 def test_history_records_every_epoch(digits):
-    vae = VariationalAutoencoder(epochs=3, early_stopping=False, random_state=0)
+    vae = VariationalAutoencoder(alpha=5000, epochs=3, early_stopping=False, random_state=0)
     vae.fit(digits[0][:200])
     assert vae.n_iter_ == 3
     for name in ("loss", "reconstruction_loss", "kl_loss"):

@@ -172,7 +172,8 @@ def test_round_trip_is_exact(fitted, case):
     for attribute in ("n_features_in_", "n_iter_", "_inference_seed", "_layout"):
         assert getattr(loaded, attribute) == getattr(original, attribute), attribute
     np.testing.assert_equal(loaded.history_, original.history_)
-    assert loaded.decoder_variance_ == original.decoder_variance_
+    np.testing.assert_array_equal(loaded.decoder_variance_, original.decoder_variance_)
+    np.testing.assert_array_equal(loaded.decoder_df_, original.decoder_df_)
     for model in ("encoder_", "decoder_"):
         for got, want in zip(
             getattr(loaded, model).get_weights(),

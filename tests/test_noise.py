@@ -40,11 +40,12 @@ def test_a_linear_vae_with_a_variance_per_feature_reaches_factor_analysis():
         random_state=0,
     )
     fa_score = FactorAnalysis(2).fit(X_train).score(X_test)
-    vae = VariationalAutoencoder(**LEARNED, **linear).fit(X_train)
+    vae = VariationalAutoencoder(likelihood="gaussian", **LEARNED, **linear).fit(X_train)
     assert vae.decoder_variance_.shape == (6,)
     assert vae.score(X_test) == pytest.approx(fa_score, abs=0.03)
     # One variance for all features is probabilistic PCA, which this data defeats.
-    shared = VariationalAutoencoder(alpha="auto", **linear).fit(X_train)
+    shared = VariationalAutoencoder(noise_scale="shared", likelihood="gaussian", **linear)
+    shared.fit(X_train)
     assert shared.score(X_test) < fa_score - 0.1
 
 
