@@ -118,3 +118,20 @@ def test_a_continued_fit_refuses_another_noise_model_or_number_of_draws():
         with pytest.raises(ValueError, match=f"{name} changed"):
             vae.set_params(**{name: value}).fit(X)
         vae.set_params(noise_scale="feature", n_training_draws=1)
+
+
+def test_the_noise_model_resolves_by_what_the_rows_are():
+    X = np.random.default_rng(0).random((60, 16))
+    tiny = dict(TINY, epochs=1)
+    table = VariationalAutoencoder(**tiny).fit(X)
+    assert (table.likelihood_, table.noise_scale_) == ("student_t", "feature")
+    assert table.decoder_variance_.shape == (16,) and table.decoder_df_.shape == (16,)
+    images = VariationalAutoencoder(
+        image_shape=(4, 4), conv_filters=(4,), conv_strides=1, **tiny
+    ).fit(X)
+    assert (images.likelihood_, images.noise_scale_) == ("gaussian", "shared")
+    assert np.ndim(images.decoder_variance_) == 0 and images.decoder_df_ is None
+    weighted = VariationalAutoencoder(alpha=100.0, **tiny).fit(X)
+    assert (weighted.likelihood_, weighted.noise_scale_) == ("gaussian", "shared")
+    explicit = VariationalAutoencoder(likelihood="gaussian", **tiny).fit(X)
+    assert (explicit.likelihood_, explicit.noise_scale_) == ("gaussian", "feature")

@@ -107,3 +107,9 @@ def test_the_imputer_reaches_the_trainer_through_its_objective():
         assert imputer._trainer.mask_augmentation is mask_augmentation
     vae = VariationalAutoencoder(epochs=1, hidden_layer_sizes=(4,)).fit(np.nan_to_num(X))
     assert vae._trainer.mask_augmentation is False
+    # "auto": off for a table, on for images.
+    assert VAEImputer(**fast).fit(X)._trainer.mask_augmentation is False
+    images = np.random.default_rng(0).random((40, 16))
+    images[::4, :8] = np.nan
+    conv = dict(image_shape=(4, 4), conv_filters=(2,), conv_strides=1)
+    assert VAEImputer(**conv, **fast).fit(images)._trainer.mask_augmentation is True

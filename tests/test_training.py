@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from skvae import VariationalAutoencoder, _seeding, _training
+from skvae import VariationalAutoencoder, _distribute, _seeding, _training
 
 
 def test_split_rows_is_disjoint_sorted_and_never_empties_training():
@@ -45,3 +45,49 @@ def test_verbose_1_draws_one_bar_over_the_epochs(capfd):
     out = capfd.readouterr().out
     assert "3/3" in out and "epoch" in out
     assert "step" not in out  # Keras' own per-step bar is not shown
+
+
+def _gradient_steps(estimator):
+    return int(estimator._trainer.optimizer.iterations.numpy())
+
+
+def test_auto_epochs_repeat_a_small_table_to_fill_an_epoch():
+    X = np.random.default_rng(0).normal(size=(100, 4))
+    tiny = dict(hidden_layer_sizes=(4,), batch_size=32, validation_fraction=0.2, random_state=0)
+    vae = VariationalAutoencoder(**tiny).fit(X)
+    # 80 training rows are 3 batches; every epoch runs MIN_STEPS_PER_EPOCH steps.
+    assert 1 < vae.n_iter_ <= _training.AUTO_EPOCHS
+    assert _gradient_steps(vae) == vae.n_iter_ * _training.MIN_STEPS_PER_EPOCH
+    # An int counts passes, as before.
+    passes = VariationalAutoencoder(epochs=3, early_stopping=False, **tiny).fit(X)
+    assert passes.n_iter_ == 3 and _gradient_steps(passes) == 3 * 3
+    # partial_fit is one pass (of all 100 rows: 4 batches) whatever epochs says.
+    steps_before = _gradient_steps(vae)
+    vae.partial_fit(X)
+    assert _gradient_steps(vae) == steps_before + 4
+
+
+def test_auto_epochs_leave_a_long_pass_alone():
+    schedule = _training.Schedule.from_epochs(
+        "auto",
+        batch_size=2,
+        learning_rate=1e-3,
+        validation_fraction=0.0,
+        early_stopping=False,
+        n_iter_no_change=5,
+        verbose=0,
+    )
+    assert schedule.epochs == _training.AUTO_EPOCHS
+    X = np.zeros((2 * _training.MIN_STEPS_PER_EPOCH + 2, 1), np.float32)
+    inputs = _distribute.fit_inputs(
+        X,
+        np.arange(len(X)),
+        np.arange(0),
+        batch_size=2,
+        sample_shape=(1,),
+        scale=1.0,
+        seed=0,
+        min_steps_per_epoch=schedule.min_steps_per_epoch,
+    )
+    assert "steps_per_epoch" not in inputs
+    assert int(inputs["x"].cardinality()) == _training.MIN_STEPS_PER_EPOCH + 1
