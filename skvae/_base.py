@@ -28,6 +28,7 @@ from ._persistence import picklable_state, unpickled_state
 from ._seeding import draw_seeds
 from ._training import (
     NETWORK_PARAMETERS,
+    TABLE_TRAINING_DRAWS,
     Objective,
     Schedule,
     check_network_unchanged,
@@ -72,7 +73,7 @@ class BaseVAE(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "n_training_draws": [Interval(Integral, 1, None, closed="left")],
+        "n_training_draws": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "distribute_strategy": [None, tf.distribute.Strategy],
         "random_state": ["random_state"],
@@ -92,7 +93,7 @@ class BaseVAE(BaseEstimator):
         conv_filters=(32, 64, 64, 64),
         conv_kernels=3,
         conv_strides=(1, 2, 2, 1),
-        hidden_layer_sizes=(256, 128),
+        hidden_layer_sizes=(64,),
         batch_norm=False,
         output_activation="auto",
         epochs="auto",
@@ -102,7 +103,7 @@ class BaseVAE(BaseEstimator):
         early_stopping=True,
         n_iter_no_change=5,
         n_training_draws=1,
-        n_importance_samples=1,
+        n_importance_samples=10,
         distribute_strategy=None,
         random_state=None,
         verbose=0,
@@ -160,9 +161,12 @@ class BaseVAE(BaseEstimator):
         learns_noise = self.alpha == "auto" and (
             noise_scale == "feature" or likelihood == "student_t"
         )
+        n_draws = self.n_training_draws
+        if n_draws == "auto":
+            n_draws = TABLE_TRAINING_DRAWS if self._layout.image_shape is None else 1
         return Objective(
             alpha=self.alpha,
-            n_draws=self.n_training_draws,
+            n_draws=n_draws,
             learned_noise=noise_scale if learns_noise else None,
         )
 

@@ -130,7 +130,12 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
     # hidden (missing) entry from an observed 0: it reads the mask too.
     _missing_entries = "zero_and_mask"
 
-    @shared_parameters(latent_dim=16, n_importance_samples=100)
+    @shared_parameters(
+        latent_dim=16,
+        hidden_layer_sizes=(128, 128),
+        n_training_draws="auto",
+        n_importance_samples=100,
+    )
     def __init__(
         self,
         *,

@@ -37,6 +37,11 @@ AUTO_EPOCHS = 50
 #: (validation, callbacks) stay a small part of the fit.
 MIN_STEPS_PER_EPOCH = 250
 
+#: ``n_training_draws="auto"`` on a table: MIWAE's number of draws (Mattei
+#: and Frellsen, 2019), which imputes small tables better than one draw
+#: (``benchmarks/README.md``, "Tables").
+TABLE_TRAINING_DRAWS = 20
+
 #: Parameters that define the network: its structure's, and the layout's. A
 #: continued fit (``warm_start``, ``partial_fit``) trains the network it has,
 #: so they may not change until a fresh fit; the others (``alpha``,

@@ -18,8 +18,13 @@ SHARED = list(inspect.signature(BaseVAE.__init__).parameters)[1:]
 # Shared parameters whose default differs between the estimators, and so
 # the "default=" written in their type line.
 OWN_DEFAULTS = {
-    VariationalAutoencoder: {"latent_dim": 2, "n_importance_samples": 1},
-    VAEImputer: {"latent_dim": 16, "n_importance_samples": 100},
+    VariationalAutoencoder: {"latent_dim": 2},
+    VAEImputer: {
+        "latent_dim": 16,
+        "hidden_layer_sizes": (128, 128),
+        "n_training_draws": "auto",
+        "n_importance_samples": 100,
+    },
 }
 
 
