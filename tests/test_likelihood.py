@@ -38,9 +38,8 @@ def test_fitted_variance_maximises_the_training_elbo(digits_split):
     variance = fitted.decoder_variance_
     assert 0 < variance < 0.2
     for factor in (0.5, 0.9, 1.1, 2.0):
-        other = VariationalAutoencoder(
-            decoder_variance=factor * variance, **GAUSSIAN, **FAST
-        ).fit(X_train)
+        other = VariationalAutoencoder(decoder_variance=factor * variance, **GAUSSIAN, **FAST)
+        other.fit(X_train)
         assert other.decoder_variance_ == pytest.approx(factor * variance)
         np.testing.assert_array_equal(other.transform(X_train), fitted.transform(X_train))
         assert other.score(X_train) < best

@@ -531,6 +531,11 @@ REFUSALS = {
     "latent_dim 0": (_edit_json(_set("params.latent_dim", 0)), "latent_dim"),
     "negative learning rate": (_edit_json(_set("params.learning_rate", -1.0)), "learning_rate"),
     "unknown likelihood": (_edit_json(_set("params.likelihood", "poisson")), "likelihood"),
+    "unknown noise scale": (_edit_json(_set("fitted.layout.noise_scale", "row")), "noise_scale"),
+    "noise scale unlike the layout's": (
+        _edit_json(_set("fitted.network_parameters.noise_scale", "feature")),
+        "network_parameters.noise_scale must be 'auto' or equal layout.noise_scale",
+    ),
     "fitted network parameter": (
         _edit_json(_set("fitted.network_parameters.latent_dim", -3)),
         "latent_dim",
