@@ -146,11 +146,11 @@ def test_score_samples_is_reproducible_and_row_independent(
     scores = vae.score_samples(X)
     np.testing.assert_array_equal(vae.score_samples(X), scores)
     # A sample's score does not depend on which other rows came with it: its
-    # draws are its own. The one-draw bound is exact; with several draws the
-    # decoder sees batches of another shape, which moves float32 rounding.
-    rtol = 0 if n_importance_samples == 1 else 1e-6
-    np.testing.assert_allclose(vae.score_samples(X[5:9]), scores[5:9], rtol=rtol)
-    np.testing.assert_allclose(vae.score_samples(X[::-1]), scores[::-1], rtol=rtol)
+    # draws are its own (rows sharing draws would differ by far more). Only
+    # float32 rounding moves, as the networks and the Student's t likelihood
+    # of this table run on batches of another shape.
+    np.testing.assert_allclose(vae.score_samples(X[5:9]), scores[5:9], rtol=1e-6)
+    np.testing.assert_allclose(vae.score_samples(X[::-1]), scores[::-1], rtol=1e-6)
     assert np.all(np.isfinite(scores))
 
 
