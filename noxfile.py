@@ -8,10 +8,12 @@ Sessions (each prints its name, its Python and every dependency's version):
 
 ``tests``
     The README's test command on Python 3.11 with the newest dependencies
-    (``.ci/run`` runs that command itself, verbatim, before the others).
+    (``.ci/run`` runs that command itself, verbatim, before the others):
+    every test but those marked slow.
 ``minimum``
     Every lower bound that pyproject.toml declares, pinned by
-    ``.ci/minimum-versions.txt``, on the oldest Python it declares.
+    ``.ci/minimum-versions.txt``, on the oldest Python it declares: the
+    README's selection, then the tests marked slow, so every test runs in CI.
 ``newest_python``
     The newest Python that TensorFlow publishes wheels for, newest dependencies.
 ``package``
@@ -43,14 +45,22 @@ OLDEST_PYTHON = "3.10"
 # TensorFlow 2.21 has cp313 wheels; for 3.14 it has only a 2.22 release candidate.
 NEWEST_PYTHON = "3.13"
 
-# The 76 s soak of test_long_running (many fits in one process) and the
-# Sphinx build are marked slow. The minimum session keeps the Sphinx build,
-# the only test of the docs extra's lower bounds, and leaves the soak to the
-# main session: it measures this process's memory, not a dependency's API.
-MINIMUM_PYTEST_ARGS = [
-    "--deselect",
-    "tests/test_long_running.py::test_many_fits_in_one_process_neither_leak_nor_slow_down",
-]
+# How the suite is split. pyproject.toml's addopts has -m "not slow", so the
+# README's command (and the tests session) runs every test but the slow ones,
+# in minutes on two cores. The slow tests need a long run by their purpose:
+# the soak of test_long_running (30 fits in one process), the Sphinx build,
+# the gallery examples, the benchmark smoke runs, the dask clusters and the
+# two-worker and mirrored-strategy fits in fresh processes. They run once, in
+# the minimum session, after its run of the README's selection: most of them
+# test a lower bound too (Sphinx and sphinx-gallery build the docs,
+# matplotlib draws the examples, dask 2024.1 starts the clusters, TensorFlow
+# 2.16 distributes the training), and the soak checks that this process's
+# memory and time per fit stay flat with the oldest TensorFlow and Keras as
+# well. -m slow on the command line overrides addopts' -m; -n 0 runs them one
+# at a time in one process, as the soak's CPU time per fit must not depend on
+# what another worker runs meanwhile (most of the others start processes of
+# their own anyway).
+MINIMUM_SLOW_PYTEST_ARGS = ["-m", "slow", "-n", "0"]
 # A new Python changes the interpreter and the wheels built for it, not
 # skvae's numerics or scikit-learn's estimator checks, which the other
 # sessions cover. These tests exercise what depends on the interpreter:
@@ -59,10 +69,8 @@ MINIMUM_PYTEST_ARGS = [
 # _compat, the ONNX converters and onnxruntime (wheels built for each
 # Python), the doctests (about half the suite's time on 2 cores; the slow
 # tests, the docs build, the examples and test_common stay in the other
-# sessions).
+# sessions). The slow tests are left out by addopts' -m "not slow".
 NEWEST_PYTHON_PYTEST_ARGS = [
-    "-m",
-    "not slow",
     "skvae",
     "tests/test_estimator.py",
     "tests/test_losses.py",
@@ -145,14 +153,15 @@ def tests(session):
 @nox.session(python=OLDEST_PYTHON)
 @_timed
 def minimum(session):
-    """Every declared lower bound, on the oldest declared Python."""
+    """Every declared lower bound, on the oldest declared Python; the slow tests too."""
     session.install("--upgrade", "pip")
     # PIP_CONSTRAINT also reaches pip's isolated build of skvae (setuptools).
     session.install(
         "-c", MINIMUM_VERSIONS, ".[test]", env={"PIP_CONSTRAINT": str(ROOT / MINIMUM_VERSIONS)}
     )
     _report_versions(session, "--expect", MINIMUM_VERSIONS)
-    _pytest(session, *MINIMUM_PYTEST_ARGS)
+    _pytest(session)
+    _pytest(session, *MINIMUM_SLOW_PYTEST_ARGS)
 
 
 @nox.session(python=NEWEST_PYTHON)

@@ -21,6 +21,10 @@ from skvae._model import NetworkStructure, build_decoder, build_encoder
 SECTIONS = {"1 fit", "2 inference", "3 quality", "4 scaling", "4 memory", "5 search"}
 
 
+# The smoke runs below run whole benchmark scripts end to end (every section,
+# every imputer, every table): slow by their purpose, so left to CI's slow run.
+# The yardsticks they rely on are checked quickly further down.
+@pytest.mark.slow
 def test_smoke_run_measures_every_section(tiny_mnist_dir, tmp_path, capsys):
     out = tmp_path / "results.json"
 
@@ -42,6 +46,7 @@ def test_smoke_run_measures_every_section(tiny_mnist_dir, tmp_path, capsys):
     assert "| 4 memory | peak RssAnon growth" in table
 
 
+@pytest.mark.slow
 def test_imputation_benchmark_runs_every_task(tiny_mnist_dir, tmp_path):
     out = tmp_path / "imputation.json"
     fast = {"epochs": 1, "n_importance_samples": 2, "latent_dim": 2}
@@ -113,6 +118,7 @@ def test_peak_sampler_sees_an_anonymous_allocation():
     assert peak - before > 48 * MB
 
 
+@pytest.mark.slow
 def test_tables_benchmark_smoke_writes_every_number(tmp_path):
     from benchmarks import tables
 

@@ -85,22 +85,27 @@ def test_fit_restores_op_determinism_setting(digits):
     assert not tf_config.is_op_determinism_enabled()
 
 
-def test_score_prefers_data_like_the_training_data(digits):
+@pytest.fixture(scope="module")
+def trained_on_digits(digits):
+    """The default network trained for 15 epochs on 80% of the digits, and the split."""
     X_train, X_test = train_test_split(digits[0], test_size=0.2, random_state=0)
-    vae = VariationalAutoencoder(epochs=10, random_state=0).fit(X_train)
+    return VariationalAutoencoder(epochs=15, random_state=0).fit(X_train), X_train, X_test
+
+
+def test_score_prefers_data_like_the_training_data(trained_on_digits):
+    vae, _, X_test = trained_on_digits
     noise = np.random.default_rng(0).random(X_test.shape).astype(np.float32)
     assert vae.score(X_test) > vae.score(noise) + 10
 
 
-def test_training_improves_reconstruction(digits):
-    X_train, X_test = train_test_split(digits[0], test_size=0.2, random_state=0)
+def test_training_improves_reconstruction(trained_on_digits):
+    trained, X_train, X_test = trained_on_digits
 
     def held_out_mse(vae):
         return np.mean((vae.inverse_transform(vae.transform(X_test)) - X_test) ** 2)
 
     untrained = VariationalAutoencoder(epochs=1, learning_rate=1e-12, random_state=0)
-    trained = VariationalAutoencoder(epochs=15, random_state=0)
-    assert held_out_mse(trained.fit(X_train)) < 0.6 * held_out_mse(untrained.fit(X_train))
+    assert held_out_mse(trained) < 0.6 * held_out_mse(untrained.fit(X_train))
 
 
 def test_history_records_every_epoch(digits):
@@ -133,9 +138,8 @@ def test_early_stopping_stops_before_epochs():
     assert vae.n_iter_ < 30
 
 
-def test_output_dtype_follows_input(digits):
-    X = digits[0][:60]
-    vae = VariationalAutoencoder(**FAST).fit(X)
+def test_output_dtype_follows_input(fitted_on_40_digits, digits):
+    X, vae = digits[0][:40], fitted_on_40_digits
     assert vae.transform(X).dtype == np.float32
     assert vae.transform(X.astype(np.float64)).dtype == np.float64
     assert vae.inverse_transform(np.zeros((2, 2), np.float32)).dtype == np.float32
@@ -177,17 +181,21 @@ def test_images_of_another_shape_are_rejected():
         vae.transform(np.zeros((2, 6, 4, 1)))
 
 
-def test_inverse_transform_checks_latent_width(digits):
-    vae = VariationalAutoencoder(**FAST).fit(digits[0][:40])
+@pytest.fixture(scope="module")
+def fitted_on_40_digits(digits):
+    """For tests that only call a fitted model's methods (and change nothing)."""
+    return VariationalAutoencoder(**FAST).fit(digits[0][:40])
+
+
+def test_inverse_transform_checks_latent_width(fitted_on_40_digits):
     with pytest.raises(ValueError, match="latent_dim=2"):
-        vae.inverse_transform(np.zeros((3, 5)))
+        fitted_on_40_digits.inverse_transform(np.zeros((3, 5)))
 
 
 @pytest.mark.parametrize("n_samples, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError)])
-def test_sample_checks_n_samples(digits, n_samples, error):
-    vae = VariationalAutoencoder(**FAST).fit(digits[0][:40])
+def test_sample_checks_n_samples(fitted_on_40_digits, n_samples, error):
     with pytest.raises(error, match="n_samples"):
-        vae.sample(n_samples)
+        fitted_on_40_digits.sample(n_samples)
 
 
 def test_divergence_raises_and_keeps_the_previous_model(digits):

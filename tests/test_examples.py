@@ -43,6 +43,10 @@ def test_every_example_is_collected():
         assert lines[0] == '"""' and set(lines[1]) == {"="} and len(lines[1]) >= len(lines[2])
 
 
+# Each example trains several models even in smoke mode: slow, left to CI's
+# slow run (where the Sphinx build of test_docs runs them a second time, under
+# sphinx-gallery). The checks of the examples' structure above and below stay fast.
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=[script.stem for script in SCRIPTS])
 def test_example_runs_in_smoke_mode(script, smoke_mode, monkeypatch, capsys, tiny_mnist_dir):
     # The MNIST example reads a tiny IDX set written here, never the real data.

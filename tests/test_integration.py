@@ -120,7 +120,9 @@ def _grid_search(n_jobs, X):
     search = GridSearchCV(
         VariationalAutoencoder(**FAST),
         {"alpha": [1.0, 300.0], "latent_dim": [2, 4]},
-        cv=3,
+        # Two folds are enough to pick alpha (the two are far apart) and
+        # cost a third fewer fits than three.
+        cv=2,
         n_jobs=n_jobs,
     )
     return search.fit(X)
@@ -140,6 +142,8 @@ def test_grid_search_in_parallel_uses_the_score_and_refits(digits):
     assert search.score(X) == pytest.approx(search.best_estimator_.score(X))
 
 
+# Starts a cluster of worker processes (each imports TensorFlow): slow.
+@pytest.mark.slow
 def test_grid_search_on_a_dask_cluster(digits, monkeypatch, loopback_cluster):
     distributed = pytest.importorskip("dask.distributed")
     # The cluster's nanny sets OMP_NUM_THREADS=1 in this process's environment
@@ -246,6 +250,9 @@ print("RESULT", mirrored.history_["loss"][-1], single.history_["loss"][-1], *mse
 """
 
 
+# A fresh interpreter that trains two models with enough epochs to compare
+# their losses: slow, like the two-worker run of test_distribute.
+@pytest.mark.slow
 def test_mirrored_strategy_matches_single_device_training():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.getcwd()}
     result = subprocess.run(
