@@ -54,7 +54,7 @@ def _gradient_steps(estimator):
 def test_auto_epochs_repeat_a_small_table_to_fill_an_epoch():
     X = np.random.default_rng(0).normal(size=(100, 4))
     tiny = dict(hidden_layer_sizes=(4,), batch_size=32, validation_fraction=0.2, random_state=0)
-    vae = VariationalAutoencoder(**tiny).fit(X)
+    vae = VariationalAutoencoder(n_iter_no_change=1, **tiny).fit(X)
     # 80 training rows are 3 batches; every epoch runs MIN_STEPS_PER_EPOCH steps.
     assert 1 < vae.n_iter_ <= _training.AUTO_EPOCHS
     assert _gradient_steps(vae) == vae.n_iter_ * _training.MIN_STEPS_PER_EPOCH
