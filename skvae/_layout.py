@@ -79,8 +79,8 @@ def resolve_layout(
     architecture,
     output_activation,
     likelihood,
-    noise_scale="shared",
-    alpha=1.0,
+    noise_scale,
+    alpha,
     missing_entries=None,
 ):
     """The :class:`Layout` for training data ``X`` (2-D, validated, NaN where missing).

@@ -10,7 +10,12 @@ from skvae._layout import UINT8_SCALE, resolve_layout
 
 def _resolve(X, input_image_shape=None, **params):
     defaults = dict(
-        image_shape=None, architecture="auto", output_activation="auto", likelihood="gaussian"
+        image_shape=None,
+        architecture="auto",
+        output_activation="auto",
+        likelihood="gaussian",
+        noise_scale="shared",
+        alpha="auto",
     )
     return resolve_layout(X, input_image_shape, **{**defaults, **params})
 
