@@ -215,6 +215,7 @@ class BaseVAE(BaseEstimator):
                 self._layout.noise_scale,
                 self.decoder_variance,
                 objective.alpha,
+                continuing=continuing,
             )
             seeds = draw_seeds(self.random_state, self.distribute_strategy, len(X))
             run = train(

@@ -263,12 +263,16 @@ def check_unit_interval(X, name):
         )
 
 
-def check_likelihood_settings(X, likelihood, noise_scale, decoder_variance, alpha):
+def check_likelihood_settings(
+    X, likelihood, noise_scale, decoder_variance, alpha, *, continuing=False
+):
     """What the parameter constraints cannot say about the likelihood settings.
 
     Training data ``X`` must fit a Bernoulli decoder, a learned noise
     (Student's t, or a variance per feature) needs the ELBO
     (``alpha="auto"``), and ``decoder_variance="alpha"`` a numeric ``alpha``.
+    ``likelihood`` and ``noise_scale`` are the fitted layout's (resolved from
+    ``"auto"``); a ``continuing`` fit keeps them.
     """
     if likelihood == "bernoulli":
         check_unit_interval(X, "X")
@@ -278,6 +282,14 @@ def check_likelihood_settings(X, likelihood, noise_scale, decoder_variance, alph
                 "feature, which a Bernoulli decoder does not have; use noise_scale='shared'."
             )
     learned = likelihood == "student_t" or noise_scale == "feature"
+    if learned and alpha != "auto" and continuing:
+        raise ValueError(
+            f"This model learned its decoder's noise on the ELBO (fitted with "
+            f"likelihood={likelihood!r}, noise_scale={noise_scale!r}); a continued fit "
+            f"(warm_start=True or partial_fit) keeps that noise model, so it cannot train "
+            f"on alpha={alpha!r}. Keep alpha='auto', or fit from scratch (warm_start=False) "
+            "to train on a numeric alpha with one Gaussian variance."
+        )
     if learned and alpha != "auto":
         raise ValueError(
             f"likelihood={likelihood!r} with noise_scale={noise_scale!r} learns the decoder's "

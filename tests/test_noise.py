@@ -120,6 +120,17 @@ def test_a_continued_fit_refuses_another_noise_model_or_number_of_draws():
         vae.set_params(noise_scale="feature", n_training_draws=1)
 
 
+def test_a_continued_fit_of_a_learned_noise_refuses_a_numeric_alpha_and_says_why():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    vae = VariationalAutoencoder(warm_start=True, **TINY).fit(X)  # Student's t, resolved
+    n_iter = vae.n_iter_
+    with pytest.raises(ValueError, match=r"keeps that noise model.*warm_start=False"):
+        vae.set_params(alpha=100.0).fit(X)
+    assert vae.n_iter_ == n_iter
+    refit = vae.set_params(warm_start=False).fit(X)
+    assert (refit.likelihood_, refit.noise_scale_) == ("gaussian", "shared")
+
+
 def test_the_noise_model_resolves_by_what_the_rows_are():
     X = np.random.default_rng(0).random((60, 16))
     tiny = dict(TINY, epochs=1)
