@@ -282,15 +282,15 @@ def check_likelihood_settings(
                 "feature, which a Bernoulli decoder does not have; use noise_scale='shared'."
             )
     learned = likelihood == "student_t" or noise_scale == "feature"
-    if learned and alpha != "auto" and continuing:
-        raise ValueError(
-            f"This model learned its decoder's noise on the ELBO (fitted with "
-            f"likelihood={likelihood!r}, noise_scale={noise_scale!r}); a continued fit "
-            f"(warm_start=True or partial_fit) keeps that noise model, so it cannot train "
-            f"on alpha={alpha!r}. Keep alpha='auto', or fit from scratch (warm_start=False) "
-            "to train on a numeric alpha with one Gaussian variance."
-        )
     if learned and alpha != "auto":
+        if continuing:
+            raise ValueError(
+                f"This model learned its decoder's noise on the ELBO (fitted with "
+                f"likelihood={likelihood!r}, noise_scale={noise_scale!r}); a continued fit "
+                f"(warm_start=True or partial_fit) keeps that noise model, so it cannot train "
+                f"on alpha={alpha!r}. Keep alpha='auto', or fit from scratch "
+                "(warm_start=False) to train on a numeric alpha with one Gaussian variance."
+            )
         raise ValueError(
             f"likelihood={likelihood!r} with noise_scale={noise_scale!r} learns the decoder's "
             f"noise on the ELBO, but alpha={alpha!r} weighs a mean squared error instead; use "
