@@ -101,7 +101,9 @@ def skvae_estimator(sizes, **params):
         conv_filters=sizes.conv_filters,
         conv_strides=sizes.conv_strides,
         batch_size=sizes.batch_size,
+        # The hand-written model trains at Adam's constant rate.
         learning_rate=sizes.learning_rate,
+        learning_rate_schedule="constant",
     )
     return VariationalAutoencoder(**{**network, **params})
 

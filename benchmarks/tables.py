@@ -125,10 +125,10 @@ def density_runs(name, X, seeds, vae_params):
     return rows
 
 
-def imputers(seed, imputer_params, smoke=False):
-    """Each imputation contender, by name, as a fresh estimator."""
+def imputers(seed, imputer_params, smoke=False, skip=()):
+    """Each imputation contender, by name, as a fresh estimator (but those in ``skip``)."""
     rounds, trees = (2, 10) if smoke else (25, 100)
-    return {
+    contenders = {
         "VAEImputer": VAEImputer(random_state=seed, **imputer_params),
         "SimpleImputer": SimpleImputer(),
         "KNNImputer": KNNImputer(n_neighbors=5),
@@ -139,6 +139,7 @@ def imputers(seed, imputer_params, smoke=False):
             random_state=seed,
         ),
     }
+    return {name: imputer for name, imputer in contenders.items() if name not in skip}
 
 
 def mcar_mask(shape, rate, seed):
@@ -152,7 +153,7 @@ def mcar_mask(shape, rate, seed):
     return mask
 
 
-def imputation_runs(name, X, seeds, imputer_params, smoke=False):
+def imputation_runs(name, X, seeds, imputer_params, smoke=False, skip=()):
     """One row per (rate, seed, imputer): MSE on the hidden entries, fit+transform time."""
     X = StandardScaler().fit_transform(X)
     rows = []
@@ -160,7 +161,7 @@ def imputation_runs(name, X, seeds, imputer_params, smoke=False):
         for seed in seeds:
             mask = mcar_mask(X.shape, rate, seed)
             X_missing = np.where(mask, np.nan, X)
-            for imputer_name, imputer in imputers(seed, imputer_params, smoke).items():
+            for imputer_name, imputer in imputers(seed, imputer_params, smoke, skip).items():
                 start = time.perf_counter()
                 X_imputed = imputer.fit_transform(X_missing.copy())
                 fit_s = time.perf_counter() - start
@@ -301,7 +302,7 @@ def markdown(results):
         for rate in MISSING_RATES:
             by = lookup(imputation, "imputer", table=table, rate=rate)
             bar = bars[(table, rate)]
-            others = " | ".join(f"{by[name]['mse_mean']:.3f}" for name in IMPUTERS[1:])
+            others = " | ".join(_mean(by, name, "mse", 3) for name in IMPUTERS[1:])
             lines.append(
                 f"| {table} | {rate:.0%} | {_spread(by['VAEImputer'], 'mse', 3)} | {others} "
                 f"| {bar['bar']:.3f} | {'yes' if bar['met'] else 'no'} |"
@@ -316,9 +317,14 @@ def markdown(results):
     for table in tables:
         for rate in MISSING_RATES:
             by = lookup(imputation, "imputer", table=table, rate=rate)
-            times = " | ".join(f"{by[name]['fit_s_mean']:.2f}" for name in IMPUTERS)
+            times = " | ".join(_mean(by, name, "fit_s", 2) for name in IMPUTERS)
             lines.append(f"| {table} | {rate:.0%} | {times} |")
     return "\n".join(lines)
+
+
+def _mean(by, name, measure, digits):
+    """A contender's mean as a table cell, "-" for one the run skipped."""
+    return f"{by[name][f'{measure}_mean']:.{digits}f}" if name in by else "-"
 
 
 def _finite_or_none(value):
@@ -342,6 +348,13 @@ def main(argv=None):
     )
     parser.add_argument("--imputer-params", default="{}", help="VAEImputer parameters, as JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny: one seed, 60 rows, 1 epoch")
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        choices=["SimpleImputer", "missForest"],
+        help="imputers to leave out (the bars need only KNNImputer and IterativeImputer)",
+    )
     args = parser.parse_args(argv)
     vae_params = json.loads(args.vae_params)
     imputer_params = json.loads(args.imputer_params)
@@ -359,7 +372,9 @@ def main(argv=None):
             X = load_table(name, smoke=args.smoke)
             shapes[name] = list(X.shape)
             density += density_runs(name, X, seeds, vae_params)
-            imputation += imputation_runs(name, X, seeds, imputer_params, smoke=args.smoke)
+            imputation += imputation_runs(
+                name, X, seeds, imputer_params, smoke=args.smoke, skip=args.skip
+            )
     density_summary = summarise(density, ("table", "k"), "model", ("score", "mse", "fit_s"))
     imputation_summary = summarise(imputation, ("table", "rate"), "imputer", ("mse", "fit_s"))
     results = {

@@ -70,6 +70,7 @@ class BaseVAE(BaseEstimator):
         "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"cosine", "constant"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -98,7 +99,8 @@ class BaseVAE(BaseEstimator):
         output_activation="auto",
         epochs="auto",
         batch_size=32,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
+        learning_rate_schedule="cosine",
         validation_fraction=0.1,
         early_stopping=True,
         n_iter_no_change=5,
@@ -124,6 +126,7 @@ class BaseVAE(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
@@ -163,7 +166,7 @@ class BaseVAE(BaseEstimator):
         )
         n_draws = self.n_training_draws
         if n_draws == "auto":
-            n_draws = TABLE_TRAINING_DRAWS if self._layout.image_shape is None else 1
+            n_draws = TABLE_TRAINING_DRAWS if self._layout.is_table else 1
         return Objective(
             alpha=self.alpha,
             n_draws=n_draws,
@@ -179,8 +182,12 @@ class BaseVAE(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def _fit(self, X, *, epochs, continuing, hold_out):
-        """Train on ``X``: a new model, or the fitted one when ``continuing``."""
+    def _fit(self, X, *, epochs, continuing, partial=False):
+        """Train on ``X``: a new model, or the fitted one when ``continuing``.
+
+        ``partial`` (``partial_fit``): every row trains, at a constant
+        learning rate, since a stream of calls has no end to anneal towards.
+        """
         limit_tensorflow_threads()
         allow_gpu_memory_growth()
         with restored_on_failure(self):
@@ -224,9 +231,11 @@ class BaseVAE(BaseEstimator):
                 objective,
                 Schedule.from_epochs(
                     epochs,
+                    complete_images=not (self._layout.is_table or objective.mask_augmentation),
                     batch_size=self.batch_size,
                     learning_rate=self.learning_rate,
-                    validation_fraction=self.validation_fraction if hold_out else 0.0,
+                    learning_rate_schedule="constant" if partial else self.learning_rate_schedule,
+                    validation_fraction=0.0 if partial else self.validation_fraction,
                     early_stopping=self.early_stopping,
                     n_iter_no_change=self.n_iter_no_change,
                     verbose=self.verbose,

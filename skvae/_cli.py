@@ -106,7 +106,7 @@ def _add_model_options(parser, *, alpha=None, epochs=None, batch_size=None):
     parser.add_argument(
         "--learning-rate",
         type=_positive(float),
-        help="Adam's learning rate (default: VariationalAutoencoder's default, 1e-3)",
+        help="Adam's peak learning rate (default: VariationalAutoencoder's default, 3e-3)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed; fits are reproducible (default: 0)"

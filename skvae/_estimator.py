@@ -147,7 +147,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ('dense', 3)
         """
         continuing = self.warm_start and hasattr(self, "encoder_")
-        self._fit(X, epochs=self.epochs, continuing=continuing, hold_out=True)
+        self._fit(X, epochs=self.epochs, continuing=continuing)
         return self
 
     @fit_context(prefer_skip_nested_validation=True)
@@ -183,7 +183,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         >>> vae.n_iter_
         3
         """
-        self._fit(X, epochs=1, continuing=hasattr(self, "encoder_"), hold_out=False)
+        self._fit(X, epochs=1, continuing=hasattr(self, "encoder_"), partial=True)
         return self
 
     # ------------------------------------------------------------ inference

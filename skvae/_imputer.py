@@ -133,6 +133,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
     @shared_parameters(
         latent_dim=16,
         hidden_layer_sizes=(128, 128),
+        learning_rate=1e-3,
         n_training_draws="auto",
         n_importance_samples=100,
     )
@@ -192,13 +193,13 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
         >>> VAEImputer(epochs=2, random_state=0).fit(X).architecture_
         'dense'
         """
-        self._fit(X, epochs=self.epochs, continuing=False, hold_out=True)
+        self._fit(X, epochs=self.epochs, continuing=False)
         return self
 
     def _objective(self):
         mask_augmentation = self.mask_augmentation
         if mask_augmentation == "auto":
-            mask_augmentation = self._layout.image_shape is not None
+            mask_augmentation = not self._layout.is_table
         return dataclasses.replace(super()._objective(), mask_augmentation=mask_augmentation)
 
     def _finish_fit(self, X):

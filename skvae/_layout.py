@@ -57,6 +57,11 @@ class Layout:
     noise_scale: str = "shared"
 
     @property
+    def is_table(self):
+        """Whether the rows are a table's (not images): what the ``"auto"`` defaults read."""
+        return self.image_shape is None
+
+    @property
     def sample_shape(self):
         """Shape of one sample as the network takes it."""
         return self.image_shape if self.image_shape is not None else (self.n_features,)

@@ -567,9 +567,15 @@ def _dump_params(estimator, arrays):
     }
 
 
+#: Parameters newer than some format-1 files, with the value that trains a
+#: continued or repeated fit of such a file's estimator as it was trained.
+ADDED_PARAMETERS = {"learning_rate_schedule": "constant"}
+
+
 def _load_params(value, estimator_class, read_array):
     expected = set(estimator_class().get_params(deep=False)) - {"distribute_strategy"}
     _check(isinstance(value, dict), "params must be an object")
+    value = {**{name: v for name, v in ADDED_PARAMETERS.items() if name not in value}, **value}
     _check(
         set(value) == expected,
         f"params must have exactly {estimator_class.__name__}'s parameters; "

@@ -153,11 +153,11 @@ SHARED_PARAMETER_DOCS = {
         'int or "auto"',
         """
         Maximum number of epochs. An int: passes over the training data.
-        ``"auto"``: 50 epochs of at least 250 gradient steps each, a small
+        ``"auto"``: 30 epochs of at least 250 gradient steps each, a small
         training set being repeated (in a new order each pass) to fill one,
-        so that early stopping waits as many steps for a table of a few
-        hundred rows as for a large data set. ``partial_fit`` always runs
-        one pass.
+        so that a table of a few hundred rows trains for as many steps as a
+        large data set; 10 such epochs for images trained on their complete
+        rows (no mask augmentation). ``partial_fit`` always runs one pass.
         """,
     ),
     "batch_size": (
@@ -170,7 +170,24 @@ SHARED_PARAMETER_DOCS = {
     "learning_rate": (
         "float",
         """
-        Adam's learning rate.
+        Adam's learning rate; with ``learning_rate_schedule="cosine"``, its
+        peak. The imputer's default is lower: its bound over many draws per
+        row imputes best with smaller steps (see the user guide).
+        """,
+    ),
+    "learning_rate_schedule": (
+        '{"cosine", "constant"}',
+        """
+        How the learning rate moves during a ``fit``. ``"cosine"``: it rises
+        linearly from zero to ``learning_rate`` over the first 5% of the
+        planned steps (``epochs`` times the steps per epoch), then falls to
+        zero along half a cosine at the last planned step, so a fit of a
+        given length ends at a minimum instead of wandering around one at
+        the full step size. A continued fit (``warm_start=True``) anneals
+        over its own epochs and skips the warm-up, since its optimiser
+        state is already set. ``"constant"``: ``learning_rate`` throughout.
+        ``partial_fit`` always trains at the constant ``learning_rate``: a
+        stream of calls has no planned end.
         """,
     ),
     "validation_fraction": (

@@ -27,8 +27,22 @@ from ._model import NetworkStructure, NoiseModel, VAETrainer, build_decoder, bui
 NOISE_FLOOR = 1e-3
 
 #: ``epochs="auto"``: at most this many epochs of at least
-#: ``MIN_STEPS_PER_EPOCH`` gradient steps each.
-AUTO_EPOCHS = 50
+#: ``MIN_STEPS_PER_EPOCH`` gradient steps each. A table's learned noise (a
+#: Student's t scale and degrees of freedom per feature) keeps improving the
+#: likelihood for thousands of steps, and so does an imputer that learns to
+#: fill the entries its mask augmentation hides.
+AUTO_EPOCHS = 30
+
+#: ``epochs="auto"`` for images trained on their complete rows: their
+#: batch-calibrated noise needs no steps of its own, and each step costs
+#: about a hundred times a table's (``benchmarks/README.md``, "Time to a
+#: good model").
+AUTO_EPOCHS_COMPLETE_IMAGES = 10
+
+#: ``learning_rate_schedule="cosine"``: the part of a fresh fit's planned
+#: steps over which the learning rate rises from zero to ``learning_rate``,
+#: while Adam's moment estimates are still unreliable.
+WARM_UP_FRACTION = 0.05
 
 #: An ``epochs="auto"`` epoch repeats the rows of a small training set until
 #: it has this many gradient steps: early stopping then judges (and waits
@@ -88,7 +102,10 @@ class Schedule:
     Attributes:
         epochs: Most epochs to run.
         batch_size: Rows per gradient step (clipped to the training rows).
-        learning_rate: Adam's step size.
+        learning_rate: Adam's step size (the peak of an annealed schedule).
+        learning_rate_schedule: ``"cosine"`` (warm up, then anneal to zero
+            over the planned steps; see :func:`annealed_learning_rate`) or
+            ``"constant"``.
         validation_fraction: Rows held out for validation losses and early
             stopping (0 holds out nothing).
         early_stopping: Whether to stop after ``n_iter_no_change`` epochs
@@ -103,6 +120,7 @@ class Schedule:
     epochs: int
     batch_size: int
     learning_rate: float
+    learning_rate_schedule: str
     validation_fraction: float
     early_stopping: bool
     n_iter_no_change: int
@@ -110,10 +128,18 @@ class Schedule:
     min_steps_per_epoch: int = 0
 
     @classmethod
-    def from_epochs(cls, epochs, **settings):
-        """The schedule of the ``epochs`` parameter: a number of passes, or ``"auto"``."""
+    def from_epochs(cls, epochs, *, complete_images, **settings):
+        """The schedule of the ``epochs`` parameter: a number of passes, or ``"auto"``.
+
+        ``complete_images``: whether the rows are images that train without
+        mask augmentation (see :data:`AUTO_EPOCHS_COMPLETE_IMAGES`).
+        """
         if epochs == "auto":
-            return cls(AUTO_EPOCHS, min_steps_per_epoch=MIN_STEPS_PER_EPOCH, **settings)
+            return cls(
+                AUTO_EPOCHS_COMPLETE_IMAGES if complete_images else AUTO_EPOCHS,
+                min_steps_per_epoch=MIN_STEPS_PER_EPOCH,
+                **settings,
+            )
         return cls(epochs, **settings)
 
 
@@ -205,6 +231,9 @@ def train(
     train_rows, validation_rows = split_rows(len(X), schedule.validation_fraction, seeds.split)
     scope = strategy.scope() if strategy else contextlib.nullcontext()
     with deterministic_ops(enabled=deterministic), scope:
+        # Adam's moment estimates start from zero with a new optimiser, the
+        # case a warm-up is for; a continued trainer keeps its own.
+        new_optimizer = fitted is None or fitted[2] is None
         if fitted is None:
             trainer = build_trainer(
                 layout,
@@ -238,6 +267,7 @@ def train(
             validation_rows,
             schedule,
             data_seed=seeds.data + epochs_done,
+            warm_up=new_optimizer,
         )
     _check_finite(history, trainer, schedule.learning_rate, objective.alpha)
     return TrainingRun(trainer, history, train_rows)
@@ -350,8 +380,59 @@ class EpochProgressBar(keras.callbacks.Callback):
             self._bar.update(self._epochs_done, values=self._logs, finalize=True)
 
 
-def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, data_seed):
-    """Train for up to ``schedule.epochs`` epochs; return this run's history as floats."""
+def annealed_learning_rate(step, total_steps, peak, warm_up_steps):
+    """Learning rate of ``learning_rate_schedule="cosine"`` at a 0-based step.
+
+    It rises linearly to ``peak`` over the first ``warm_up_steps`` steps
+    (reaching it at the last of them), then follows half a cosine from
+    ``peak`` down to zero at ``total_steps`` (Loshchilov and Hutter, 2017,
+    "SGDR", without restarts; Goyal et al., 2017, for the warm-up). A run
+    that ends early (early stopping) has simply not reached the bottom.
+    """
+    if step < warm_up_steps:
+        return peak * (step + 1) / warm_up_steps
+    progress = (step - warm_up_steps) / max(total_steps - warm_up_steps, 1)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class CosineLearningRate(keras.callbacks.Callback):
+    """Sets Adam's learning rate before every step by :func:`annealed_learning_rate`.
+
+    The planned steps are this ``fit`` call's (epochs times steps per
+    epoch), so each call, fresh or continued, anneals over its own length.
+    The rate is a variable of the traced training step: setting it retraces
+    nothing.
+
+    Args:
+        peak: The ``learning_rate`` parameter.
+        warm_up: Whether to warm up first (a new optimiser, see :func:`train`).
+    """
+
+    def __init__(self, peak, warm_up):
+        super().__init__()
+        self._peak = peak
+        self._warm_up = warm_up
+        self._step = self._total_steps = self._warm_up_steps = 0
+
+    def on_train_begin(self, logs=None):
+        self._step = 0
+        self._total_steps = self.params["epochs"] * self.params["steps"]
+        self._warm_up_steps = (
+            math.ceil(WARM_UP_FRACTION * self._total_steps) if self._warm_up else 0
+        )
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(
+            annealed_learning_rate(self._step, self._total_steps, self._peak, self._warm_up_steps)
+        )
+        self._step += 1
+
+
+def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, data_seed, warm_up):
+    """Train for up to ``schedule.epochs`` epochs; return this run's history as floats.
+
+    ``warm_up``: whether a cosine schedule warms up first (a new optimiser).
+    """
     batch_size = schedule.batch_size
     if batch_size > len(train_rows):
         warnings.warn(
@@ -372,6 +453,8 @@ def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, dat
                 restore_best_weights=True,
             )
         )
+    if schedule.learning_rate_schedule == "cosine":
+        callbacks.append(CosineLearningRate(schedule.learning_rate, warm_up))
     if schedule.verbose == 1:
         callbacks.append(EpochProgressBar(schedule.epochs))
     keras_history = trainer.fit(

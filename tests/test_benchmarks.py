@@ -139,3 +139,13 @@ def test_tables_benchmark_smoke_writes_every_number(tmp_path):
     assert len(results["bars"]["density"]) == 2 and len(results["bars"]["imputation"]) == 2
     for bar in results["bars"]["imputation"]:
         assert math.isfinite(bar["bar"]) and isinstance(bar["met"], bool), bar
+
+
+def test_tables_benchmark_can_skip_the_slow_imputers():
+    from benchmarks import tables
+
+    kept = tables.imputers(0, {}, smoke=True, skip=("missForest", "SimpleImputer"))
+    assert set(kept) == {"VAEImputer", "KNNImputer", "IterativeImputer"}
+    summary = {"KNNImputer": {"mse_mean": 0.5}}
+    assert tables._mean(summary, "KNNImputer", "mse", 3) == "0.500"
+    assert tables._mean(summary, "missForest", "mse", 3) == "-"

@@ -220,6 +220,16 @@ def test_loaded_estimator_continues_training_like_an_unpickled_one(fitted):
     assert not np.array_equal(loaded.transform(X), original.transform(X))
 
 
+def test_file_from_before_the_learning_rate_schedule_loads_as_trained(fitted):
+    # Files written before learning_rate_schedule existed trained at a constant rate.
+    original, X, data = fitted["vae-4d-conv-gaussian-f32"]
+    older = _edit_json(lambda document: document["params"].pop("learning_rate_schedule"))(data)
+    loaded = _load(older)
+    assert original.learning_rate_schedule == "cosine"
+    assert loaded.learning_rate_schedule == "constant"
+    np.testing.assert_array_equal(loaded.transform(X), original.transform(X))
+
+
 def test_save_and_load_paths_and_file_objects(fitted, tmp_path):
     original, X, data = fitted["vae-2d-dense-linear-f64"]
     path = tmp_path / "model.skvae"

@@ -22,6 +22,7 @@ OWN_DEFAULTS = {
     VAEImputer: {
         "latent_dim": 16,
         "hidden_layer_sizes": (128, 128),
+        "learning_rate": 1e-3,
         "n_training_draws": "auto",
         "n_importance_samples": 100,
     },

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from skvae import VariationalAutoencoder, _distribute, _seeding, _training
+from skvae import VAEImputer, VariationalAutoencoder, _distribute, _seeding, _training
 
 
 def test_split_rows_is_disjoint_sorted_and_never_empties_training():
@@ -70,14 +70,16 @@ def test_auto_epochs_repeat_a_small_table_to_fill_an_epoch():
 def test_auto_epochs_leave_a_long_pass_alone():
     schedule = _training.Schedule.from_epochs(
         "auto",
+        complete_images=True,
         batch_size=2,
         learning_rate=1e-3,
+        learning_rate_schedule="constant",
         validation_fraction=0.0,
         early_stopping=False,
         n_iter_no_change=5,
         verbose=0,
     )
-    assert schedule.epochs == _training.AUTO_EPOCHS
+    assert schedule.epochs == _training.AUTO_EPOCHS_COMPLETE_IMAGES
     X = np.zeros((2 * _training.MIN_STEPS_PER_EPOCH + 2, 1), np.float32)
     inputs = _distribute.fit_inputs(
         X,
@@ -91,3 +93,102 @@ def test_auto_epochs_leave_a_long_pass_alone():
     )
     assert "steps_per_epoch" not in inputs
     assert int(inputs["x"].cardinality()) == _training.MIN_STEPS_PER_EPOCH + 1
+
+
+def test_annealed_learning_rate_warms_up_then_follows_half_a_cosine():
+    rate = _training.annealed_learning_rate
+    assert [rate(step, 100, 2.0, 4) for step in range(4)] == [0.5, 1.0, 1.5, 2.0]
+    assert rate(4, 100, 2.0, 4) == 2.0  # the cosine starts at the peak
+    assert rate(52, 100, 2.0, 4) == pytest.approx(1.0)  # half-way through the decay
+    assert rate(100, 100, 2.0, 4) == pytest.approx(0.0, abs=1e-15)
+    assert rate(150, 100, 2.0, 4) == pytest.approx(0.0, abs=1e-15)  # never rises again
+    assert rate(0, 10, 3.0, 0) == 3.0  # no warm-up: the first step is at the peak
+    decay = [rate(step, 100, 2.0, 4) for step in range(4, 101)]
+    assert np.all(np.diff(decay) < 0)
+
+
+def _record_rates(monkeypatch):
+    """Every (step, total_steps, peak, warm_up_steps) the cosine schedule is asked for."""
+    calls = []
+    annealed = _training.annealed_learning_rate
+
+    def recording(*args):
+        calls.append(args)
+        return annealed(*args)
+
+    monkeypatch.setattr(_training, "annealed_learning_rate", recording)
+    return calls
+
+
+def test_cosine_schedule_warms_up_a_new_optimiser_only(monkeypatch):
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    calls = _record_rates(monkeypatch)
+    vae = VariationalAutoencoder(
+        hidden_layer_sizes=(4,),
+        epochs=3,
+        batch_size=16,
+        learning_rate=0.01,
+        validation_fraction=0.0,
+        early_stopping=False,
+        random_state=0,
+    ).fit(X)
+    # A fresh fit: one rate per step, over its 3 passes of 4 steps, with a warm-up.
+    assert [call[0] for call in calls] == list(range(12))
+    assert {call[1:] for call in calls} == {(12, 0.01, 1)}
+    # Each step trained at the rate set for it: the last one's is left in Adam.
+    assert float(vae._trainer.optimizer.learning_rate.numpy()) == pytest.approx(
+        _training.annealed_learning_rate(11, 12, 0.01, 1)
+    )
+    # A continued fit keeps Adam's state: it anneals over its own steps, without a warm-up.
+    calls.clear()
+    vae.set_params(warm_start=True, epochs=2).fit(X)
+    assert [call[0] for call in calls] == list(range(8))
+    assert {call[1:] for call in calls} == {(8, 0.01, 0)}
+    # partial_fit trains at the constant learning rate.
+    calls.clear()
+    vae.partial_fit(X)
+    assert calls == []
+    assert float(vae._trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+def test_constant_schedule_keeps_the_learning_rate(monkeypatch):
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    calls = _record_rates(monkeypatch)
+    vae = VariationalAutoencoder(
+        hidden_layer_sizes=(4,),
+        epochs=2,
+        learning_rate=0.01,
+        learning_rate_schedule="constant",
+        random_state=0,
+    ).fit(X)
+    assert calls == []
+    assert float(vae._trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "images", "complete_images"),
+    [
+        (VariationalAutoencoder(), True, True),
+        (VariationalAutoencoder(), False, False),
+        (VAEImputer(), True, False),  # mask augmentation hides entries: the long budget
+        (VAEImputer(mask_augmentation=False), True, True),
+    ],
+    ids=["vae-images", "vae-table", "imputer-images", "imputer-images-no-augmentation"],
+)
+def test_auto_epochs_are_short_only_for_complete_images(
+    monkeypatch, estimator, images, complete_images
+):
+    seen = []
+    from_epochs = _training.Schedule.from_epochs.__func__
+
+    def recording(cls, epochs, **settings):
+        seen.append(settings["complete_images"])
+        return from_epochs(cls, epochs, **settings)
+
+    monkeypatch.setattr(_training.Schedule, "from_epochs", classmethod(recording))
+    X = np.random.default_rng(0).random((24, 8, 8, 1)).astype(np.float32)
+    if not images:
+        X = X.reshape(24, 64)
+    tiny = dict(latent_dim=2, conv_filters=(4,), conv_strides=(2,), hidden_layer_sizes=(4,))
+    estimator.set_params(epochs=1, batch_size=12, random_state=0, **tiny).fit(X)
+    assert seen == [complete_images]

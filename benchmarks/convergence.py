@@ -1,0 +1,105 @@
+"""Time to a good model: the default fit on MNIST against a one-epoch fit, per seed.
+
+For each seed the digits are split 75/25; on the training part, in one
+process and one after the other, it times a one-epoch fit (``epochs=1,
+batch_size=32, early_stopping=False, validation_fraction=0.0``, the
+yardstick whose wall time is one pass plus the fixed costs) and the fit of
+``VariationalAutoencoder(latent_dim=k, random_state=seed)`` with everything
+else at its default, then reports the default fit's wall time as a multiple
+of the one-epoch fit's (times on a shared machine move, ratios hold), its
+held-out reconstruction MSE as a multiple of PCA(k)'s, and its held-out
+``score`` (the default importance-weighted bound) minus PPCA's (``PCA.score``).
+Run it on two checkouts to compare their defaults.
+
+    python -m benchmarks.convergence --data ../shared/data/mnist --latent-dims 2 --seeds 0 1 2
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.model_selection import train_test_split
+
+from benchmarks.data import load_images, scaled
+
+ONE_EPOCH = dict(epochs=1, batch_size=32, early_stopping=False, validation_fraction=0.0)
+
+
+def _timed_fit(estimator, X):
+    start = time.perf_counter()
+    estimator.fit(X)
+    return time.perf_counter() - start
+
+
+def _held_out_mse(model, X):
+    flat = X.reshape(len(X), -1)
+    reconstructed = model.inverse_transform(model.transform(X)).reshape(flat.shape)
+    return float(np.mean((reconstructed - flat) ** 2))
+
+
+def measure(X, latent_dim, seed, params=None):
+    """One seed's row: the two fits' times and the default model's held-out quality."""
+    from skvae import VariationalAutoencoder
+
+    X_train, X_test = train_test_split(X, test_size=0.25, random_state=seed)
+    settings = dict(latent_dim=latent_dim, random_state=seed, **(params or {}))
+    one_epoch_s = _timed_fit(VariationalAutoencoder(**{**settings, **ONE_EPOCH}), X_train)
+    vae = VariationalAutoencoder(**settings)
+    fit_s = _timed_fit(vae, X_train)
+    flat_train, flat_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)
+    pca = PCA(latent_dim).fit(flat_train)
+    pca_mse = float(np.mean((pca.inverse_transform(pca.transform(flat_test)) - flat_test) ** 2))
+    return {
+        "latent_dim": latent_dim,
+        "seed": seed,
+        "epochs_run": vae.n_iter_,
+        "one_epoch_fit_s": round(one_epoch_s, 2),
+        "fit_s": round(fit_s, 2),
+        "time_ratio": round(fit_s / one_epoch_s, 2),
+        "mse_ratio_to_pca": round(_held_out_mse(vae, X_test) / pca_mse, 4),
+        "score_minus_ppca": round(float(vae.score(X_test)) - float(pca.score(flat_test)), 1),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="directory with the MNIST IDX files (default: synthetic)")
+    parser.add_argument("--latent-dims", type=int, nargs="+", default=[2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-samples", type=int, help="use only the first N images")
+    parser.add_argument("--params", default="{}", help="other VAE parameters, as JSON")
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    import skvae
+
+    images, _, source = load_images(args.data)
+    X = scaled(images[: args.n_samples])[..., None]
+    rows = []
+    for latent_dim in args.latent_dims:
+        for seed in args.seeds:
+            rows.append(measure(X, latent_dim, seed, json.loads(args.params)))
+            print(json.dumps(rows[-1]), flush=True)
+    results = {
+        "data": source,
+        "n_samples": len(X),
+        "skvae_version": skvae.__version__,
+        "params": json.loads(args.params),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+        "rows": rows,
+    }
+    if args.out:
+        with open(args.out, "w") as file:
+            json.dump(results, file, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
