@@ -184,8 +184,9 @@ SHARED_PARAMETER_DOCS = {
         zero along half a cosine at the last planned step, so a fit of a
         given length ends at a minimum instead of wandering around one at
         the full step size. A continued fit (``warm_start=True``) anneals
-        over its own epochs and skips the warm-up, since its optimiser
-        state is already set. ``"constant"``: ``learning_rate`` throughout.
+        over its own epochs, and warms up only if it starts a new optimiser
+        (as an unpickled or loaded estimator does, whose optimiser state was
+        not saved). ``"constant"``: ``learning_rate`` throughout.
         ``partial_fit`` always trains at the constant ``learning_rate``: a
         stream of calls has no planned end.
         """,

@@ -1,6 +1,7 @@
 """The training run's pieces, tested without a full fit where they can be."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -149,6 +150,10 @@ def test_cosine_schedule_warms_up_a_new_optimiser_only(monkeypatch):
     vae.partial_fit(X)
     assert calls == []
     assert float(vae._trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    # An unpickled estimator has no optimiser state saved: its continued fit warms up again.
+    calls.clear()
+    pickle.loads(pickle.dumps(vae)).fit(X)
+    assert {call[1:] for call in calls} == {(8, 0.01, 1)}
 
 
 def test_constant_schedule_keeps_the_learning_rate(monkeypatch):
