@@ -233,7 +233,7 @@ def train(
     with deterministic_ops(enabled=deterministic), scope:
         # Adam's moment estimates start from zero with a new optimiser, the
         # case a warm-up is for; a continued trainer keeps its own.
-        new_optimizer = fitted is None or fitted[2] is None
+        new_optimizer = True
         if fitted is None:
             trainer = build_trainer(
                 layout,
@@ -256,6 +256,7 @@ def train(
                     noise=noise,
                 )
             else:
+                new_optimizer = False
                 # The continued trainer trains on the current settings.
                 trainer.set_alpha(objective.alpha)
                 trainer.optimizer.learning_rate.assign(schedule.learning_rate)
