@@ -100,6 +100,8 @@ def skvae_estimator(sizes, **params):
         alpha=sizes.alpha,
         conv_filters=sizes.conv_filters,
         conv_strides=sizes.conv_strides,
+        # The hand-written model reads its latent straight off the convolutions.
+        hidden_layer_sizes=(),
         batch_size=sizes.batch_size,
         # The hand-written model trains at Adam's constant rate.
         learning_rate=sizes.learning_rate,

@@ -64,7 +64,7 @@ class BaseVAE(BaseEstimator):
         "conv_filters": [tuple, list],
         "conv_kernels": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "conv_strides": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "hidden_layer_sizes": [tuple, list],
+        "hidden_layer_sizes": [tuple, list, StrOptions({"auto"})],
         "batch_norm": ["boolean"],
         "output_activation": [StrOptions({"auto", "sigmoid", "linear"})],
         "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -94,7 +94,7 @@ class BaseVAE(BaseEstimator):
         conv_filters=(32, 64, 64, 64),
         conv_kernels=3,
         conv_strides=(1, 2, 2, 1),
-        hidden_layer_sizes=(64,),
+        hidden_layer_sizes="auto",
         batch_norm=False,
         output_activation="auto",
         epochs="auto",
@@ -154,6 +154,13 @@ class BaseVAE(BaseEstimator):
     #: None: the data are complete.
     _missing_entries = None
 
+    #: What ``hidden_layer_sizes="auto"`` resolves to, per architecture: one
+    #: hidden layer on a table; for images the latent is read straight off
+    #: the convolutions. A 256-unit layer there helps MNIST's 2-D latent maps
+    #: but costs 16 latent dimensions and small images (benchmarks/README.md,
+    #: "Time to a good model"), so it is for the user to ask for.
+    _auto_hidden_layer_sizes = {"dense": (64,), "conv": ()}
+
     def _validate_training_samples(self, X):
         """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
         return validate_samples(self, X, reset=True)
@@ -210,6 +217,7 @@ class BaseVAE(BaseEstimator):
                 )
                 structure = network_structure(
                     self._layout,
+                    auto_hidden_layer_sizes=self._auto_hidden_layer_sizes,
                     **{name: getattr(self, name) for name in NetworkStructure.parameter_names()},
                 )
                 self._network_parameters = {

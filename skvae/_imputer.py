@@ -130,9 +130,11 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
     # hidden (missing) entry from an observed 0: it reads the mask too.
     _missing_entries = "zero_and_mask"
 
+    # MIWAE's two hidden layers on a table; none on images, as for the VAE.
+    _auto_hidden_layer_sizes = {"dense": (128, 128), "conv": ()}
+
     @shared_parameters(
         latent_dim=16,
-        hidden_layer_sizes=(128, 128),
         learning_rate=1e-3,
         n_training_draws="auto",
         n_importance_samples=100,

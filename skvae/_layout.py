@@ -150,15 +150,25 @@ def resolve_layout(
 
 
 def network_structure(
-    layout, *, conv_filters, conv_kernels, conv_strides, hidden_layer_sizes, **parameters
+    layout,
+    *,
+    auto_hidden_layer_sizes,
+    conv_filters,
+    conv_kernels,
+    conv_strides,
+    hidden_layer_sizes,
+    **parameters,
 ):
     """The validated :class:`~skvae._model.NetworkStructure` of the networks for ``layout``.
 
     The keyword arguments are the estimator parameters that the structure
-    holds (``NetworkStructure.parameter_names()``); the others pass through
-    unchanged. Conv parameters are checked against the image only for a
-    conv network; a dense network ignores them.
+    holds (``NetworkStructure.parameter_names()``), and the estimator's
+    ``auto_hidden_layer_sizes``: what ``hidden_layer_sizes="auto"`` means,
+    per architecture. Conv parameters are checked against the image only
+    for a conv network; a dense network ignores them.
     """
+    if isinstance(hidden_layer_sizes, str) and hidden_layer_sizes == "auto":
+        hidden_layer_sizes = auto_hidden_layer_sizes[layout.architecture]
     structure = NetworkStructure(
         architecture=layout.architecture,
         hidden_layer_sizes=as_positive_ints(hidden_layer_sizes, "hidden_layer_sizes"),

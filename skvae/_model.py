@@ -157,7 +157,9 @@ class NetworkStructure:
     Attributes:
         latent_dim: Size of the latent space.
         architecture: ``"conv"`` or ``"dense"``, as the layout resolved it.
-        hidden_layer_sizes: Units of the hidden Dense layers (``"dense"``).
+        hidden_layer_sizes: Units of the hidden Dense layers between the input
+            (``"dense"``) or the last convolution (``"conv"``) and the latent
+            space.
         batch_norm: Whether to put BatchNormalization after each hidden layer.
         conv_filters, conv_kernels, conv_strides: One entry per conv layer
             (``"conv"``; empty for a dense network).
@@ -245,12 +247,10 @@ def build_encoder(input_shape, structure, *, missing_entries=None, seed=None):
                 hidden
             )
             hidden = _maybe_batch_norm(hidden, structure)
-        hidden = layers.Flatten()(hidden)
-    else:
-        hidden = layers.Flatten()(hidden)
-        for units in structure.hidden_layer_sizes:
-            hidden = _dense(units, seeds, activation="relu")(hidden)
-            hidden = _maybe_batch_norm(hidden, structure)
+    hidden = layers.Flatten()(hidden)
+    for units in structure.hidden_layer_sizes:
+        hidden = _dense(units, seeds, activation="relu")(hidden)
+        hidden = _maybe_batch_norm(hidden, structure)
     mu = _dense(structure.latent_dim, seeds, name="mu")(hidden)
     log_var = _dense(structure.latent_dim, seeds, name="log_var_unclipped")(hidden)
     log_var = Clip(*LOG_VAR_RANGE, name="log_var")(log_var)
@@ -260,7 +260,8 @@ def build_encoder(input_shape, structure, *, missing_entries=None, seed=None):
 def build_decoder(output_shape, structure, *, output_activation, seed=None):
     """Build the decoder ``z -> x_hat``, the mirror image of :func:`build_encoder`.
 
-    A conv decoder starts from the encoder's pre-flatten shape, runs
+    The hidden Dense layers come in reverse order; then a conv decoder maps
+    to the encoder's pre-flatten shape, runs
     ``Conv2DTranspose`` layers with the reversed filters and strides, maps to
     the input's channel count and crops the result to exactly
     ``output_shape``, so strides need not divide the image size.
@@ -282,11 +283,15 @@ def build_decoder(output_shape, structure, *, output_activation, seed=None):
         structure.conv_kernels,
         structure.conv_strides,
     )
+    hidden = inputs
+    for units in reversed(structure.hidden_layer_sizes):
+        hidden = _dense(units, seeds, activation="relu")(hidden)
+        hidden = _maybe_batch_norm(hidden, structure)
     if structure.architecture == "conv":
         height, width, channels = output_shape
         encoded_height, encoded_width = encoded_spatial_shape(height, width, conv_strides)
         start_shape = (encoded_height, encoded_width, conv_filters[-1])
-        hidden = _dense(math.prod(start_shape), seeds, activation="relu")(inputs)
+        hidden = _dense(math.prod(start_shape), seeds, activation="relu")(hidden)
         hidden = layers.Reshape(start_shape)(hidden)
         for i in reversed(range(1, len(conv_filters))):
             hidden = _conv(
@@ -311,10 +316,6 @@ def build_decoder(output_shape, structure, *, output_activation, seed=None):
                 )
             )(hidden)
     else:
-        hidden = inputs
-        for units in reversed(structure.hidden_layer_sizes):
-            hidden = _dense(units, seeds, activation="relu")(hidden)
-            hidden = _maybe_batch_norm(hidden, structure)
         hidden = _dense(math.prod(output_shape), seeds)(hidden)
         hidden = layers.Reshape(output_shape)(hidden)
     outputs = layers.Activation(output_activation, name="x_hat")(hidden)

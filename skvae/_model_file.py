@@ -34,7 +34,10 @@ import numpy as np
 #: What the ``format`` entry of ``skvae.json`` says.
 FORMAT_NAME = "skvae-model"
 #: The version this code writes; :func:`load` reads this one and older ones.
-FORMAT_VERSION = 1
+#: Version 2: ``hidden_layer_sizes`` also sizes a conv network's Dense layers
+#: between the convolutions and the latent space; a version-1 conv network
+#: has none, whatever its ``hidden_layer_sizes`` says.
+FORMAT_VERSION = 2
 #: The JSON member.
 METADATA_MEMBER = "skvae.json"
 
@@ -295,7 +298,13 @@ def _load_network_parameters(value, context):
             fitted[name] in ("auto", getattr(layout, name)),
             f"network_parameters.{name} must be 'auto' or equal layout.{name}",
         )
+    if _has_version_1_conv_network(context):
+        fitted["hidden_layer_sizes"] = ()
     return fitted
+
+
+def _has_version_1_conv_network(context):
+    return context.format_version == 1 and context.fitted["layout"].architecture == "conv"
 
 
 NETWORK_PARAMETERS = Kind(
@@ -482,13 +491,17 @@ def rebuild_networks(layout, structure):
     return {"encoder": encoder, "decoder": decoder}
 
 
-def _network_structure(layout, network_parameters):
+def _network_structure(layout, network_parameters, estimator_class):
     from ._layout import network_structure
     from ._model import NetworkStructure
 
     names = NetworkStructure.parameter_names()
     try:
-        return network_structure(layout, **{name: network_parameters[name] for name in names})
+        return network_structure(
+            layout,
+            auto_hidden_layer_sizes=estimator_class._auto_hidden_layer_sizes,
+            **{name: network_parameters[name] for name in names},
+        )
     except ValueError as error:
         raise _Refused(f"network_parameters: {error}") from None
 
@@ -498,9 +511,9 @@ def _weight_count_lower_bound(layout, structure):
 
     Counted before building them, so that a small file cannot make load build
     (and allocate) networks far larger than the weights it holds: the
-    encoder's conv kernels or dense matrices alone, and the dense layer from
-    the last conv output to ``mu`` (biases, ``log_var`` and the decoder, which
-    mirrors the encoder, are left out, so it never overestimates).
+    encoder's conv kernels and dense matrices up to ``mu`` alone (biases,
+    ``log_var`` and the decoder, which mirrors the encoder, are left out, so
+    it never overestimates).
     """
     from ._model import encoded_spatial_shape
 
@@ -512,9 +525,11 @@ def _weight_count_lower_bound(layout, structure):
         pairs = zip(kernels, widths[:-1], widths[1:], strict=True)
         count = sum(k * k * a * b for k, a, b in pairs)
         encoded = encoded_spatial_shape(height, width, structure.conv_strides)
-        return count + math.prod(encoded) * widths[-1] * latent_dim
-    widths = [layout.n_features, *structure.hidden_layer_sizes, latent_dim]
-    return sum(a * b for a, b in itertools.pairwise(widths))
+        flat = math.prod(encoded) * widths[-1]
+    else:
+        count, flat = 0, layout.n_features
+    widths = [flat, *structure.hidden_layer_sizes, latent_dim]
+    return count + sum(a * b for a, b in itertools.pairwise(widths))
 
 
 # ------------------------------------------------------------- parameters
@@ -922,6 +937,7 @@ class _LoadContext:
     estimator_class: type
     params: dict
     read_array: Callable
+    format_version: int
     fitted: dict = dataclasses.field(default_factory=dict)
     networks: dict = dataclasses.field(default_factory=dict)
 
@@ -1040,7 +1056,7 @@ class _ArchiveReader:
             isinstance(fitted_json, dict) and set(fitted_json) == keys,
             f"fitted: {_difference(fitted_json if isinstance(fitted_json, dict) else {}, keys)}",
         )
-        context = _LoadContext(estimator_class, params, self.read_array)
+        context = _LoadContext(estimator_class, params, self.read_array, version)
         allow_gpu_memory_growth()
         for entry in entries:
             if entry.key == "encoder":
@@ -1050,6 +1066,9 @@ class _ArchiveReader:
                 continue
             context.fitted[entry.key] = entry.kind.load(value, context)
             setattr(estimator, entry.attribute, context.fitted[entry.key])
+        if _has_version_1_conv_network(context):
+            # So that a repeated fit builds the network the file was trained with.
+            estimator.hidden_layer_sizes = ()
         unread = sorted(set(self._infos) - self._read)
         _check(not unread, f"unexpected members {unread}")
         _check(set(checksums) == self._read, "checksums do not list exactly the members")
@@ -1065,7 +1084,9 @@ class _ArchiveReader:
 
     def _rebuilt_networks(self, context):
         layout = context.fitted["layout"]
-        structure = _network_structure(layout, context.fitted["network_parameters"])
+        structure = _network_structure(
+            layout, context.fitted["network_parameters"], context.estimator_class
+        )
         # Weights are stored, so the members bound how large the networks can be.
         weight_bytes = sum(
             info.file_size for name, info in self._infos.items() if _WEIGHT_MEMBER.fullmatch(name)

@@ -104,7 +104,8 @@ SHARED_PARAMETER_DOCS = {
     "architecture": (
         '{"auto", "conv", "dense"}',
         """
-        ``"conv"``: mirrored Conv2D / Conv2DTranspose stacks; ``"dense"``: a
+        ``"conv"``: mirrored Conv2D / Conv2DTranspose stacks, joined to the
+        latent space through ``hidden_layer_sizes``; ``"dense"``: a
         multi-layer perceptron; ``"auto"``: conv when the input is images
         (4-D input, or ``image_shape`` given), dense for tables, whatever
         their number of columns.
@@ -130,9 +131,15 @@ SHARED_PARAMETER_DOCS = {
         """,
     ),
     "hidden_layer_sizes": (
-        "tuple of int",
+        '"auto" or tuple of int',
         """
-        Hidden units of the dense encoder; the decoder mirrors them.
+        Units of the encoder's hidden Dense layers, between the input (dense
+        network) or the last convolution (conv network) and the latent
+        space; the decoder mirrors them. ``"auto"``: on a table, ``(64,)``
+        for :class:`~skvae.VariationalAutoencoder` and MIWAE's ``(128, 128)``
+        for :class:`~skvae.VAEImputer`; none on images, whose latent is read
+        straight off the convolutions (try ``(256,)`` for a 2-D latent map
+        of MNIST-sized images; the user guide says when it helps).
         """,
     ),
     "batch_norm": (

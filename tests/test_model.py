@@ -75,6 +75,18 @@ def test_conv_decoder_outputs_exactly_the_input_shape(shape, strides, crops):
     assert bool(cropping) == crops
 
 
+def test_conv_network_puts_its_hidden_layers_between_convolutions_and_latent():
+    shape = (8, 8, 1)
+    encoder, decoder = build_pair(shape, {**conv((2,)), "hidden_layer_sizes": (5, 3)})
+    encoder_dense = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Dense)]
+    # flattened 4x4x2 -> 5 -> 3 -> mu and log_var
+    assert [layer.kernel.shape for layer in encoder_dense] == [(32, 5), (5, 3), (3, 3), (3, 3)]
+    decoder_dense = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.kernel.shape for layer in decoder_dense] == [(3, 3), (3, 5), (5, 32)]
+    mu, _ = encoder(random_batch(shape))
+    assert np.asarray(decoder(mu)).shape == (2, *shape)
+
+
 def test_encoded_spatial_shape_rounds_up_at_every_stride():
     assert encoded_spatial_shape(28, 28, (2, 2)) == (7, 7)
     assert encoded_spatial_shape(5, 7, (2, 2)) == (2, 2)

@@ -230,6 +230,32 @@ def test_file_from_before_the_learning_rate_schedule_loads_as_trained(fitted):
     np.testing.assert_array_equal(loaded.transform(X), original.transform(X))
 
 
+def test_version_1_conv_file_loads_without_hidden_layers(images):
+    # Before format version 2, hidden_layer_sizes sized dense networks only: a
+    # conv network read its latent straight off the convolutions.
+    X = images.astype(np.float32)
+    original = VariationalAutoencoder(random_state=0, **{**TINY, "hidden_layer_sizes": ()}).fit(X)
+
+    def as_version_1(document):
+        document["format_version"] = 1
+        document["params"]["hidden_layer_sizes"] = [8]
+        document["fitted"]["network_parameters"]["hidden_layer_sizes"] = [8]
+
+    loaded = _load(_edit_json(as_version_1)(_saved(original)))
+    assert loaded.hidden_layer_sizes == ()
+    assert not any("dense" in layer.name for layer in loaded.encoder_.layers)
+    np.testing.assert_array_equal(loaded.transform(X), original.transform(X))
+    loaded.set_params(warm_start=True).fit(X)  # continues the same network
+    assert loaded.n_iter_ == 2
+
+
+def test_version_1_dense_file_keeps_its_hidden_layers(fitted):
+    original, X, data = fitted["vae-2d-dense-linear-f64"]
+    loaded = _load(_edit_json(_set("format_version", 1))(data))
+    assert loaded.hidden_layer_sizes == original.hidden_layer_sizes == (8,)
+    np.testing.assert_array_equal(loaded.transform(X), original.transform(X))
+
+
 def test_save_and_load_paths_and_file_objects(fitted, tmp_path):
     original, X, data = fitted["vae-2d-dense-linear-f64"]
     path = tmp_path / "model.skvae"
@@ -268,7 +294,7 @@ def test_file_holds_only_little_endian_arrays_and_plain_json(fitted):
             else:
                 assert info.filename == "skvae.json"
                 document = json.loads(content)
-    assert document["format"] == "skvae-model" and document["format_version"] == 1
+    assert document["format"] == "skvae-model" and document["format_version"] == 2
     assert "distribute_strategy" not in document["params"]
 
 
@@ -509,7 +535,7 @@ REFUSALS = {
         "infinite",
     ),
     # The JSON.
-    "newer format": (_edit_json(_set("format_version", 2)), "newer than the version 1"),
+    "newer format": (_edit_json(_set("format_version", 3)), "newer than the version 2"),
     "other format": (_edit_json(_set("format", "keras")), "does not say format"),
     "unknown estimator": (_edit_json(_set("estimator", "os.system")), "is not one of"),
     "metadata not JSON": (

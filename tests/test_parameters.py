@@ -21,7 +21,6 @@ OWN_DEFAULTS = {
     VariationalAutoencoder: {"latent_dim": 2},
     VAEImputer: {
         "latent_dim": 16,
-        "hidden_layer_sizes": (128, 128),
         "learning_rate": 1e-3,
         "n_training_draws": "auto",
         "n_importance_samples": 100,
@@ -119,3 +118,31 @@ def test_the_imputer_reaches_the_trainer_through_its_objective():
     images[::4, :8] = np.nan
     conv = dict(image_shape=(4, 4), conv_filters=(2,), conv_strides=1)
     assert VAEImputer(**conv, **fast).fit(images)._trainer.mask_augmentation is True
+
+
+def _hidden_widths(estimator):
+    """Units of the encoder's Dense layers before ``mu`` and ``log_var``."""
+    dense = [
+        layer for layer in estimator.encoder_.layers if isinstance(layer, tf.keras.layers.Dense)
+    ]
+    return tuple(layer.units for layer in dense if not layer.name.startswith(("mu", "log_var")))
+
+
+@pytest.mark.parametrize(
+    "estimator, images, expected",
+    [
+        (VariationalAutoencoder, False, (64,)),
+        (VariationalAutoencoder, True, ()),
+        (VAEImputer, False, (128, 128)),
+        (VAEImputer, True, ()),
+    ],
+)
+def test_auto_hidden_layer_sizes_resolve_by_estimator_and_architecture(
+    estimator, images, expected
+):
+    X = np.random.default_rng(0).random((20, 16))
+    network = dict(image_shape=(4, 4), conv_filters=(2,), conv_strides=1) if images else {}
+    fast = dict(epochs=1, n_importance_samples=2, random_state=0, **network)
+    assert _hidden_widths(estimator(**fast).fit(X)) == expected
+    # An explicit size applies to either architecture.
+    assert _hidden_widths(estimator(hidden_layer_sizes=(3,), **fast).fit(X)) == (3,)
