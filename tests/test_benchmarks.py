@@ -149,3 +149,16 @@ def test_tables_benchmark_can_skip_the_slow_imputers():
     summary = {"KNNImputer": {"mse_mean": 0.5}}
     assert tables._mean(summary, "KNNImputer", "mse", 3) == "0.500"
     assert tables._mean(summary, "missForest", "mse", 3) == "-"
+
+
+def test_tuning_benchmark_gives_halving_the_default_fits_step_budget():
+    from benchmarks.tuning import default_passes
+    from skvae import VariationalAutoencoder
+    from skvae._training import AUTO_EPOCHS_COMPLETE_IMAGES, MIN_STEPS_PER_EPOCH
+
+    vae = VariationalAutoencoder()  # 10% held out, batches of 32
+    # 3,600 rows train: 113 steps a pass, so an auto epoch is MIN_STEPS_PER_EPOCH steps.
+    expected = AUTO_EPOCHS_COMPLETE_IMAGES * MIN_STEPS_PER_EPOCH // 113
+    assert default_passes(4000, vae) == expected
+    # A pass longer than MIN_STEPS_PER_EPOCH is the auto epoch itself.
+    assert default_passes(40_000, vae) == AUTO_EPOCHS_COMPLETE_IMAGES
