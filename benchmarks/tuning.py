@@ -26,6 +26,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold, train_test_split
 
@@ -55,8 +56,7 @@ def _timed_search(search, X_train, X_test):
     start, start_cpu = time.perf_counter(), time.process_time()
     search.fit(X_train)
     search_s, search_cpu_s = time.perf_counter() - start, time.process_time() - start_cpu
-    winner = search.estimator.__class__(**search.estimator.get_params())
-    winner.set_params(**{**search.best_params_, "epochs": "auto"})
+    winner = clone(search.estimator).set_params(**{**search.best_params_, "epochs": "auto"})
     start = time.perf_counter()
     winner.fit(X_train)
     results = search.cv_results_

@@ -35,7 +35,7 @@ PICKLE_NOTE = (
 # at a constant 1e-3). Held-out reconstruction MSE 0.035 against PCA's 0.053.
 DEMO_ALPHA = 1000.0
 DEMO_EPOCHS = 100
-# The demo was tuned at this batch size (about 40 s on 2 cores).
+# The demo was tuned at this batch size.
 DEMO_BATCH_SIZE = 64
 
 
