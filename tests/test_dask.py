@@ -117,6 +117,12 @@ def test_on_a_local_cluster_each_worker_loads_the_model_once(
         return VariationalAutoencoder.__setstate__.count
 
     with (
+        # dask's active memory manager drops a copy of the model from a worker
+        # that has no block waiting for it at that moment; a block that lands
+        # there later fetches it again. That is dask's memory policy, not this
+        # graph's, and happens every 2 s at most, so a slow machine saw one
+        # extra load per worker now and then; off, the count is exact.
+        dask.config.set({"distributed.scheduler.active-memory-manager.start": False}),
         loopback_cluster() as cluster,
         distributed.Client(cluster) as client,
     ):
