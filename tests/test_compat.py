@@ -4,6 +4,7 @@ These are cheap and fail on the exact name when a TensorFlow, Keras or
 scikit-learn release moves one, before any training test fails obscurely.
 """
 
+import contextlib
 import pickle
 from numbers import Integral
 
@@ -26,21 +27,72 @@ def test_op_determinism_switch_exists_and_is_restored():
     assert tf_config.is_op_determinism_enabled() == before
 
 
-def test_adam_still_has_the_all_reduce_hook_we_override():
-    # If Keras renames it, our override silently stops preventing the leak.
-    assert "_all_reduce_sum_gradients" in vars(_compat.SingleReplicaAdam)
-    assert callable(getattr(keras.optimizers.Adam, "_all_reduce_sum_gradients", None))
+def test_adam_still_has_the_hooks_and_slots_we_use():
+    # If Keras renames them, our overrides silently stop preventing the leak
+    # and fusing the update, or fail on the slots.
+    for name in ("_all_reduce_sum_gradients", "_backend_update_step"):
+        assert name in vars(_compat.SingleReplicaAdam), name
+        assert callable(getattr(keras.optimizers.Adam, name, None)), name
+    optimizer = _compat.SingleReplicaAdam(0.1)
+    variable = keras.Variable(np.ones(3, np.float32))
+    optimizer.build([variable])
+    index = optimizer._get_variable_index(variable)
+    assert optimizer._momentums[index].shape == optimizer._velocities[index].shape == (3,)
 
 
-def test_single_replica_adam_updates_like_adam():
-    def step(optimizer):
-        variable = keras.Variable(np.ones(3, np.float32))
-        optimizer.apply_gradients([(tf.constant([0.5, -1.0, 2.0]), variable)])
-        return variable.numpy()
+def _adam_steps(optimizer, n_steps=5, traced=False, strategy=None):
+    """How far ``n_steps`` steps of ``optimizer`` on fixed gradients move two variables."""
+    initial = [np.ones((2, 3), np.float32), np.zeros(3, np.float32)]
+    gradients = [np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), np.float32([0.5, -1, 2])]
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        variables = [keras.Variable(value) for value in initial]
 
-    np.testing.assert_array_equal(
-        step(_compat.SingleReplicaAdam(0.1)), step(keras.optimizers.Adam(0.1))
+    def step():
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+    step = tf.function(step) if traced else step
+    for _ in range(n_steps):
+        strategy.run(step) if strategy else step()
+    return [
+        np.asarray(variable) - value for variable, value in zip(variables, initial, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_single_replica_adam_updates_like_adam(traced):
+    # TensorFlow's kernel computes 1 - beta_2 in float32, where 0.999 is
+    # 0.99900001, Keras in Python floats: the steps agree to about 1e-5.
+    fused = _adam_steps(_compat.SingleReplicaAdam(0.1), traced=traced)
+    keras_adam = _adam_steps(keras.optimizers.Adam(0.1), traced=traced)
+    for ours, theirs in zip(fused, keras_adam, strict=True):
+        assert np.abs(ours).min() > 0.1  # the variables moved
+        np.testing.assert_allclose(ours, theirs, rtol=2e-5)
+
+
+def test_single_replica_adam_fuses_the_update_into_one_op_per_variable():
+    optimizer = _compat.SingleReplicaAdam(0.1)
+    variables = [keras.Variable(np.ones(3, np.float32)), keras.Variable(np.ones(2, np.float32))]
+    optimizer.build(variables)
+    gradients = [tf.ones(3), tf.ones(2)]
+    graph = (
+        tf.function(lambda: optimizer.apply_gradients(zip(gradients, variables, strict=True)))
+        .get_concrete_function()
+        .graph
     )
+    op_types = [op.type for op in graph.get_operations()]
+    assert op_types.count("ResourceApplyAdam") == len(variables)
+
+
+def test_under_a_strategy_single_replica_adam_is_keras_adam():
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        ours, theirs = _compat.SingleReplicaAdam(0.1), keras.optimizers.Adam(0.1)
+    for a, b in zip(
+        _adam_steps(ours, traced=True, strategy=strategy),
+        _adam_steps(theirs, traced=True, strategy=strategy),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_multi_worker_mode_is_still_a_method_of_the_strategy():

@@ -143,6 +143,8 @@ def test_elbo_matches_its_formula_for_each_draw(exact_vae):
     np.testing.assert_allclose(scores, log_likelihood - kl, rtol=0, atol=2e-5)
 
 
+# Trains to convergence (about 15 s): slow.
+@pytest.mark.slow
 def test_a_trained_linear_vae_approaches_the_exact_log_likelihood():
     # A linear VAE with the true decoder variance can represent the exact
     # model, and its ELBO optimum is the maximum-likelihood PPCA fit (Lucas

@@ -6,13 +6,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import keras
 import numpy as np
 import pytest
 from tensorflow.python.framework.func_graph import FuncGraph
 
 from skvae import VariationalAutoencoder
-from skvae._compat import SingleReplicaAdam
 
 SMALL = dict(architecture="dense", hidden_layer_sizes=(16,), epochs=2, batch_size=32, latent_dim=2)
 N_FITS = 30
@@ -90,15 +88,3 @@ def test_fitted_models_do_not_keep_their_train_step_graphs(digits):
     for seed in range(3):
         VariationalAutoencoder(random_state=seed, **{**SMALL, "epochs": 1}).fit(digits[0][:64])
     assert len(train_step_graphs()) == before
-
-
-def test_single_replica_adam_updates_exactly_like_adam():
-    gradient = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
-    results = []
-    for optimizer in (keras.optimizers.Adam(0.01), SingleReplicaAdam(0.01)):
-        variable = keras.Variable(np.ones((2, 3), np.float32))
-        for _ in range(3):
-            optimizer.apply_gradients([(gradient, variable)])
-        results.append(np.asarray(variable))
-    np.testing.assert_array_equal(results[0], results[1])
-    assert not np.array_equal(results[0], np.ones((2, 3)))

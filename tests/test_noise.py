@@ -23,6 +23,8 @@ def factor_analysis_sample(n_rows, seed):
     return rng.normal(size=(n_rows, 2)) @ weights.T + rng.normal(size=(n_rows, 6)) * np.sqrt(noise)
 
 
+# Trains to convergence (about 15 s): slow.
+@pytest.mark.slow
 def test_a_linear_vae_with_a_variance_per_feature_reaches_factor_analysis():
     # With a linear encoder and decoder and a noise variance per feature the
     # model is factor analysis, whose maximum-likelihood fit sklearn finds.
