@@ -73,10 +73,10 @@ class SingleReplicaAdam(keras.optimizers.Adam):
     ``clear_session`` frees. Summing over a single replica is the identity.
 
     Keras then writes Adam's update as about fifteen operations per variable,
-    all traced into every new model's train step and run at every step;
-    TensorFlow's ``ResourceApplyAdam`` kernel applies the same update in one,
-    which makes a small model's fit markedly faster (``benchmarks/README.md``).
-    The kernel computes ``1 - beta_2`` in float32, where 0.999 is 0.99900001,
+    all traced into every new model's train step; TensorFlow's
+    ``ResourceApplyAdam`` kernel applies the same update in one, which cuts
+    the fixed cost of every fit (``benchmarks/README.md``, "Time to a good
+    model"); a step runs about as fast as before. The kernel computes ``1 - beta_2`` in float32, where 0.999 is 0.99900001,
     so its steps differ from Keras' by about 1e-5 of their size. Under a real
     ``tf.distribute`` strategy, and with ``amsgrad``, this is Keras' Adam.
     """
@@ -87,23 +87,29 @@ class SingleReplicaAdam(keras.optimizers.Adam):
         return super()._all_reduce_sum_gradients(grads_and_vars)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if tf.distribute.has_strategy() or self.amsgrad:
+        dtypes = {variable.dtype for variable in trainable_variables}
+        if tf.distribute.has_strategy() or self.amsgrad or len(dtypes) != 1:
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        # skvae's variables are float32; a step's shared scalars are made once.
+        dtype = trainable_variables[0].dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        shared = dict(
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+        )
         for gradient, variable in zip(grads, trainable_variables, strict=True):
-            dtype = variable.dtype
-            step = tf.cast(self.iterations + 1, dtype)
             index = self._get_variable_index(variable)
             tf.raw_ops.ResourceApplyAdam(
                 var=variable.value.handle,
                 m=self._momentums[index].value.handle,
                 v=self._velocities[index].value.handle,
-                beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
-                beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
-                lr=tf.cast(learning_rate, dtype),
-                beta1=tf.cast(self.beta_1, dtype),
-                beta2=tf.cast(self.beta_2, dtype),
-                epsilon=tf.cast(self.epsilon, dtype),
                 grad=tf.cast(gradient, dtype),
+                **shared,
             )
 
 
