@@ -76,9 +76,11 @@ class SingleReplicaAdam(keras.optimizers.Adam):
     all traced into every new model's train step; TensorFlow's
     ``ResourceApplyAdam`` kernel applies the same update in one, which cuts
     the fixed cost of every fit (``benchmarks/README.md``, "Time to a good
-    model"); a step runs about as fast as before. The kernel computes ``1 - beta_2`` in float32, where 0.999 is 0.99900001,
-    so its steps differ from Keras' by about 1e-5 of their size. Under a real
-    ``tf.distribute`` strategy, and with ``amsgrad``, this is Keras' Adam.
+    model"); a step runs about as fast as before. The kernel computes
+    ``1 - beta_2`` in float32, where 0.999 is 0.99900001, so its steps differ
+    from Keras' by about 1e-5 of their size. Under a real ``tf.distribute``
+    strategy, with ``amsgrad``, or with variables of mixed dtypes, this is
+    Keras' Adam.
     """
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
@@ -90,8 +92,8 @@ class SingleReplicaAdam(keras.optimizers.Adam):
         dtypes = {variable.dtype for variable in trainable_variables}
         if tf.distribute.has_strategy() or self.amsgrad or len(dtypes) != 1:
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        # skvae's variables are float32; a step's shared scalars are made once.
-        dtype = trainable_variables[0].dtype
+        (dtype,) = dtypes
+        # The step's scalars are the same for every variable: made once.
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         shared = dict(

@@ -13,10 +13,10 @@ when the function is called and put in the graph as a single task that
 unpickles it, on which every block depends. dask runs that task once, and a
 worker that needs its result fetches it and keeps it for its blocks (dask's
 active memory manager may drop a copy no waiting block needs; a later block
-on that worker fetches it again). Its key is a hash of the pickle, so two models never share a key
-(computing two of them together cannot mix them up), and the result uses the
-model as it was at the call, even if the estimator is refitted before the
-result is computed.
+on that worker fetches it again). Its key is a hash of the pickle, so two
+models never share a key (computing two of them together cannot mix them
+up), and the result uses the model as it was at the call, even if the
+estimator is refitted before the result is computed.
 
 These are functions rather than methods of the estimator, which keeps dask an
 optional dependency and keeps ``transform`` returning NumPy arrays, as
