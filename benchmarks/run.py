@@ -5,6 +5,7 @@ Run from the repository root::
     python -m benchmarks.run --data ../shared/data/mnist --out results.json
     python -m benchmarks.run --smoke --out smoke.json       # tiny, synthetic
     python -m benchmarks.run --data DIR --out r.json --experiments
+    python -m benchmarks.run --data DIR --out r.json --sections fit --fit-epochs 1
 
 The script prints a Markdown table and writes every number (and the sizes
 used) to JSON. See benchmarks/README.md for what each number means.
@@ -72,6 +73,11 @@ def parse_args(argv):
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
     )
+    parser.add_argument(
+        "--fit-epochs",
+        type=int,
+        help=f"epochs per fit in the fit section (default {FULL.fit_epochs}; 1 weighs fixed cost)",
+    )
     return parser.parse_args(argv)
 
 
@@ -80,6 +86,10 @@ def main(argv=None):
     sizes = SMOKE if args.smoke else FULL
     if args.no_dask:
         sizes = dataclasses.replace(sizes, use_dask=False)
+    if args.fit_epochs is not None:
+        if args.fit_epochs < 1:
+            raise SystemExit(f"--fit-epochs: at least 1, got {args.fit_epochs}")
+        sizes = dataclasses.replace(sizes, fit_epochs=args.fit_epochs)
     images, _, data_description = load_images(args.data)
     report = Report()
     section_seconds = {}

@@ -28,10 +28,12 @@ SECTIONS = {"1 fit", "2 inference", "3 quality", "4 scaling", "4 memory", "5 sea
 def test_smoke_run_measures_every_section(tiny_mnist_dir, tmp_path, capsys):
     out = tmp_path / "results.json"
 
-    run.main(["--smoke", "--no-dask", "--data", str(tiny_mnist_dir), "--out", str(out)])
+    data = ["--data", str(tiny_mnist_dir), "--out", str(out)]
+    run.main(["--smoke", "--no-dask", "--fit-epochs", "2", *data])
 
     results = json.loads(out.read_text())
     assert results["data"].startswith("MNIST from")
+    assert results["sizes"]["fit_epochs"] == 2 != SMOKE.fit_epochs
     sections = {row["section"].split(" k=")[0] for row in results["rows"]}
     assert SECTIONS | {"6 efficiency"} <= sections
     for row in results["rows"]:
@@ -60,6 +62,11 @@ def test_imputation_benchmark_runs_every_task(tiny_mnist_dir, tmp_path):
         for row in rows.values():
             assert 0 < row["rmse"] < 2 and row["fit_s"] > 0, row
     assert 0 < results["mcar"][0]["accuracy"] <= 1
+
+
+def test_fit_epochs_below_one_are_refused():
+    with pytest.raises(SystemExit, match="--fit-epochs: at least 1, got 0"):
+        run.main(["--fit-epochs", "0"])
 
 
 def test_known_pattern_reference_fills_exactly_its_pattern(digits):
@@ -162,3 +169,22 @@ def test_tuning_benchmark_gives_halving_the_default_fits_step_budget():
     assert default_passes(4000, vae) == expected
     # A pass longer than MIN_STEPS_PER_EPOCH is the auto epoch itself.
     assert default_passes(40_000, vae) == AUTO_EPOCHS_COMPLETE_IMAGES
+
+
+@pytest.mark.slow
+def test_convergence_benchmark_brackets_the_default_fit_with_the_yardstick(
+    tiny_mnist_dir, tmp_path
+):
+    from benchmarks import convergence
+
+    out = tmp_path / "convergence.json"
+    small = json.dumps({"conv_filters": [4], "conv_strides": [2], "epochs": 1})
+    data = ["--data", str(tiny_mnist_dir), "--n-samples", "200"]
+    convergence.main([*data, "--seeds", "0", "--params", small, "--out", str(out)])
+
+    (row,) = json.loads(out.read_text())["rows"]
+    before, after = row["one_epoch_fit_s"]
+    assert before > 0 and after > 0
+    assert row["time_ratio"] == pytest.approx(row["fit_s"] / ((before + after) / 2), rel=0.02)
+    assert row["cpu_time_ratio"] > 0 and row["epochs_run"] == 1
+    assert math.isfinite(row["mse_ratio_to_pca"]) and math.isfinite(row["score_minus_ppca"])
