@@ -47,7 +47,7 @@ def _held_out_mse(model, X):
 
 
 def measure(X, latent_dim, seed, params=None):
-    """One seed's row: the two fits' times and the default model's held-out quality."""
+    """One seed's row: the fits' times and the default model's held-out quality."""
     from skvae import VariationalAutoencoder
 
     X_train, X_test = train_test_split(X, test_size=0.25, random_state=seed)
