@@ -187,7 +187,9 @@ SHARED_PARAMETER_DOCS = {
         """
         How the learning rate moves during a ``fit``. ``"cosine"``: it rises
         linearly from zero to ``learning_rate`` over the first 5% of the
-        planned steps (``epochs`` times the steps per epoch), then falls to
+        planned steps (``epochs`` times the steps per epoch), or over 100
+        steps if that is longer (the first half of a fit shorter than 200
+        steps), then falls to
         zero along half a cosine at the last planned step, so a fit of a
         given length ends at a minimum instead of wandering around one at
         the full step size. A continued fit (``warm_start=True``) anneals

@@ -44,6 +44,15 @@ AUTO_EPOCHS_COMPLETE_IMAGES = 10
 #: while Adam's moment estimates are still unreliable.
 WARM_UP_FRACTION = 0.05
 
+#: ...but never fewer than this many steps (or half the fit, if it is
+#: shorter): how long Adam's moment estimates take to settle does not depend
+#: on how long the fit will be. A short fit that reached the peak within a
+#: few dozen steps took full-size steps in every weight at once, drove the
+#: decoder's sigmoid output deep into saturation (a blank image), where the
+#: reconstruction error has no gradient left, and never recovered, whatever
+#: the objective ("Short fits" in ``benchmarks/README.md``).
+MIN_WARM_UP_STEPS = 100
+
 #: An ``epochs="auto"`` epoch repeats the rows of a small training set until
 #: it has this many gradient steps: early stopping then judges (and waits
 #: ``n_iter_no_change`` epochs for) a table of 500 rows after as many steps
@@ -396,6 +405,16 @@ def annealed_learning_rate(step, total_steps, peak, warm_up_steps):
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def warm_up_steps(total_steps):
+    """Steps a fresh fit of ``total_steps`` warms up over (:data:`MIN_WARM_UP_STEPS`).
+
+    :data:`WARM_UP_FRACTION` of the fit, or :data:`MIN_WARM_UP_STEPS` when
+    that is longer; a fit too short for both warms up over its first half
+    and anneals over the second.
+    """
+    return max(math.ceil(WARM_UP_FRACTION * total_steps), min(MIN_WARM_UP_STEPS, total_steps // 2))
+
+
 class CosineLearningRate(keras.callbacks.Callback):
     """Sets Adam's learning rate before every step by :func:`annealed_learning_rate`.
 
@@ -418,9 +437,7 @@ class CosineLearningRate(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._step = 0
         self._total_steps = self.params["epochs"] * self.params["steps"]
-        self._warm_up_steps = (
-            math.ceil(WARM_UP_FRACTION * self._total_steps) if self._warm_up else 0
-        )
+        self._warm_up_steps = warm_up_steps(self._total_steps) if self._warm_up else 0
 
     def on_train_batch_begin(self, batch, logs=None):
         self.model.optimizer.learning_rate.assign(

@@ -188,3 +188,25 @@ def test_convergence_benchmark_brackets_the_default_fit_with_the_yardstick(
     assert row["time_ratio"] == pytest.approx(row["fit_s"] / ((before + after) / 2), rel=0.02)
     assert row["cpu_time_ratio"] > 0 and row["epochs_run"] == 1
     assert math.isfinite(row["mse_ratio_to_pca"]) and math.isfinite(row["score_minus_ppca"])
+
+
+@pytest.mark.slow
+def test_convergence_benchmark_short_fits_cover_every_objective_batch_and_schedule(
+    tiny_mnist_dir, tmp_path
+):
+    from benchmarks import convergence
+
+    out = tmp_path / "short.json"
+    small = json.dumps({"conv_filters": [4], "conv_strides": [2]})
+    data = ["--data", str(tiny_mnist_dir), "--n-samples", "200", "--seeds", "0"]
+    convergence.main(
+        [*data, "--short-fits", "--short-fit-epochs", "1", "--params", small, "--out", str(out)]
+    )
+
+    rows = json.loads(out.read_text())["rows"]
+    settings = {(row["alpha"], row["batch_size"], row["schedule"]) for row in rows}
+    assert len(rows) == len(settings) == 3 * 2 * 2
+    assert {row["epochs"] for row in rows} == {1}
+    for row in rows:
+        assert row["mse"] > 0 and row["mse_ratio_to_mean_image"] > 0
+        assert math.isfinite(row["final_kl"]) and row["fit_s"] > 0

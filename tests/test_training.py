@@ -108,6 +108,38 @@ def test_annealed_learning_rate_warms_up_then_follows_half_a_cosine():
     assert np.all(np.diff(decay) < 0)
 
 
+def test_warm_up_lasts_a_fraction_of_a_long_fit_and_a_fixed_number_of_steps_of_a_short_one():
+    warm_up = _training.warm_up_steps
+    assert _training.MIN_WARM_UP_STEPS == 100
+    # The default fits of images (10 epochs of 250 steps) and tables (30 of 250).
+    assert warm_up(2500) == 125 and warm_up(7500) == 375
+    # A 2-epoch fit of 6,000 digits in batches of 32: 5% would be 19 steps.
+    assert warm_up(376) == 100
+    # Too short for both: the first half warms up, the second anneals.
+    assert warm_up(94) == 47 and warm_up(3) == 1 and warm_up(1) == 1
+
+
+def test_a_short_fit_of_the_original_objective_learns_more_than_the_mean_image(digits):
+    # 2 epochs of alpha * MSE + KL: a warm-up of 5% of their 114 steps took
+    # the decoder's sigmoid into saturation within a dozen steps; the fit then
+    # ended at (or below) the mean image.
+    images = np.kron(digits[0].reshape(-1, 8, 8), np.ones((2, 2), np.float32))
+    X = images.reshape(len(images), -1)
+    vae = VariationalAutoencoder(
+        image_shape=(16, 16),
+        latent_dim=2,
+        alpha=5000,
+        epochs=2,
+        validation_fraction=0.0,
+        early_stopping=False,
+        random_state=0,
+    ).fit(X)
+    mean_image_mse = np.mean((X - X.mean(axis=0)) ** 2)
+    mse = np.mean((vae.inverse_transform(vae.transform(X)) - X) ** 2)
+    assert mse < 0.9 * mean_image_mse
+    assert vae.history_["kl_loss"][-1] > 1.0
+
+
 def _record_rates(monkeypatch):
     """Every (step, total_steps, peak, warm_up_steps) the cosine schedule is asked for."""
     calls = []
@@ -133,12 +165,13 @@ def test_cosine_schedule_warms_up_a_new_optimiser_only(monkeypatch):
         early_stopping=False,
         random_state=0,
     ).fit(X)
-    # A fresh fit: one rate per step, over its 3 passes of 4 steps, with a warm-up.
+    # A fresh fit: one rate per step, over its 3 passes of 4 steps, with a
+    # warm-up over the first half (shorter than MIN_WARM_UP_STEPS).
     assert [call[0] for call in calls] == list(range(12))
-    assert {call[1:] for call in calls} == {(12, 0.01, 1)}
+    assert {call[1:] for call in calls} == {(12, 0.01, 6)}
     # Each step trained at the rate set for it: the last one's is left in Adam.
     assert float(vae._trainer.optimizer.learning_rate.numpy()) == pytest.approx(
-        _training.annealed_learning_rate(11, 12, 0.01, 1)
+        _training.annealed_learning_rate(11, 12, 0.01, 6)
     )
     # A continued fit keeps Adam's state: it anneals over its own steps, without a warm-up.
     calls.clear()
@@ -153,7 +186,7 @@ def test_cosine_schedule_warms_up_a_new_optimiser_only(monkeypatch):
     # An unpickled estimator has no optimiser state saved: its continued fit warms up again.
     calls.clear()
     pickle.loads(pickle.dumps(vae)).fit(X)
-    assert {call[1:] for call in calls} == {(8, 0.01, 1)}
+    assert {call[1:] for call in calls} == {(8, 0.01, 4)}
 
 
 def test_constant_schedule_keeps_the_learning_rate(monkeypatch):
