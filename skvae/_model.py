@@ -322,6 +322,37 @@ def build_decoder(output_shape, structure, *, output_activation, seed=None):
     return keras.Model(inputs, outputs, name="decoder")
 
 
+#: The range of means a sigmoid output may start at: a feature that is 0 (or
+#: 1) in every training row would otherwise start at an infinite logit.
+START_MEAN_RANGE = (1e-3, 1.0 - 1e-3)
+
+
+def start_at_mean(decoder, feature_means):
+    """Set a sigmoid decoder's output bias so that it starts at the data's mean.
+
+    Freshly initialised, a decoder outputs about ``sigmoid(0) = 0.5``
+    everywhere. On data whose mean is far from that (dark images), every
+    output must first move the same way, and Adam's first steps, of full
+    size in every weight at once, overshoot into the sigmoid's flat tail: a
+    blank image, where the reconstruction error has no gradient left, and
+    the fit never recovers. Started at the mean, the decoder has only each
+    row's deviation from it to learn. A dense decoder has a bias per
+    feature; a convolutional one has a bias per channel, which starts at the
+    channel's mean over the pixels.
+
+    Args:
+        decoder: A model from :func:`build_decoder` with a sigmoid output.
+        feature_means: The training data's mean per feature, flat (features
+            in the order of one flattened sample).
+    """
+    with_bias = [layer for layer in decoder.layers if getattr(layer, "bias", None) is not None]
+    output_layer = with_bias[-1]
+    channels = output_layer.bias.shape[0]
+    mean = np.reshape(feature_means, (-1, channels)).mean(axis=0)
+    mean = np.clip(mean, *START_MEAN_RANGE)
+    output_layer.bias.assign(np.log(mean / (1.0 - mean)).astype(output_layer.bias.dtype))
+
+
 class VAETrainer(MultiWorkerStepLogs):
     """Joins an encoder and a decoder for training on the VAE objective.
 

@@ -20,7 +20,14 @@ import numpy as np
 
 from ._compat import SingleReplicaAdam, deterministic_ops
 from ._distribute import fit_inputs
-from ._model import NetworkStructure, NoiseModel, VAETrainer, build_decoder, build_encoder
+from ._model import (
+    NetworkStructure,
+    NoiseModel,
+    VAETrainer,
+    build_decoder,
+    build_encoder,
+    start_at_mean,
+)
 
 #: Smallest learned noise variance, relative to the training data's mean
 #: per-feature variance (see ``NoiseModel``).
@@ -244,13 +251,15 @@ def train(
         # case a warm-up is for; a continued trainer keeps its own.
         new_optimizer = True
         if fitted is None:
+            moments = feature_moments(X, layout, train_rows)
             trainer = build_trainer(
                 layout,
                 structure,
                 objective,
                 learning_rate=schedule.learning_rate,
                 seed=seeds.network,
-                noise=initial_noise(X, layout, objective, train_rows),
+                noise=initial_noise(moments, layout, objective),
+                feature_means=moments.mean,
             )
         else:
             encoder, decoder, trainer, noise = fitted
@@ -290,27 +299,38 @@ def split_rows(n_samples, validation_fraction, seed):
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
 
-def build_networks(layout, structure, *, seed):
-    """A new encoder and decoder of ``structure`` for ``layout``."""
+def build_networks(layout, structure, *, seed, feature_means=None):
+    """A new encoder and decoder of ``structure`` for ``layout``.
+
+    ``feature_means``: the training data's :class:`FeatureMoments` mean, at
+    which a sigmoid decoder then starts (:func:`~skvae._model.start_at_mean`).
+    """
     encoder = build_encoder(
         layout.sample_shape, structure, missing_entries=layout.missing_entries, seed=seed
     )
     decoder = build_decoder(
         layout.sample_shape, structure, output_activation=layout.output_activation, seed=seed
     )
+    # A linear output has no flat tail to overshoot into; tables, whose
+    # outputs are linear unless their values lie in [0, 1], start at zero.
+    if feature_means is not None and layout.output_activation == "sigmoid":
+        start_at_mean(decoder, feature_means)
     return encoder, decoder
 
 
-def initial_noise(X, layout, objective, rows):
-    """The :class:`~skvae._model.NoiseModel` a fresh fit starts from, or None.
+class FeatureMoments(NamedTuple):
+    """Each feature's mean and variance over the training rows, as flat float64 arrays."""
 
-    Its variance starts at each feature's variance over ``X[rows]`` (the
-    noise of a model that explains nothing), or their mean for one shared
-    variance, and is floored at ``NOISE_FLOOR`` times that mean. Missing
-    (NaN) entries are left out.
+    mean: np.ndarray
+    variance: np.ndarray
+
+
+def feature_moments(X, layout, rows):
+    """The :class:`FeatureMoments` of ``X[rows]``, as the networks see it (scaled).
+
+    Missing (NaN) entries are left out; a feature with none observed has mean
+    and variance 0.
     """
-    if objective.learned_noise is None:
-        return None
     count = total = total_squares = 0.0
     for batch in layout.batches(X, rows=rows):
         batch = batch.reshape(len(batch), -1).astype(np.float64)
@@ -318,7 +338,21 @@ def initial_noise(X, layout, objective, rows):
         total = total + np.nansum(batch, axis=0)
         total_squares = total_squares + np.nansum(batch**2, axis=0)
     count = np.maximum(count, 1)
-    variance = np.maximum(total_squares / count - (total / count) ** 2, 0.0)
+    mean = total / count
+    return FeatureMoments(mean, np.maximum(total_squares / count - mean**2, 0.0))
+
+
+def initial_noise(moments, layout, objective):
+    """The :class:`~skvae._model.NoiseModel` a fresh fit starts from, or None.
+
+    Its variance starts at each feature's variance over the training rows
+    (``moments``, the noise of a model that explains nothing), or their mean
+    for one shared variance, and is floored at ``NOISE_FLOOR`` times that
+    mean.
+    """
+    if objective.learned_noise is None:
+        return None
+    variance = moments.variance
     mean_variance = float(np.mean(variance)) or 1.0
     if objective.learned_noise == "feature":
         initial = variance.reshape(layout.sample_shape)
@@ -332,9 +366,11 @@ def initial_noise(X, layout, objective, rows):
     )
 
 
-def build_trainer(layout, structure, objective, *, learning_rate, seed, noise=None):
+def build_trainer(
+    layout, structure, objective, *, learning_rate, seed, noise=None, feature_means=None
+):
     """New networks of ``structure`` for ``layout``, joined in a compiled trainer."""
-    encoder, decoder = build_networks(layout, structure, seed=seed)
+    encoder, decoder = build_networks(layout, structure, seed=seed, feature_means=feature_means)
     return compile_trainer(
         encoder, decoder, layout, objective, learning_rate=learning_rate, seed=seed, noise=noise
     )

@@ -22,6 +22,7 @@ from skvae._model import (
     build_decoder,
     build_encoder,
     encoded_spatial_shape,
+    start_at_mean,
 )
 
 LATENT_DIM = 3
@@ -109,6 +110,37 @@ def test_decoder_output_activation(output_activation):
     x_hat = np.asarray(decoder(z))
     inside_unit_interval = bool(np.all((x_hat >= 0) & (x_hat <= 1)))
     assert inside_unit_interval == (output_activation == "sigmoid")
+
+
+def _logit(p):
+    return np.log(p / (1 - p))
+
+
+def test_a_dense_sigmoid_decoder_starts_at_each_features_mean():
+    means = np.array([0.5, 0.1, 0.9, 0.0, 1.0, 0.25])
+    _, decoder = build_pair((6,), DENSE)
+    start_at_mean(decoder, means)
+    bias = decoder.layers[-3].bias.numpy()  # Dense, Reshape, Activation
+    clipped = np.clip(means, 1e-3, 1 - 1e-3)  # all-0 and all-1 features: finite logits
+    np.testing.assert_allclose(bias, _logit(clipped), rtol=1e-5)
+    # With the output layer's weights silenced, the decoder outputs the means.
+    kernel = decoder.layers[-3].kernel
+    kernel.assign(np.zeros(kernel.shape, np.float32))
+    np.testing.assert_allclose(
+        np.asarray(decoder(np.zeros((1, LATENT_DIM))))[0], clipped, rtol=1e-5
+    )
+
+
+def test_a_conv_sigmoid_decoder_starts_at_each_channels_mean_over_the_pixels():
+    shape = (4, 4, 3)
+    means = np.broadcast_to([0.2, 0.5, 0.05], shape).copy()
+    means[0, 0] = [0.6, 0.5, 0.05]  # one pixel brighter in the first channel
+    _, decoder = build_pair(shape, conv((2,)))
+    start_at_mean(decoder, means.reshape(-1))
+    (bias,) = [
+        layer.bias.numpy() for layer in decoder.layers if getattr(layer, "bias", None) is not None
+    ][-1:]
+    np.testing.assert_allclose(bias, _logit(np.array([0.2 + 0.4 / 16, 0.5, 0.05])), rtol=1e-5)
 
 
 def weights(*models):
