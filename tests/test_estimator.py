@@ -104,8 +104,12 @@ def test_training_improves_reconstruction(trained_on_digits):
     def held_out_mse(vae):
         return np.mean((vae.inverse_transform(vae.transform(X_test)) - X_test) ** 2)
 
+    # An untrained sigmoid decoder starts at the training data's mean, the
+    # best model that ignores its input; training must beat it by a margin.
+    mean_image_mse = np.mean((X_test - X_train.mean(axis=0)) ** 2)
     untrained = VariationalAutoencoder(epochs=1, learning_rate=1e-12, random_state=0)
-    assert held_out_mse(trained) < 0.6 * held_out_mse(untrained.fit(X_train))
+    assert held_out_mse(untrained.fit(X_train)) == pytest.approx(mean_image_mse, rel=0.02)
+    assert held_out_mse(trained) < 0.75 * mean_image_mse
 
 
 def test_history_records_every_epoch(digits):
