@@ -315,10 +315,12 @@ def initial_noise(X, layout, objective, rows):
         initial = variance.reshape(layout.sample_shape)
     else:
         initial = mean_variance
+    family = layout.family
     return NoiseModel(
         initial,
         floor=NOISE_FLOOR * mean_variance,
-        student_t=layout.likelihood == "student_t",
+        df_floor=family.min_df,
+        initial_df=family.initial_df,
         name="noise",
     )
 
