@@ -22,6 +22,7 @@ from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensor
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
 from ._layout import network_structure, resolve_layout
+from ._likelihoods import LIKELIHOOD_NAMES
 from ._model import NetworkStructure, NoiseModel
 from ._parameters import with_shared_parameters
 from ._persistence import picklable_state, unpickled_state
@@ -53,7 +54,7 @@ class BaseVAE(BaseEstimator):
     _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "likelihood": [StrOptions({"auto", "gaussian", "student_t", "bernoulli"})],
+        "likelihood": [StrOptions(LIKELIHOOD_NAMES)],
         "noise_scale": [StrOptions({"auto", "shared", "feature"})],
         "decoder_variance": [
             StrOptions({"fitted", "alpha"}),
@@ -167,9 +168,10 @@ class BaseVAE(BaseEstimator):
 
     def _objective(self):
         """What training minimises, from the current parameters and the fitted layout."""
-        likelihood, noise_scale = self._layout.likelihood, self._layout.noise_scale
+        noise_scale = self._layout.noise_scale
+        # A family that cannot fit its noise to each batch learns it.
         learns_noise = self.alpha == "auto" and (
-            noise_scale == "feature" or likelihood == "student_t"
+            noise_scale == "feature" or not self._layout.family.calibrates_on_batch
         )
         n_draws = self.n_training_draws
         if n_draws == "auto":
@@ -226,7 +228,7 @@ class BaseVAE(BaseEstimator):
             objective = self._objective()
             check_likelihood_settings(
                 X,
-                self._layout.likelihood,
+                self._layout.family,
                 self._layout.noise_scale,
                 self.decoder_variance,
                 objective.alpha,
@@ -310,8 +312,8 @@ class BaseVAE(BaseEstimator):
                     np.reshape(self.decoder_variance_, (-1,)), (math.prod(shape),)
                 ).reshape(shape),
                 floor=self._noise_floor,
-                student_t=df is not None,
-                initial_df=10.0 if df is None else np.reshape(df, shape),
+                df_floor=self._layout.family.min_df,
+                initial_df=None if df is None else np.reshape(df, shape),
                 name="noise",
             )
         return self.encoder_, self.decoder_, trainer, noise
@@ -345,7 +347,7 @@ class BaseVAE(BaseEstimator):
 
     @property
     def likelihood_(self):
-        """``"gaussian"``, ``"student_t"`` or ``"bernoulli"``, as resolved from ``likelihood``."""
+        """The likelihood family's name, as resolved from ``likelihood``."""
         return self._layout.likelihood
 
     @property

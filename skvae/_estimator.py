@@ -24,7 +24,6 @@ from ._compat import fit_context
 from ._parameters import document_shared
 from ._validation import (
     as_one_sample,
-    check_unit_interval,
     output_dtype,
     validate_latent_points,
 )
@@ -314,8 +313,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         check_is_fitted(self)
         X, _ = self._validate_samples(X)
-        if self._layout.likelihood == "bernoulli":
-            check_unit_interval(X, "X")
+        self._layout.family.check_data(X, "X")
         return self._score_samples(X)
 
     def score(self, X, y=None):

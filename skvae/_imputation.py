@@ -7,9 +7,9 @@ self-normalised mean ``sum_i w_i x_hat(z_i) / sum_i w_i`` of the decoder's
 means, an estimate of ``E[x_miss | x_obs]`` that is consistent as ``k``
 grows however poor ``q`` is (Mattei and Frellsen, 2019). With
 ``sample_posterior`` one draw is resampled by the weights and the decoder's
-noise (Gaussian, Student's t or Bernoulli) added: one draw from the model's
-``p(x_miss | x_obs)``. The graph work is ``CompiledVAE.impute``; the formulas
-are those of ``_losses``.
+noise added (``Likelihood.draw`` of the fitted family): one draw from the
+model's ``p(x_miss | x_obs)``. The graph work is ``CompiledVAE.impute``; the
+formulas are those of ``_losses`` and ``_likelihoods``.
 """
 
 import numpy as np
@@ -39,7 +39,7 @@ def impute(compiled, X, layout, *, n_draws, sample_posterior, seed):
 
 
 def _imputed_batch(compiled, x, n_draws, sample_posterior, seed):
-    bernoulli = compiled.likelihood == "bernoulli"
+    family = compiled.family
     df = None if compiled.decoder_df is None else np.asarray(compiled.decoder_df)
     eps = np.empty((len(x), n_draws, compiled.latent_dim), dtype=np.float32)
     u = np.empty(len(x), dtype=np.float32)
@@ -48,16 +48,8 @@ def _imputed_batch(compiled, x, n_draws, sample_posterior, seed):
         eps[i] = rng.standard_normal(eps.shape[1:])
         u[i] = rng.random()
         if sample_posterior:
-            shape = x.shape[1:]
-            if bernoulli:
-                noise[i] = rng.random(shape)
-            elif df is not None:
-                noise[i] = rng.standard_t(np.broadcast_to(df, shape))
-            else:
-                noise[i] = rng.standard_normal(shape)
+            noise[i] = family.standard_noise(rng, x.shape[1:], df=df)
     mean, drawn = compiled.impute(x, eps, u)
     if not sample_posterior:
         return mean
-    if bernoulli:
-        return (noise < drawn).astype(np.float32)
-    return drawn + np.sqrt(compiled.decoder_variance.numpy()) * noise
+    return family.draw(drawn, noise, variance=compiled.decoder_variance.numpy())

@@ -19,7 +19,7 @@ from . import _imputation
 from ._base import BaseVAE, shared_parameters
 from ._compat import StrOptions, fit_context
 from ._parameters import document_shared
-from ._validation import check_unit_interval, is_nan, missing_as_nan, validate_samples
+from ._validation import is_nan, missing_as_nan, validate_samples
 
 
 @document_shared
@@ -340,8 +340,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
         """
         check_is_fitted(self)
         X, _ = self._validate_incomplete(X, reset=False)
-        if self._layout.likelihood == "bernoulli":
-            check_unit_interval(X, "X")
+        self._layout.family.check_data(X, "X")
         return float(np.mean(self._score_samples(X)))
 
     def get_feature_names_out(self, input_features=None):

@@ -11,8 +11,8 @@ inside one graph.
 import numpy as np
 import tensorflow as tf
 
+from ._likelihoods import likelihood_family
 from ._losses import (
-    decoder_log_likelihood,
     importance_weighted_mean,
     log_importance_weights,
     observed_entries,
@@ -54,12 +54,14 @@ class CompiledVAE:
         decoder: Model ``z -> x_hat``.
         decoder_variance: Variance (Student's t: squared scale) of the
             decoder ``p(x | z)`` that ``log_likelihood`` scores under: one
-            for all features, or one per feature (flattened); ignored for
-            Bernoulli. It is a variable read at every call, so it can be set
-            after the functions are traced (the fitted variance needs
-            ``encode`` and ``decode`` first).
-        likelihood: ``"gaussian"``, ``"student_t"`` or ``"bernoulli"``.
-        decoder_df: Student's t degrees of freedom, one or one per feature.
+            for all features, or one per feature (flattened); ignored by
+            a family without a variance (Bernoulli). It is a variable read
+            at every call, so it can be set after the functions are traced
+            (the fitted variance needs ``encode`` and ``decode`` first).
+        likelihood: A registered likelihood's name; :attr:`family` is the
+            family registered under it.
+        decoder_df: The degrees of freedom (Student's t), one or one per
+            feature, or None for a family without them.
     """
 
     def __init__(
@@ -75,7 +77,7 @@ class CompiledVAE:
         self.decoder_variance = tf.Variable(per_sample(decoder_variance), trainable=False)
         self.decoder_df = None if decoder_df is None else tf.constant(per_sample(decoder_df))
         variance, df = self.decoder_variance, self.decoder_df
-        self.likelihood = likelihood
+        self.family = family = likelihood_family(likelihood)
         self.latent_dim = latent_dim = decoder.input_shape[-1]
         samples = tf.TensorSpec((None, *sample_shape), tf.float32)
         latents = tf.TensorSpec((None, latent_dim), tf.float32)
@@ -114,7 +116,7 @@ class CompiledVAE:
             those of the unmasked likelihood, bit for bit.
             """
             x_observed, mask = (tf.repeat(v, n_draws, axis=0) for v in observed_entries(x))
-            log_p = decoder_log_likelihood(x_observed, x_hat, likelihood, variance, mask, df)
+            log_p = family.log_prob(x_observed, x_hat, mask, variance=variance, df=df)
             return tf.reshape(log_p, (-1, n_draws))
 
         @tf.function(input_signature=[samples, latent_draws])

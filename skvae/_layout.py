@@ -13,6 +13,7 @@ import numpy as np
 
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE
+from ._likelihoods import likelihood_family
 from ._model import NetworkStructure
 from ._validation import as_positive_ints, normalize_image_shape
 
@@ -40,8 +41,8 @@ class Layout:
         missing_entries: None for complete data; for data with missing
             (NaN) entries, how the encoder reads them (``"zero"`` or
             ``"zero_and_mask"``, see ``_model.FillMissing``).
-        likelihood: The decoder's distribution, ``"gaussian"``,
-            ``"student_t"`` or ``"bernoulli"``.
+        likelihood: The decoder's distribution: a registered likelihood's
+            name (see :attr:`family`).
         noise_scale: ``"shared"`` (one noise scale) or ``"feature"`` (one
             per feature).
     """
@@ -55,6 +56,11 @@ class Layout:
     missing_entries: str | None = None
     likelihood: str = "gaussian"
     noise_scale: str = "shared"
+
+    @property
+    def family(self):
+        """The :class:`~skvae._likelihoods.Likelihood` registered as :attr:`likelihood`."""
+        return likelihood_family(self.likelihood)
 
     @property
     def is_table(self):
@@ -92,8 +98,8 @@ def resolve_layout(
 
     ``input_image_shape`` is the image shape of 4-D input (else None); the
     keyword arguments are the estimator's parameters of the same names, and
-    ``missing_entries`` the :class:`Layout` field. A Bernoulli decoder
-    outputs probabilities, so it needs the sigmoid.
+    ``missing_entries`` the :class:`Layout` field. A family with an output
+    activation of its own (Bernoulli's sigmoid, for probabilities) gets it.
 
     Rows are images only when the input or the user says so: 4-D input,
     ``image_shape``, or ``architecture="conv"`` (which reads a square
@@ -120,21 +126,23 @@ def resolve_layout(
             "which is not a square number; pass image_shape=(height, width[, "
             "channels]), 4-D input, or use architecture='dense'."
         )
-    if likelihood == "bernoulli":
-        if output_activation == "linear":
-            raise ValueError(
-                "likelihood='bernoulli' needs output_activation='sigmoid' (or 'auto'): "
-                "the decoder outputs pixel probabilities."
-            )
-        output_activation = "sigmoid"
-    if output_activation == "auto":
-        in_unit_range = X.dtype == np.uint8 or (np.nanmin(X) >= 0 and np.nanmax(X) <= 1)
-        output_activation = "sigmoid" if in_unit_range else "linear"
     learns_table_noise = resolved_shape is None and alpha == "auto"
     if likelihood == "auto":
         likelihood = "student_t" if learns_table_noise else "gaussian"
+    family = likelihood_family(likelihood)
+    if family.output_activation is not None:
+        if output_activation not in ("auto", family.output_activation):
+            raise ValueError(
+                f"likelihood={likelihood!r} needs output_activation="
+                f"{family.output_activation!r} (or 'auto'): the decoder outputs the "
+                "distribution's parameters."
+            )
+        output_activation = family.output_activation
+    if output_activation == "auto":
+        in_unit_range = X.dtype == np.uint8 or (np.nanmin(X) >= 0 and np.nanmax(X) <= 1)
+        output_activation = "sigmoid" if in_unit_range else "linear"
     if noise_scale == "auto":
-        per_feature = learns_table_noise and likelihood != "bernoulli"
+        per_feature = learns_table_noise and family.has_variance
         noise_scale = "feature" if per_feature else "shared"
     return Layout(
         n_features=n_features,

@@ -1,10 +1,12 @@
 """Pure loss and log-density functions of the variational autoencoder.
 
-Every function here is written with ``keras.ops`` (and TensorFlow's
-``lgamma``, which ``keras.ops`` lacks, for Student's t), takes plain arrays
+Every function here is written with ``keras.ops``, takes plain arrays
 (NumPy arrays or backend tensors) and needs no model, so each formula can be
-tested on its own. Functions that return one value per sample keep the batch
-axis; reducing over the batch is left to the caller.
+tested on its own. Functions that return one value per sample keep the
+batch axis; reducing over the batch is left to the caller. The decoder's
+distributions ``p(x | z)`` and their log-densities are the likelihood
+families of ``_likelihoods``; the objectives here take a family by its
+registered name.
 
 The link between the training loss and a log-likelihood
 --------------------------------------------------------
@@ -38,10 +40,21 @@ model whose ``log p(x)`` is known in closed form.
 
 import math
 
-import tensorflow as tf
 from keras import ops
 
-LOG_2PI = math.log(2.0 * math.pi)
+# The likelihood families' formulas live with the families; the tests (and
+# this module's docstring) still reach them here.
+from ._likelihoods import (  # noqa: F401
+    BERNOULLI_EPSILON,
+    LOG_2PI,
+    MIN_DECODER_VARIANCE,
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    likelihood_family,
+    observed_fraction,
+    optimal_decoder_variance,
+    student_t_log_likelihood,
+)
 
 #: Range to which the encoder clips ``log_var`` (see ``skvae._model``). Inside
 #: it ``exp(log_var)`` and ``exp(log_var / 2)`` are finite in float32 and the
@@ -49,13 +62,10 @@ LOG_2PI = math.log(2.0 * math.pi)
 LOG_VAR_RANGE = (-30.0, 20.0)
 
 
-def _non_batch_axes(x):
-    return tuple(range(1, len(x.shape)))
-
-
 def reconstruction_loss(x, x_hat, likelihood="gaussian", mask=None):
     """Reconstruction error averaged over every non-batch axis, one value per sample.
 
+    The registered family's ``Likelihood.reconstruction_error``:
     ``"gaussian"``: the mean squared error ``mean_j (x_ij - x_hat_ij)^2``;
     ``"bernoulli"``: the mean binary cross-entropy
     ``-mean_j (x_ij log x_hat_ij + (1 - x_ij) log(1 - x_hat_ij))``, where
@@ -66,7 +76,7 @@ def reconstruction_loss(x, x_hat, likelihood="gaussian", mask=None):
         x: Data, shape ``(batch, ...)``; in [0, 1] for ``"bernoulli"``.
         x_hat: Reconstruction (for ``"bernoulli"``, probabilities), same
             shape as ``x``.
-        likelihood: ``"gaussian"`` or ``"bernoulli"``.
+        likelihood: A registered likelihood's name.
         mask: 1 where ``x`` is observed and 0 where it is missing (see
             :func:`observed_entries`), same shape as ``x``; None when every
             entry is observed. Missing entries add nothing, but the sum is
@@ -77,13 +87,7 @@ def reconstruction_loss(x, x_hat, likelihood="gaussian", mask=None):
     Returns:
         Tensor of shape ``(batch,)``.
     """
-    x = ops.convert_to_tensor(x)
-    if likelihood == "bernoulli":
-        return -bernoulli_log_likelihood(x, x_hat, mask) / _n_features(x)
-    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
-    if mask is not None:
-        squared_error = squared_error * ops.convert_to_tensor(mask, dtype=x.dtype)
-    return ops.mean(squared_error, axis=_non_batch_axes(x))
+    return likelihood_family(likelihood).reconstruction_error(x, x_hat, mask)
 
 
 def observed_entries(x):
@@ -99,12 +103,6 @@ def observed_entries(x):
     x = ops.convert_to_tensor(x)
     observed = ops.logical_not(ops.isnan(x))
     return ops.where(observed, x, ops.zeros_like(x)), ops.cast(observed, x.dtype)
-
-
-def observed_fraction(mask):
-    """Fraction of each sample's entries that are observed, shape ``(batch,)``."""
-    mask = ops.convert_to_tensor(mask)
-    return ops.mean(mask, axis=_non_batch_axes(mask))
 
 
 def reparameterize(mu, log_var, eps):
@@ -158,7 +156,7 @@ def combined_loss(x, x_hat, mu, log_var, alpha, likelihood="gaussian", mask=None
         mu: Posterior means, shape ``(batch, latent_dim)``.
         log_var: Posterior log-variances, same shape as ``mu``.
         alpha: Non-negative weight of the reconstruction term.
-        likelihood: ``"gaussian"`` or ``"bernoulli"``: which
+        likelihood: A registered likelihood's name: which
             :func:`reconstruction_loss`.
         mask: Observed entries of ``x`` (see :func:`reconstruction_loss`).
 
@@ -177,200 +175,29 @@ def calibrated_loss(x, x_hat, mu, log_var, likelihood="gaussian", mask=None):
     ELBO over ``sigma^2``; its batch mean is
     ``D/2 * (log(2 pi sigma^2) + 1) + mean KL``. ``"bernoulli"`` has no noise
     level to fit: ``-log Bernoulli(x; x_hat) + KL``, which is
-    :func:`combined_loss` at ``alpha = D``.
+    :func:`combined_loss` at ``alpha = D``. Each is the family's
+    ``Likelihood.calibrated_log_prob``.
 
     Args:
         x: Data, shape ``(batch, ...)``.
         x_hat: Decoder means (probabilities for ``"bernoulli"``).
         mu: Posterior means, shape ``(batch, latent_dim)``.
         log_var: Posterior log-variances, same shape as ``mu``.
-        likelihood: ``"gaussian"`` or ``"bernoulli"``.
+        likelihood: The name of a registered likelihood that calibrates
+            its noise on the batch (``"gaussian"`` or ``"bernoulli"``).
         mask: Observed entries of ``x``; the likelihood and the variance
             are then those of the observed entries only.
 
     Returns:
         Tensor of shape ``(batch,)``.
     """
-    return kl_loss(mu, log_var) - calibrated_log_likelihood(x, x_hat, likelihood, mask)
-
-
-def calibrated_log_likelihood(x, x_hat, likelihood="gaussian", mask=None):
-    """``log p(x | z)`` per sample under the decoder calibrated on the batch.
-
-    The likelihood term of :func:`calibrated_loss`: for ``"gaussian"`` at the
-    batch's :func:`optimal_decoder_variance`, for ``"bernoulli"`` as it is.
-    """
-    x = ops.convert_to_tensor(x)
-    if likelihood == "bernoulli":
-        return bernoulli_log_likelihood(x, x_hat, mask)
-    variance = optimal_decoder_variance(
-        reconstruction_loss(x, x_hat, mask=mask),
-        None if mask is None else observed_fraction(mask),
-    )
-    return gaussian_log_likelihood(x, x_hat, variance, mask)
+    family = likelihood_family(likelihood)
+    return kl_loss(mu, log_var) - family.calibrated_log_prob(x, x_hat, mask)
 
 
 def decoder_variance(alpha, n_features):
     """Variance ``sigma^2 = n_features / (2 alpha)`` of the implied Gaussian decoder."""
     return n_features / (2.0 * alpha)
-
-
-#: Smallest decoder variance :func:`optimal_decoder_variance` returns: a
-#: standard deviation of 1e-3, a thousandth of the [0, 1] range, so a model
-#: that reconstructs its training data exactly still gets a finite likelihood.
-MIN_DECODER_VARIANCE = 1e-6
-
-
-def optimal_decoder_variance(squared_errors, observed_fractions=None):
-    """The shared Gaussian variance that maximises the ELBO: the mean squared error.
-
-    For fixed reconstructions, ``sum_i log N(x_i; x_hat_i, sigma^2 I)`` is
-    largest at ``sigma^2 = mean_i ||x_i - x_hat_i||^2 / D``, the mean of the
-    per-sample :func:`reconstruction_loss` values; it is floored at
-    :data:`MIN_DECODER_VARIANCE`. With missing entries the sums run over
-    the observed entries only, so the mean is taken over them:
-    ``mean_i(reconstruction_i) / mean_i(observed_fraction_i)``.
-
-    Args:
-        squared_errors: Per-sample :func:`reconstruction_loss` values (masked
-            ones when entries are missing), shape ``(batch,)``.
-        observed_fractions: Per-sample :func:`observed_fraction`, or None
-            when every entry is observed.
-
-    Returns:
-        Scalar tensor.
-    """
-    variance = ops.mean(ops.convert_to_tensor(squared_errors))
-    if observed_fractions is not None:
-        # A batch with no observed entry has no error to fit: the floor applies.
-        fraction = ops.mean(ops.convert_to_tensor(observed_fractions, dtype=variance.dtype))
-        variance = variance / ops.maximum(fraction, MIN_DECODER_VARIANCE)
-    return ops.maximum(variance, MIN_DECODER_VARIANCE)
-
-
-def gaussian_log_likelihood(x, x_hat, variance, mask=None):
-    """``log N(x; x_hat, variance * I)`` summed over every non-batch axis.
-
-    ``-D/2 * log(2 pi variance) - sum_j (x_j - x_hat_j)^2 / (2 variance)``,
-    with every normalising constant included. With a ``mask`` the density
-    is that of the observed entries, ``log p(x_obs | z)``: ``D`` and the
-    sum count observed entries only.
-
-    Args:
-        x: Data, shape ``(batch, ...)``.
-        x_hat: Decoder means, same shape as ``x``.
-        variance: Positive variance: a scalar shared by every feature, or
-            one per feature (the shape of one sample, broadcast over the batch).
-        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
-
-    Returns:
-        Tensor of shape ``(batch,)``.
-    """
-    x = ops.convert_to_tensor(x)
-    variance = ops.convert_to_tensor(variance, dtype=x.dtype)
-    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
-    if len(variance.shape) > 0:
-        terms = LOG_2PI + ops.log(variance) + squared_error / variance
-        return -0.5 * _masked_sum(terms, mask)
-    if mask is None:
-        n_observed = _n_features(x)
-    else:
-        mask = ops.convert_to_tensor(mask, dtype=x.dtype)
-        squared_error = squared_error * mask
-        n_observed = ops.sum(mask, axis=_non_batch_axes(x))
-    squared_error = ops.sum(squared_error, axis=_non_batch_axes(x))
-    return -0.5 * (n_observed * (LOG_2PI + ops.log(variance)) + squared_error / variance)
-
-
-def student_t_log_likelihood(x, x_hat, variance, df, mask=None):
-    """``log St(x; x_hat, scale^2 = variance, df)`` summed over every non-batch axis.
-
-    Per entry ``lgamma((df + 1)/2) - lgamma(df/2) - log(pi df variance)/2
-    - (df + 1)/2 * log(1 + (x - x_hat)^2 / (df variance))``: Student's t
-    with ``df`` degrees of freedom and squared scale ``variance``, whose
-    heavy tails keep a few outlying entries from dominating the fit. As
-    ``df`` grows it tends to :func:`gaussian_log_likelihood`.
-
-    Args:
-        x: Data, shape ``(batch, ...)``.
-        x_hat: Decoder locations, same shape as ``x``.
-        variance: Positive squared scale, a scalar or one per feature.
-        df: Positive degrees of freedom, a scalar or one per feature.
-        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
-
-    Returns:
-        Tensor of shape ``(batch,)``.
-    """
-    x = ops.convert_to_tensor(x)
-    variance = ops.convert_to_tensor(variance, dtype=x.dtype)
-    df = ops.convert_to_tensor(df, dtype=x.dtype)
-    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
-    # keras.ops has no log-gamma; TensorFlow's serves the normalising constant.
-    terms = (
-        tf.math.lgamma((df + 1.0) / 2.0)
-        - tf.math.lgamma(df / 2.0)
-        - 0.5 * ops.log(math.pi * df * variance)
-        - (df + 1.0) / 2.0 * ops.log1p(squared_error / (df * variance))
-    )
-    return _masked_sum(ops.broadcast_to(terms, ops.shape(x)), mask)
-
-
-def _masked_sum(terms, mask):
-    """Per-sample sum of ``terms`` over the entries ``mask`` marks observed (all if None)."""
-    if mask is not None:
-        terms = terms * ops.convert_to_tensor(mask, dtype=terms.dtype)
-    return ops.sum(terms, axis=_non_batch_axes(terms))
-
-
-#: Probabilities are clipped to ``[BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON]``
-#: (Keras' own epsilon), so a saturated sigmoid costs at most ~16 nats per
-#: feature instead of an infinite log-likelihood.
-BERNOULLI_EPSILON = 1e-7
-
-
-def bernoulli_log_likelihood(x, probabilities, mask=None):
-    """``sum_j x_j log p_j + (1 - x_j) log(1 - p_j)`` over every non-batch axis.
-
-    A log-probability when ``x`` is binary; for ``x`` in between it is the
-    cross-entropy that the Bernoulli VAE trains on, not a density.
-
-    Args:
-        x: Data in [0, 1], shape ``(batch, ...)``.
-        probabilities: Decoder probabilities ``p``, same shape as ``x``.
-        mask: 1 for observed entries of ``x``, 0 for missing ones, or None;
-            the sum then runs over the observed entries only.
-
-    Returns:
-        Tensor of shape ``(batch,)``.
-    """
-    x = ops.convert_to_tensor(x)
-    p = ops.clip(
-        ops.convert_to_tensor(probabilities, dtype=x.dtype),
-        BERNOULLI_EPSILON,
-        1.0 - BERNOULLI_EPSILON,
-    )
-    log_p = x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p)
-    if mask is not None:
-        log_p = log_p * ops.convert_to_tensor(mask, dtype=x.dtype)
-    return ops.sum(log_p, axis=_non_batch_axes(x))
-
-
-def decoder_log_likelihood(x, x_hat, likelihood, variance=None, mask=None, df=None):
-    """``log p(x | z)`` of the decoder's output ``x_hat``, one value per sample.
-
-    ``variance`` is the Gaussian decoder's variance or Student's t's squared
-    scale, ``df`` Student's t degrees of freedom; a Bernoulli decoder has
-    neither. With a ``mask``, ``log p(x_obs | z)`` over the observed entries.
-    """
-    if likelihood == "bernoulli":
-        return bernoulli_log_likelihood(x, x_hat, mask)
-    if likelihood == "student_t":
-        return student_t_log_likelihood(x, x_hat, variance, df, mask)
-    return gaussian_log_likelihood(x, x_hat, variance, mask)
-
-
-def _n_features(x):
-    return math.prod(x.shape[1:])
 
 
 def standard_normal_log_density(z):

@@ -17,14 +17,12 @@ import tensorflow as tf
 from keras import layers, ops
 
 from ._compat import MultiWorkerStepLogs
+from ._likelihoods import likelihood_family
 from ._losses import (
     LOG_VAR_RANGE,
-    calibrated_log_likelihood,
-    decoder_log_likelihood,
     importance_weighted_loss,
     kl_loss,
     observed_entries,
-    reconstruction_loss,
     reparameterize,
 )
 
@@ -96,11 +94,6 @@ class FillMissing(layers.Layer):
         return {**super().get_config(), "with_mask": self.with_mask}
 
 
-#: Fewest degrees of freedom a learned Student's t may take: above 2 its
-#: variance is finite.
-MIN_STUDENT_T_DF = 2.0
-
-
 @keras.saving.register_keras_serializable(package="skvae")
 class NoiseModel(layers.Layer):
     """The decoder's learned noise: one variance per feature (or one for all), floored.
@@ -108,29 +101,31 @@ class NoiseModel(layers.Layer):
     Trained with the networks on the ELBO. The variance is ``floor +
     exp(raw)``, so it never falls below ``floor``: a constant column or an
     image border, which a decoder can reconstruct exactly, would otherwise
-    drive its variance, and the likelihood, to infinity. For Student's t
-    it is the squared scale, and the degrees of freedom are learned too,
-    ``MIN_STUDENT_T_DF + softplus(raw_df)``.
+    drive its variance, and the likelihood, to infinity. For a family with
+    degrees of freedom (Student's t) it is the squared scale, and the
+    degrees of freedom are learned too, ``df_floor + softplus(raw_df)``.
 
     Args:
         initial_variance: Starting variance: one per feature (the shape of
             one sample) or a scalar.
         floor: Smallest variance.
-        student_t: Whether to learn Student's t degrees of freedom.
-        initial_df: Starting degrees of freedom (``student_t``).
+        df_floor: Smallest degrees of freedom (the family's
+            ``Likelihood.min_df``), or None to learn none.
+        initial_df: Starting degrees of freedom, one or one per feature.
     """
 
-    def __init__(self, initial_variance, floor, student_t=False, initial_df=10.0, **kwargs):
+    def __init__(self, initial_variance, floor, df_floor=None, initial_df=None, **kwargs):
         super().__init__(**kwargs)
         self.floor = float(floor)
         excess = np.maximum(np.asarray(initial_variance, np.float64) - self.floor, self.floor)
         self.raw_variance = keras.Variable(
             np.log(excess).astype("float32"), trainable=True, name="raw_variance"
         )
+        self.df_floor = df_floor
         self.raw_df = None
-        if student_t:
+        if df_floor is not None:
             # softplus^-1(y) = log(exp(y) - 1)
-            raw = np.log(np.expm1(np.asarray(initial_df, np.float64) - MIN_STUDENT_T_DF))
+            raw = np.log(np.expm1(np.asarray(initial_df, np.float64) - df_floor))
             self.raw_df = keras.Variable(
                 np.broadcast_to(raw, excess.shape).astype("float32"), trainable=True, name="raw_df"
             )
@@ -142,8 +137,8 @@ class NoiseModel(layers.Layer):
         return self.floor + ops.exp(self.raw_variance)
 
     def df(self):
-        """Student's t degrees of freedom, or None for a Gaussian."""
-        return None if self.raw_df is None else MIN_STUDENT_T_DF + ops.softplus(self.raw_df)
+        """The degrees of freedom, at least ``df_floor``; None for a family without them."""
+        return None if self.raw_df is None else self.df_floor + ops.softplus(self.raw_df)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,8 +368,9 @@ class VAETrainer(MultiWorkerStepLogs):
         encoder: Model ``x -> [mu, log_var]``.
         decoder: Model ``z -> x_hat``.
         alpha: Weight of the reconstruction term, or ``"auto"``.
-        likelihood: ``"gaussian"`` (mean squared error) or ``"bernoulli"``
-            (binary cross-entropy).
+        likelihood: A registered likelihood's name (see ``_likelihoods``):
+            the decoder's distribution, which the loss asks for its
+            log-probability and reconstruction error.
         masked: Whether the data have missing (NaN) entries; the
             reconstruction term then covers the observed entries only, and
             the encoder must read NaN (``build_encoder(missing_entries=...)``).
@@ -384,7 +380,8 @@ class VAETrainer(MultiWorkerStepLogs):
         seed: Integer seed of the sampling noise (and of the hiding).
         noise: A :class:`NoiseModel` to learn with the networks, or None.
             With one, the loss is the negative ELBO under it (``alpha`` is
-            not used); ``likelihood`` then may be ``"student_t"`` too.
+            not used). A family that does not calibrate its noise on the
+            batch (Student's t) needs one.
         n_draws: Latent draws per row. 1 trains on the objective above with
             the KL term in closed form; ``k > 1`` on the importance-weighted
             bound of the same likelihood (``importance_weighted_loss``).
@@ -409,6 +406,7 @@ class VAETrainer(MultiWorkerStepLogs):
         self.noise = noise
         self.n_draws = int(n_draws)
         self.likelihood = likelihood
+        self.family = likelihood_family(likelihood)
         self.masked = masked
         self.mask_augmentation = mask_augmentation
         if mask_augmentation:
@@ -455,11 +453,11 @@ class VAETrainer(MultiWorkerStepLogs):
         """
         if self.noise is not None:
             variance, df = self.noise.variance(), self.noise.df()
-            return decoder_log_likelihood(x, x_hat, self.likelihood, variance, mask, df)
+            return self.family.log_prob(x, x_hat, mask, variance=variance, df=df)
         return ops.where(
             self.calibrated,
-            calibrated_log_likelihood(x, x_hat, self.likelihood, mask),
-            -self.alpha * reconstruction_loss(x, x_hat, self.likelihood, mask),
+            self.family.calibrated_log_prob(x, x_hat, mask),
+            -self.alpha * self.family.reconstruction_error(x, x_hat, mask),
         )
 
     def hidden_entries(self, x):
@@ -502,9 +500,7 @@ class VAETrainer(MultiWorkerStepLogs):
             mask = None if mask is None else ops.repeat(mask, self.n_draws, axis=0)
         # The tracked terms repeat subexpressions of the loss; the traced
         # graph computes each once (common-subexpression elimination).
-        self.reconstruction_tracker.update_state(
-            reconstruction_loss(x, x_hat, self.likelihood, mask)
-        )
+        self.reconstruction_tracker.update_state(self.family.reconstruction_error(x, x_hat, mask))
         self.kl_tracker.update_state(kl_loss(mu, log_var))
         if self.n_draws == 1:
             # KL - (-alpha * reconstruction) is combined_loss's sum and

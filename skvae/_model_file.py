@@ -125,11 +125,13 @@ def _load_missing_values(value, context):
 MISSING_VALUES = Kind(dump=lambda value, arrays: float(value), load=_load_missing_values)
 
 
-def _noise_kind(name, *, minimum, needed_by):
+def _noise_kind(parameter, *, minimum):
     """A float above ``minimum``, or one per feature kept in ``{name}.npy``, or None.
 
-    It is there exactly for the likelihoods ``needed_by``.
+    ``name`` is ``decoder_{parameter}``; it is there exactly for the
+    likelihood families whose ``noise_parameters`` name ``parameter``.
     """
+    name = f"decoder_{parameter}"
     member = f"{name}.npy"
 
     def dump(value, arrays):
@@ -139,7 +141,7 @@ def _noise_kind(name, *, minimum, needed_by):
         return member
 
     def load(value, context):
-        needed = context.likelihood in needed_by
+        needed = parameter in context.family.noise_parameters
         if value is None:
             _check(not needed, f"{name} is null for a {context.likelihood} model")
             return None
@@ -158,12 +160,10 @@ def _noise_kind(name, *, minimum, needed_by):
     return Kind(dump=dump, load=load)
 
 
-#: One positive float or one per feature, None for a Bernoulli decoder.
-DECODER_VARIANCE = _noise_kind(
-    "decoder_variance", minimum=0.0, needed_by=("gaussian", "student_t")
-)
-#: Student's t degrees of freedom, one or one per feature; None otherwise.
-DECODER_DF = _noise_kind("decoder_df", minimum=0.0, needed_by=("student_t",))
+#: One positive float or one per feature, None for a family without a variance.
+DECODER_VARIANCE = _noise_kind("variance", minimum=0.0)
+#: The degrees of freedom (Student's t), one or one per feature; None otherwise.
+DECODER_DF = _noise_kind("df", minimum=0.0)
 
 
 def _load_noise_floor(value, context):
@@ -202,6 +202,7 @@ FEATURE_NAMES = Kind(
 
 def _load_layout(value, context):
     from ._layout import Layout
+    from ._likelihoods import likelihood_family
 
     fields = {field.name for field in dataclasses.fields(Layout)}
     _check(
@@ -243,20 +244,19 @@ def _load_layout(value, context):
         value["input_scale"] in (1.0, 255.0) and _is_float(value["input_scale"]),
         f"layout.input_scale must be 1.0 or 255.0, got {value['input_scale']!r}",
     )
+    try:
+        family = likelihood_family(value["likelihood"])
+    except ValueError as error:
+        raise _Refused(f"layout.{error}") from None
     _check(
-        value["likelihood"] in ("gaussian", "student_t", "bernoulli"),
-        "layout.likelihood must be 'gaussian', 'student_t' or 'bernoulli', "
-        f"got {value['likelihood']!r}",
-    )
-    _check(
-        value["likelihood"] != "bernoulli" or value["output_activation"] == "sigmoid",
-        "a Bernoulli model needs layout.output_activation 'sigmoid'",
+        family.output_activation in (None, value["output_activation"]),
+        f"a {family.name!r} model needs layout.output_activation {family.output_activation!r}",
     )
     _check(
         value["noise_scale"] in ("shared", "feature")
-        and (value["noise_scale"] == "shared" or value["likelihood"] != "bernoulli"),
-        "layout.noise_scale must be 'shared', or 'feature' for a Gaussian or Student's t "
-        f"model, got {value['noise_scale']!r}",
+        and (value["noise_scale"] == "shared" or family.has_variance),
+        "layout.noise_scale must be 'shared', or 'feature' for a model with a variance, "
+        f"got {value['noise_scale']!r}",
     )
     _check(
         value["missing_entries"] == context.estimator_class._missing_entries,
@@ -952,6 +952,10 @@ class _LoadContext:
     @property
     def likelihood(self):
         return self.fitted["layout"].likelihood
+
+    @property
+    def family(self):
+        return self.fitted["layout"].family
 
 
 class _ArchiveReader:

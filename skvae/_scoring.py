@@ -10,22 +10,20 @@ import math
 import numpy as np
 
 from ._inference import INFERENCE_BATCH_SIZE
+from ._likelihoods import mean_squared_error, observed_fraction, optimal_decoder_variance
 from ._losses import (
     decoder_variance,
     evidence_lower_bound,
     importance_weighted_bound,
     log_importance_weights,
     observed_entries,
-    observed_fraction,
-    optimal_decoder_variance,
-    reconstruction_loss,
     reparameterize,
 )
 from ._seeding import row_noise
 
 
 def learned_noise(noise):
-    """The variance and Student's t degrees of freedom a ``NoiseModel`` learned.
+    """The variance and degrees of freedom (Student's t) a ``NoiseModel`` learned.
 
     Each is a float for one shared value, an array of one value per feature
     (flattened), or None: ``(None, None)`` when nothing was learned.
@@ -46,10 +44,10 @@ def resolve_decoder_variance(setting, *, alpha, compiled, X, layout, rows, seed)
 
     ``setting`` is the estimator's ``decoder_variance``: ``"fitted"`` gives
     :func:`fitted_decoder_variance` over ``X[rows]``, ``"alpha"`` the variance
-    that a numeric ``alpha`` implies, a number itself. A Bernoulli decoder
-    has no variance: None.
+    that a numeric ``alpha`` implies, a number itself. A family without a
+    variance (Bernoulli) gets None.
     """
-    if layout.likelihood == "bernoulli":
+    if not layout.family.has_variance:
         return None
     if setting == "fitted":
         return fitted_decoder_variance(compiled, X, layout, rows, seed)
@@ -77,7 +75,7 @@ def fitted_decoder_variance(compiled, X, layout, rows, seed):
         if layout.missing_entries is not None:
             x, mask = (np.asarray(v) for v in observed_entries(x))
             fractions.append(np.asarray(observed_fraction(mask), dtype=np.float64))
-        errors = reconstruction_loss(x, x_hat, mask=mask)
+        errors = mean_squared_error(x, x_hat, mask)
         squared_errors.append(np.asarray(errors, dtype=np.float64))
     return float(
         optimal_decoder_variance(

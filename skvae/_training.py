@@ -358,10 +358,12 @@ def initial_noise(moments, layout, objective):
         initial = variance.reshape(layout.sample_shape)
     else:
         initial = mean_variance
+    family = layout.family
     return NoiseModel(
         initial,
         floor=NOISE_FLOOR * mean_variance,
-        student_t=layout.likelihood == "student_t",
+        df_floor=family.min_df,
+        initial_df=family.initial_df,
         name="noise",
     )
 

@@ -264,24 +264,27 @@ def check_unit_interval(X, name):
 
 
 def check_likelihood_settings(
-    X, likelihood, noise_scale, decoder_variance, alpha, *, continuing=False
+    X, family, noise_scale, decoder_variance, alpha, *, continuing=False
 ):
     """What the parameter constraints cannot say about the likelihood settings.
 
-    Training data ``X`` must fit a Bernoulli decoder, a learned noise
-    (Student's t, or a variance per feature) needs the ELBO
-    (``alpha="auto"``), and ``decoder_variance="alpha"`` a numeric ``alpha``.
-    ``likelihood`` and ``noise_scale`` are the fitted layout's (resolved from
-    ``"auto"``); a ``continuing`` fit keeps them.
+    Training data ``X`` must lie in the support of the likelihood ``family``
+    (Bernoulli: [0, 1]), a variance per feature needs a family with a
+    variance, a learned noise (a family that cannot fit its noise to each
+    batch, or a variance per feature) needs the ELBO (``alpha="auto"``), and
+    ``decoder_variance="alpha"`` a numeric ``alpha``. ``family`` and
+    ``noise_scale`` are the fitted layout's (resolved from ``"auto"``); a
+    ``continuing`` fit keeps them.
     """
-    if likelihood == "bernoulli":
-        check_unit_interval(X, "X")
-        if noise_scale == "feature":
-            raise ValueError(
-                "noise_scale='feature' learns a Gaussian or Student's t noise variance per "
-                "feature, which a Bernoulli decoder does not have; use noise_scale='shared'."
-            )
-    learned = likelihood == "student_t" or noise_scale == "feature"
+    likelihood = family.name
+    family.check_data(X, "X")
+    if noise_scale == "feature" and not family.has_variance:
+        raise ValueError(
+            f"noise_scale='feature' learns a noise variance per feature, which a "
+            f"{type(family).__name__} decoder (likelihood={likelihood!r}) does not have; "
+            "use noise_scale='shared'."
+        )
+    learned = not family.calibrates_on_batch or noise_scale == "feature"
     if learned and alpha != "auto":
         if continuing:
             raise ValueError(

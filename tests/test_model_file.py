@@ -568,6 +568,15 @@ REFUSALS = {
     "negative learning rate": (_edit_json(_set("params.learning_rate", -1.0)), "learning_rate"),
     "unknown likelihood": (_edit_json(_set("params.likelihood", "poisson")), "likelihood"),
     "unknown noise scale": (_edit_json(_set("fitted.layout.noise_scale", "row")), "noise_scale"),
+    "unregistered likelihood in the layout": (
+        _edit_json(_set("fitted.layout.likelihood", "poisson")),
+        r"layout.likelihood must be one of \['bernoulli', 'gaussian', 'student_t'\], "
+        "got 'poisson'",
+    ),
+    "unhashable likelihood in the layout": (
+        _edit_json(_set("fitted.layout.likelihood", ["gaussian"])),
+        "layout.likelihood must be one of",
+    ),
     "noise scale unlike the layout's": (
         _edit_json(_set("fitted.network_parameters.noise_scale", "feature")),
         "network_parameters.noise_scale must be 'auto' or equal layout.noise_scale",

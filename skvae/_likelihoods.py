@@ -1,0 +1,456 @@
+"""The decoder's distribution families ``p(x | z)``: one class each, and their registry.
+
+A family holds what the package needs to know about one likelihood: its
+log-probability (written with ``keras.ops``, so training, scoring and
+imputation run the same formula), the reconstruction error that a numeric
+``alpha`` weighs, the noise it can fit to a batch in closed form, which
+noise parameters it learns and their floors, the decoder's output
+activation it needs, how to draw from it and which data it accepts. The
+decoder's output ``x_hat`` is the family's mean, which reconstruction and
+imputation use.
+
+The rest of the package looks a family up by its registered name
+(:func:`likelihood_family`) and asks it, as scikit-learn's estimators look
+their losses up in ``sklearn/_loss/loss.py``'s ``_LOSSES``: adding a
+family is one :class:`Likelihood` subclass and one :func:`register_likelihood`.
+The estimators' ``likelihood`` parameter and the model file name a family
+by its :attr:`Likelihood.name`.
+
+The formulas are module functions that take arrays and return one value
+per sample (a test reaches each without a family); each family's methods
+call its own.
+"""
+
+import collections.abc
+import math
+
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from ._validation import check_unit_interval
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _non_batch_axes(x):
+    return tuple(range(1, len(x.shape)))
+
+
+def _n_features(x):
+    return math.prod(x.shape[1:])
+
+
+def _masked_sum(terms, mask):
+    """Per-sample sum of ``terms`` over the entries ``mask`` marks observed (all if None)."""
+    if mask is not None:
+        terms = terms * ops.convert_to_tensor(mask, dtype=terms.dtype)
+    return ops.sum(terms, axis=_non_batch_axes(terms))
+
+
+def observed_fraction(mask):
+    """Fraction of each sample's entries that are observed, shape ``(batch,)``."""
+    mask = ops.convert_to_tensor(mask)
+    return ops.mean(mask, axis=_non_batch_axes(mask))
+
+
+def mean_squared_error(x, x_hat, mask=None):
+    """``mean_j (x_ij - x_hat_ij)^2`` over every non-batch axis, one value per sample.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Reconstruction, same shape as ``x``.
+        mask: 1 where ``x`` is observed and 0 where it is missing, or None.
+            Missing entries add nothing, but the sum is still divided by all
+            ``D`` features, so a feature weighs the same whatever else is
+            missing (``alpha`` times this stays ``-log p(x_obs | z)`` up to
+            a constant).
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
+    if mask is not None:
+        squared_error = squared_error * ops.convert_to_tensor(mask, dtype=x.dtype)
+    return ops.mean(squared_error, axis=_non_batch_axes(x))
+
+
+#: Smallest decoder variance :func:`optimal_decoder_variance` returns: a
+#: standard deviation of 1e-3, a thousandth of the [0, 1] range, so a model
+#: that reconstructs its training data exactly still gets a finite likelihood.
+MIN_DECODER_VARIANCE = 1e-6
+
+
+def optimal_decoder_variance(squared_errors, observed_fractions=None):
+    """The shared Gaussian variance that maximises the ELBO: the mean squared error.
+
+    For fixed reconstructions, ``sum_i log N(x_i; x_hat_i, sigma^2 I)`` is
+    largest at ``sigma^2 = mean_i ||x_i - x_hat_i||^2 / D``, the mean of the
+    per-sample :func:`mean_squared_error` values; it is floored at
+    :data:`MIN_DECODER_VARIANCE`. With missing entries the sums run over
+    the observed entries only, so the mean is taken over them:
+    ``mean_i(error_i) / mean_i(observed_fraction_i)``.
+
+    Args:
+        squared_errors: Per-sample :func:`mean_squared_error` values (masked
+            ones when entries are missing), shape ``(batch,)``.
+        observed_fractions: Per-sample :func:`observed_fraction`, or None
+            when every entry is observed.
+
+    Returns:
+        Scalar tensor.
+    """
+    variance = ops.mean(ops.convert_to_tensor(squared_errors))
+    if observed_fractions is not None:
+        # A batch with no observed entry has no error to fit: the floor applies.
+        fraction = ops.mean(ops.convert_to_tensor(observed_fractions, dtype=variance.dtype))
+        variance = variance / ops.maximum(fraction, MIN_DECODER_VARIANCE)
+    return ops.maximum(variance, MIN_DECODER_VARIANCE)
+
+
+def gaussian_log_likelihood(x, x_hat, variance, mask=None):
+    """``log N(x; x_hat, variance * I)`` summed over every non-batch axis.
+
+    ``-D/2 * log(2 pi variance) - sum_j (x_j - x_hat_j)^2 / (2 variance)``,
+    with every normalising constant included. With a ``mask`` the density
+    is that of the observed entries, ``log p(x_obs | z)``: ``D`` and the
+    sum count observed entries only.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Decoder means, same shape as ``x``.
+        variance: Positive variance: a scalar shared by every feature, or
+            one per feature (the shape of one sample, broadcast over the batch).
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    variance = ops.convert_to_tensor(variance, dtype=x.dtype)
+    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
+    if len(variance.shape) > 0:
+        terms = LOG_2PI + ops.log(variance) + squared_error / variance
+        return -0.5 * _masked_sum(terms, mask)
+    if mask is None:
+        n_observed = _n_features(x)
+    else:
+        mask = ops.convert_to_tensor(mask, dtype=x.dtype)
+        squared_error = squared_error * mask
+        n_observed = ops.sum(mask, axis=_non_batch_axes(x))
+    squared_error = ops.sum(squared_error, axis=_non_batch_axes(x))
+    return -0.5 * (n_observed * (LOG_2PI + ops.log(variance)) + squared_error / variance)
+
+
+def student_t_log_likelihood(x, x_hat, variance, df, mask=None):
+    """``log St(x; x_hat, scale^2 = variance, df)`` summed over every non-batch axis.
+
+    Per entry ``lgamma((df + 1)/2) - lgamma(df/2) - log(pi df variance)/2
+    - (df + 1)/2 * log(1 + (x - x_hat)^2 / (df variance))``: Student's t
+    with ``df`` degrees of freedom and squared scale ``variance``, whose
+    heavy tails keep a few outlying entries from dominating the fit. As
+    ``df`` grows it tends to :func:`gaussian_log_likelihood`.
+
+    Args:
+        x: Data, shape ``(batch, ...)``.
+        x_hat: Decoder locations, same shape as ``x``.
+        variance: Positive squared scale, a scalar or one per feature.
+        df: Positive degrees of freedom, a scalar or one per feature.
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    variance = ops.convert_to_tensor(variance, dtype=x.dtype)
+    df = ops.convert_to_tensor(df, dtype=x.dtype)
+    squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
+    # keras.ops has no log-gamma; TensorFlow's serves the normalising constant.
+    terms = (
+        tf.math.lgamma((df + 1.0) / 2.0)
+        - tf.math.lgamma(df / 2.0)
+        - 0.5 * ops.log(math.pi * df * variance)
+        - (df + 1.0) / 2.0 * ops.log1p(squared_error / (df * variance))
+    )
+    return _masked_sum(ops.broadcast_to(terms, ops.shape(x)), mask)
+
+
+#: Probabilities are clipped to ``[BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON]``
+#: (Keras' own epsilon), so a saturated sigmoid costs at most ~16 nats per
+#: feature instead of an infinite log-likelihood.
+BERNOULLI_EPSILON = 1e-7
+
+
+def bernoulli_log_likelihood(x, probabilities, mask=None):
+    """``sum_j x_j log p_j + (1 - x_j) log(1 - p_j)`` over every non-batch axis.
+
+    A log-probability when ``x`` is binary; for ``x`` in between it is the
+    cross-entropy that the Bernoulli VAE trains on, not a density.
+
+    Args:
+        x: Data in [0, 1], shape ``(batch, ...)``.
+        probabilities: Decoder probabilities ``p``, same shape as ``x``.
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None;
+            the sum then runs over the observed entries only.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    p = ops.clip(
+        ops.convert_to_tensor(probabilities, dtype=x.dtype),
+        BERNOULLI_EPSILON,
+        1.0 - BERNOULLI_EPSILON,
+    )
+    log_p = x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p)
+    if mask is not None:
+        log_p = log_p * ops.convert_to_tensor(mask, dtype=x.dtype)
+    return ops.sum(log_p, axis=_non_batch_axes(x))
+
+
+# ----------------------------------------------------------------- families
+
+
+class Likelihood:
+    """A family of decoder distributions ``p(x | z)`` around the decoder's output ``x_hat``.
+
+    A subclass sets the class attributes below and implements
+    :meth:`log_prob` and :meth:`standard_noise`. The other methods' defaults
+    suit a location-scale family whose location is ``x_hat`` and whose
+    squared scale is the decoder variance, one shared or one per feature.
+    Families hold no state: the fitted noise is the estimator's, passed in.
+
+    Attributes:
+        name: The registered name: the estimators' ``likelihood`` value and
+            what the model file keeps.
+        output_activation: The decoder's output activation the family needs
+            (``"sigmoid"`` for probabilities), or None to leave it to the
+            estimators' ``output_activation``.
+        has_variance: Whether the decoder has a variance (squared scale):
+            fitted, learned or given by ``decoder_variance``, and learnable
+            one per feature (``noise_scale="feature"``).
+        min_df: Smallest degrees of freedom of a family that learns them
+            (a floor that keeps its variance finite), or None for one that
+            has none.
+        initial_df: The degrees of freedom a fresh fit starts from.
+        calibrates_on_batch: Whether :meth:`calibrated_log_prob` fits the
+            noise to each batch in closed form; ``alpha="auto"`` then needs
+            no learned noise. A family that cannot must learn its noise.
+    """
+
+    name = None
+    output_activation = None
+    has_variance = True
+    min_df = None
+    initial_df = None
+    calibrates_on_batch = False
+
+    @property
+    def noise_parameters(self):
+        """The fitted noise the family is scored with: ``"variance"``, ``"df"``, both or neither.
+
+        The estimator keeps each as ``decoder_<name>_``, the model file as
+        ``decoder_<name>``.
+        """
+        names = ("variance",) if self.has_variance else ()
+        return (*names, "df") if self.min_df is not None else names
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        """``log p(x | z)`` summed over every non-batch axis, one value per sample.
+
+        Args:
+            x: Data, shape ``(batch, ...)``.
+            x_hat: The decoder's output, same shape as ``x``.
+            mask: 1 for observed entries of ``x``, 0 for missing ones, or
+                None; with one, ``log p(x_obs | z)``.
+            variance: The fitted or learned variance (squared scale), a
+                scalar or one per feature; None for a family without one.
+            df: The degrees of freedom (a scalar or one per feature), for a
+                family that has them.
+
+        Returns:
+            Tensor of shape ``(batch,)``.
+        """
+        raise NotImplementedError
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The error a numeric ``alpha`` weighs, and ``history_`` reports: the mean squared error.
+
+        ``alpha`` times it is ``-log p(x | z)`` up to a constant for the
+        Gaussian (Bernoulli has its cross-entropy instead); a family that
+        learns its noise trains on :meth:`log_prob` and only reports this.
+        """
+        return mean_squared_error(x, x_hat, mask)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        """``log p(x | z)`` per sample with the noise fitted to the batch (``alpha="auto"``).
+
+        Only for a family that :attr:`calibrates_on_batch`.
+        """
+        raise NotImplementedError(
+            f"likelihood={self.name!r} learns its noise; it has no noise fitted to a batch."
+        )
+
+    def check_data(self, X, name):
+        """Raise ValueError if ``X`` (called ``name`` in the message) is outside the support.
+
+        The default accepts any real values.
+        """
+
+    def standard_noise(self, rng, shape, *, df=None):
+        """Noise of one sample's draw with location 0 and scale 1, from the NumPy ``rng``.
+
+        :meth:`draw` turns it into a draw from ``p(x | z)``; the imputer
+        draws it from each row's own generator (see ``_seeding``).
+        """
+        raise NotImplementedError
+
+    def draw(self, location, noise, *, variance):
+        """A draw from ``p(x | z)`` at the decoder's outputs ``location``.
+
+        Args:
+            location: The decoder's outputs, a NumPy array.
+            noise: :meth:`standard_noise` of the shape of ``location``.
+            variance: The decoder variance, ignored by a family without one.
+        """
+        return location + np.sqrt(variance) * noise
+
+
+class Gaussian(Likelihood):
+    """``N(x; x_hat, variance)``: the squared error, with its noise fitted in closed form."""
+
+    name = "gaussian"
+    calibrates_on_batch = True
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        return gaussian_log_likelihood(x, x_hat, variance, mask)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        """At the batch's :func:`optimal_decoder_variance` (Rybkin et al., 2021, "sigma-VAE")."""
+        x = ops.convert_to_tensor(x)
+        variance = optimal_decoder_variance(
+            mean_squared_error(x, x_hat, mask),
+            None if mask is None else observed_fraction(mask),
+        )
+        return gaussian_log_likelihood(x, x_hat, variance, mask)
+
+    def standard_noise(self, rng, shape, *, df=None):
+        return rng.standard_normal(shape)
+
+
+class StudentT(Likelihood):
+    """Student's t around ``x_hat``: heavy tails, learned squared scale and degrees of freedom.
+
+    Its degrees of freedom have no closed-form optimum, so it always learns
+    its noise (``alpha="auto"``).
+    """
+
+    name = "student_t"
+    #: Above 2 degrees of freedom the variance is finite.
+    min_df = 2.0
+    initial_df = 10.0
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        return student_t_log_likelihood(x, x_hat, variance, df, mask)
+
+    def standard_noise(self, rng, shape, *, df=None):
+        return rng.standard_t(np.broadcast_to(df, shape))
+
+
+class Bernoulli(Likelihood):
+    """``Bernoulli(x; x_hat)`` per entry: the decoder outputs probabilities, data lie in [0, 1]."""
+
+    name = "bernoulli"
+    output_activation = "sigmoid"
+    has_variance = False
+    # No noise to fit: the calibrated objective is the log-probability itself.
+    calibrates_on_batch = True
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        return bernoulli_log_likelihood(x, x_hat, mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The mean binary cross-entropy, ``-log p(x | z) / D``."""
+        x = ops.convert_to_tensor(x)
+        return -bernoulli_log_likelihood(x, x_hat, mask) / _n_features(x)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        return bernoulli_log_likelihood(x, x_hat, mask)
+
+    def check_data(self, X, name):
+        check_unit_interval(X, name)
+
+    def standard_noise(self, rng, shape, *, df=None):
+        # Uniform numbers: an entry is 1 where its number falls below the probability.
+        return rng.random(shape)
+
+    def draw(self, location, noise, *, variance):
+        return (noise < location).astype(np.float32)
+
+
+# ----------------------------------------------------------------- registry
+
+_LIKELIHOODS = {}
+
+
+def register_likelihood(family):
+    """Make the :class:`Likelihood` instance ``family`` available by its name.
+
+    Its name then passes the estimators' ``likelihood`` constraint and the
+    model file's checks.
+
+    Raises:
+        ValueError: If the name is taken (or is ``"auto"``).
+    """
+    name = family.name
+    if not isinstance(name, str) or name == "auto" or name in _LIKELIHOODS:
+        raise ValueError(f"likelihood name {name!r} is taken or not a string.")
+    _LIKELIHOODS[name] = family
+    return family
+
+
+register_likelihood(Gaussian())
+register_likelihood(StudentT())
+register_likelihood(Bernoulli())
+
+
+def likelihood_family(name):
+    """The registered :class:`Likelihood` called ``name``.
+
+    Raises:
+        ValueError: If no family is registered under ``name``.
+    """
+    try:
+        return _LIKELIHOODS[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name from a hostile file
+        raise ValueError(
+            f"likelihood must be one of {sorted(_LIKELIHOODS)}, got {name!r}."
+        ) from None
+
+
+class _LikelihoodNames(collections.abc.Set):
+    """``"auto"`` and the registered names, read when asked, for a parameter constraint.
+
+    A live view rather than a set made at import, so that a family
+    registered later is a valid ``likelihood`` at once.
+    """
+
+    def __contains__(self, name):
+        return name == "auto" or (isinstance(name, str) and name in _LIKELIHOODS)
+
+    def __iter__(self):
+        return iter(("auto", *_LIKELIHOODS))
+
+    def __len__(self):
+        return 1 + len(_LIKELIHOODS)
+
+    @classmethod
+    def _from_iterable(cls, iterable):
+        # What set operations on the view return (scikit-learn's StrOptions
+        # subtracts it from its deprecated options): a plain set.
+        return set(iterable)
+
+
+#: The values the estimators' ``likelihood`` parameter takes.
+LIKELIHOOD_NAMES = _LikelihoodNames()
