@@ -55,7 +55,7 @@ def digit_images():
 def test_help_lists_the_commands(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    for command in ("demo", "fit", "sample"):
+    for command in ("demo", "fit", "transform", "reconstruct", "score", "impute", "sample"):
         assert command in out
 
 
@@ -65,6 +65,9 @@ def test_fit_help_documents_data_formats_and_scaling(capsys):
     text = " ".join(out.split())
     for fragment in (".npy", ".npz", "IDX", "uint8", "255", "--latent-dim", "--alpha"):
         assert fragment in text
+    for fragment in ("CSV", "Parquet", "--imputer", "--standardize", "--image-shape"):
+        assert fragment in text
+    assert "square" not in text  # square column counts are not read as images
 
 
 @pytest.mark.parametrize(
@@ -227,7 +230,7 @@ def saved_model(tmp_path_factory, fitted_model):
     return path
 
 
-def test_fit_writes_a_joblib_file_when_asked_and_sample_reads_it_with_a_note(
+def test_fit_writes_a_joblib_file_when_asked_and_sample_reads_it_only_when_allowed(
     capsys, tmp_path, digit_images
 ):
     data, model = tmp_path / "digits.npy", tmp_path / "model.joblib"
@@ -237,7 +240,12 @@ def test_fit_writes_a_joblib_file_when_asked_and_sample_reads_it_with_a_note(
     assert isinstance(joblib.load(model), VariationalAutoencoder)
 
     out = tmp_path / "samples.npy"
-    code, stdout, err = run_cli(capsys, "sample", str(model), "-n", "2", "--out", str(out))
+    code, _, err = run_cli(capsys, "sample", str(model), "-n", "2", "--out", str(out))
+    assert_one_line_error(code, err, "is a pickle (joblib) file", "--allow-pickle")
+    assert not out.exists()
+    code, stdout, err = run_cli(
+        capsys, "sample", str(model), "-n", "2", "--out", str(out), "--allow-pickle"
+    )
     assert code == 0 and "2 samples" in stdout
     assert without_pickle_note(err, model) == ""
 
@@ -274,6 +282,8 @@ def test_sample_reports_an_unreadable_model(capsys, tmp_path):
     path = tmp_path / "model.joblib"
     path.write_bytes(b"not a pickle at all")
     code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, "is not a .skvae model file", "--allow-pickle")
+    code, _, err = run_cli(capsys, "sample", str(path), "--allow-pickle")
     assert_one_line_error(code, without_pickle_note(err, path), "cannot read MODEL")
     for name in ("missing.skvae", "missing.joblib"):
         code, _, err = run_cli(capsys, "sample", str(tmp_path / name))
@@ -293,7 +303,7 @@ def test_sample_reports_a_damaged_skvae_file(capsys, tmp_path, saved_model):
 def test_sample_refuses_a_file_holding_something_else(capsys, tmp_path):
     path = tmp_path / "model.joblib"
     joblib.dump({"not": "a model"}, path)
-    code, _, err = run_cli(capsys, "sample", str(path))
+    code, _, err = run_cli(capsys, "sample", str(path), "--allow-pickle")
     assert_one_line_error(code, without_pickle_note(err, path), "holds a dict")
 
     path = tmp_path / "imputer.skvae"
