@@ -66,7 +66,7 @@ def data_format(path):
     if "idx" in os.path.basename(name).lower():
         return "idx"  # named like MNIST's files: let the IDX reader say what is wrong
     raise DataFormatError(
-        f"{name!r} is not a file this reads: expected {INPUT_FORMATS} "
+        f"not a file format this reads: expected {INPUT_FORMATS} "
         "(text tables are recognised by their suffix, the others by their first bytes)"
     )
 
@@ -82,10 +82,11 @@ def _pandas(purpose):
 
 
 def _parquet_engine(purpose):
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise DataFormatError(f"{purpose} needs pyarrow: pip install pyarrow") from None
+    import importlib.util
+
+    # pandas imports it; this only says so in one line when it is absent.
+    if importlib.util.find_spec("pyarrow") is None:
+        raise DataFormatError(f"{purpose} needs pyarrow: pip install pyarrow")
 
 
 def read_data(path, *, key=None):
