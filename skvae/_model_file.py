@@ -969,7 +969,8 @@ def load(file: str | os.PathLike | BinaryIO):
     Raises
     ------
     ValueError
-        If the file is not a valid skvae model file: not a zip archive,
+        If the file is not a valid skvae model file: not a zip archive (a
+        pickle or joblib file is named as one, and never unpickled),
         truncated or corrupted, of a newer format version, with missing,
         extra or oversized members, arrays of the wrong shape or dtype,
         non-finite weights, or parameters outside their constraints. The
@@ -987,7 +988,7 @@ def load(file: str | os.PathLike | BinaryIO):
     ...     skvae.load(io.BytesIO(b"not a model"))
     ... except ValueError as error:
     ...     print(error)
-    cannot load a model from the file object: not a zip archive (File is not a zip file)
+    cannot load a model from the file object: not a zip archive (no zip header at its start)
     """
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as stream:
@@ -1043,7 +1044,7 @@ class _open_archive:  # a context manager, named as the function it stands for
             )
         _check(
             len(start) < len(ZIP_MAGIC) or start == ZIP_MAGIC,
-            "not a zip archive (it does not start with a zip header)",
+            "not a zip archive (no zip header at its start)",
         )
         try:
             self._archive = zipfile.ZipFile(stream)

@@ -879,7 +879,7 @@ def test_load_names_a_pickle_as_one_and_never_unpickles_it(fitted, tmp_path):
 
 def test_load_refuses_a_zip_behind_other_bytes(fitted):
     _, _, data = fitted["vae-2d-dense-linear-f64"]
-    with pytest.raises(ValueError, match="does not start with a zip header"):
+    with pytest.raises(ValueError, match="no zip header at its start"):
         _load(b"#!/bin/sh\n" + data)
 
 
