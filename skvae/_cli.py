@@ -384,10 +384,21 @@ def _estimator(args, *, imputer=False, **extra):
 
 
 def _fit(estimator, X):
+    from . import VAEImputer
+
     try:
         return estimator.fit(X)
     except ValueError as error:  # bad data or hyper-parameters, diverged training
-        raise _UsageError(f"cannot fit: {_reason(error)}") from None
+        reason = _reason(error)
+        if "NaN" in reason and not isinstance(_final_step(estimator), VAEImputer):
+            reason += " (for data with missing values, fit a VAEImputer with --imputer)"
+        raise _UsageError(f"cannot fit: {reason}") from None
+
+
+def _final_step(estimator):
+    """The estimator itself, or the last step of a pipeline."""
+    steps = getattr(estimator, "steps", None)
+    return estimator if steps is None else steps[-1][1]
 
 
 def _reason(error):
@@ -822,6 +833,30 @@ def _native_logs_silenced():
         sys.stderr = original
 
 
+@contextlib.contextmanager
+def _warnings_as_lines(command):
+    """Show skvae's warnings as ``skvae COMMAND: warning: ...``, one line each.
+
+    Python's default shows the file, the line and the source line of the
+    call, which tell a user of the command line nothing. Other warnings
+    keep their usual form.
+    """
+    import warnings
+
+    from ._logs import SkvaeWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, SkvaeWarning):
+            return shown(message, category, filename, lineno, file, line)
+        print(f"skvae {command}: warning: {_reason(message)}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skvae`` and ``python -m skvae``; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -829,7 +864,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]  # demo is the default command
     args = _parser().parse_args(argv)
-    with _native_logs_silenced():
+    with _native_logs_silenced(), _warnings_as_lines(args.command):
         try:
             return _COMMANDS[args.command](args)
         except _UsageError as error:

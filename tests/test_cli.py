@@ -695,3 +695,22 @@ def test_tables_say_pandas_is_missing(tmp_path, table):
         'reading CSV needs pandas: pip install pandas (or "skvae[cli]")\n'
     ), result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_missing_cells_point_to_the_imputer(capsys, tmp_path, table):
+    data = tmp_path / "gaps.csv"
+    table.astype(float).mask(np.eye(60, 3, dtype=bool)).to_csv(data, index=False)
+    code, _, err = run_cli(capsys, "fit", str(data), *TABLE_FAST)
+    assert_one_line_error(code, err, "cannot fit", "NaN", "--imputer")
+
+
+def test_skvae_warnings_are_one_line_each(capsys, tmp_path, table):
+    data = tmp_path / "people.csv"
+    table.to_csv(data, index=False)
+    argv = ["fit", str(data), "--out", str(tmp_path / "m.skvae"), "--batch-size", "500"]
+    code, _, err = run_cli(capsys, *argv, "--epochs", "1", "--quiet")
+    assert code == 0
+    assert err == (
+        "skvae fit: warning: batch_size=500 is larger than the 54 training samples; "
+        "it is clipped to the number of samples.\n"
+    )
