@@ -231,23 +231,27 @@ def _add_data_argument(parser, help):
     )
 
 
-# The commands that apply a saved model to DATA: what they write, which
-# estimator they need (None: either).
+# The commands that apply a saved model to DATA: a summary, what they write,
+# and the estimator they need (None: either).
 _MODEL_COMMANDS = {
     "transform": (
-        "the latent means of DATA's rows (a VAEImputer: DATA imputed, as 'impute')",
+        "write the latent means of DATA's rows",
+        "the latent means of DATA's rows (a VAEImputer: DATA imputed, as 'impute' does)",
         None,
     ),
     "reconstruct": (
+        "write DATA encoded and decoded again",
         "DATA passed through the encoder's mean and the decoder, in DATA's units",
         "VariationalAutoencoder",
     ),
     "score": (
-        "each row's log-likelihood in nats (a VAEImputer: of its observed entries); prints "
-        "the mean",
+        "print (or write per row) the log-likelihood of DATA",
+        "each row's log-likelihood bound in nats (a VAEImputer: of the observed entries, "
+        "their mean only), and print the mean",
         None,
     ),
     "impute": (
+        "write DATA with its missing cells filled in",
         "DATA with its missing cells (empty in a CSV file) filled in, observed cells as they were",
         "VAEImputer",
     ),
@@ -318,13 +322,13 @@ def _parser():
     )
     _add_model_options(fit)
 
-    for name, (writes, needs) in _MODEL_COMMANDS.items():
+    for name, (summary, writes, needs) in _MODEL_COMMANDS.items():
         command = commands.add_parser(
             name,
-            help=f"write {writes.split(' (')[0]}",
-            description=f"Write {writes}. MODEL must be {needs or 'any model'} saved by "
-            "'skvae fit' (with --imputer for a VAEImputer); DATA must have the columns it "
-            "was fitted on.",
+            help=summary,
+            description=f"Write {writes}. MODEL is {f'a {needs}' if needs else 'a model'} "
+            "saved by 'skvae fit' ('skvae fit --imputer' saves a VAEImputer); DATA must "
+            "have the columns it was fitted on.",
         )
         _add_model_argument(command)
         _add_data_argument(command, "the samples")
@@ -682,7 +686,7 @@ def _model_command(args):
     if args.out is not None:
         _check_output(args.out)
     model = _load_model(args.model, args.allow_pickle)
-    model.require(_MODEL_COMMANDS[args.command][1], args.command)
+    model.require(_MODEL_COMMANDS[args.command][2], args.command)
     X = _load_data(args.data, args.key)
     columns = model.feature_names(X)
     estimator = model.estimator
@@ -733,6 +737,10 @@ def _as_table(values, columns, dtypes):
 
 def _score(args, model, X):
     estimator = model.estimator
+    if args.out is not None and model.name == "VAEImputer":
+        raise _UsageError(
+            "a VAEImputer scores the data as a whole; leave out --out to print its score."
+        )
     Xs = _apply("score", model.scaled, X)
     if model.name == "VAEImputer":
         per_row = None
@@ -747,10 +755,6 @@ def _score(args, model, X):
         if per_row is not None:
             per_row = per_row - jacobian
     if args.out is not None:
-        if per_row is None:
-            raise _UsageError(
-                "a VAEImputer scores the data as a whole; leave out --out to print its score."
-            )
         _write(args.out, per_row[:, None], ["score"])
     print(f"score: {mean:.6g} nats per row (mean log-likelihood bound of {len(X)} rows)")
     return 0

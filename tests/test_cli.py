@@ -714,3 +714,16 @@ def test_skvae_warnings_are_one_line_each(capsys, tmp_path, table):
         "skvae fit: warning: batch_size=500 is larger than the 54 training samples; "
         "it is clipped to the number of samples.\n"
     )
+
+
+def test_an_imputer_scores_the_data_as_a_whole(capsys, tmp_path, table):
+    data, model = tmp_path / "gaps.csv", tmp_path / "imputer.skvae"
+    table.astype(float).mask(np.eye(60, 3, dtype=bool)).to_csv(data, index=False)
+    argv = ["fit", str(data), "--imputer", "--out", str(model), *TABLE_FAST]
+    assert run_cli(capsys, *argv)[0] == 0
+    code, out, err = run_cli(capsys, "score", str(model), str(data))
+    assert (code, err) == (0, "") and "nats per row" in out
+    code, _, err = run_cli(
+        capsys, "score", str(model), str(data), "--out", str(tmp_path / "s.csv")
+    )
+    assert_one_line_error(code, err, "as a whole", "leave out --out")
