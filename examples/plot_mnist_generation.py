@@ -68,7 +68,7 @@ if images is not None:
         epochs=1 if SMOKE else 12,
         random_state=0,
     ).fit(X)
-    print(f"{vae.n_iter_} epochs, mean ELBO {vae.score(X[:1000]):.1f} nats")
+    print(f"{vae.n_iter_} epochs, score {vae.score(X[:1000]):.1f} nats per image")
 
 # %%
 # Latent space and interpolations between real digits

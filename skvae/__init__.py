@@ -7,9 +7,11 @@ if TYPE_CHECKING:  # static tools see the real names; run time loads them lazily
     from ._imputer import VAEImputer
     from ._model_file import load, save
 
+from ._logs import SkvaeWarning
+
 __version__ = "0.1.0"
 
-__all__ = ["VAEImputer", "VariationalAutoencoder", "__version__", "load", "save"]
+__all__ = ["SkvaeWarning", "VAEImputer", "VariationalAutoencoder", "__version__", "load", "save"]
 
 # Name -> private module that defines it.
 _LAZY = {

@@ -23,6 +23,7 @@ from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
 from ._layout import network_structure, resolve_layout
 from ._likelihoods import LIKELIHOOD_NAMES
+from ._logs import retracing_warnings_silenced
 from ._model import NetworkStructure, NoiseModel
 from ._parameters import with_shared_parameters
 from ._persistence import picklable_state, unpickled_state
@@ -199,7 +200,7 @@ class BaseVAE(BaseEstimator):
         """
         limit_tensorflow_threads()
         allow_gpu_memory_growth()
-        with restored_on_failure(self):
+        with restored_on_failure(self), retracing_warnings_silenced():
             if continuing:
                 check_network_unchanged(self._network_parameters, self.get_params())
                 X, _ = self._validate_samples(X)

@@ -35,16 +35,19 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     The encoder maps each sample to a diagonal Gaussian posterior
     ``q(z | x) = N(mu, exp(log_var))`` over ``latent_dim`` dimensions; the
-    decoder maps a latent point back to data space. Training minimises the
-    batch mean of ``alpha * mse(x, x_hat) + KL(q(z | x) || N(0, I))`` with
-    Adam, where ``x_hat`` is decoded from ``z = mu + exp(log_var / 2) * eps``
-    (``alpha="auto"``: the negative ELBO with the decoder's noise fitted per
-    batch; ``likelihood="bernoulli"``: binary cross-entropy for the MSE).
+    decoder maps a latent point back to data space. By default
+    (``alpha="auto"``) training minimises with Adam the negative ELBO,
+    ``-E_q[log p(x | z)] + KL(q(z | x) || N(0, I))``, with the decoder's noise
+    fitted to the data, where ``z = mu + exp(log_var / 2) * eps``; a number
+    ``alpha`` trains on ``alpha * mse(x, x_hat) + KL`` instead
+    (``likelihood="bernoulli"``: binary cross-entropy for the MSE).
 
     ``transform`` returns the posterior mean ``mu``, ``inverse_transform``
     decodes latent points, ``sample`` decodes draws from the prior, and
-    ``score_samples`` returns a lower bound on ``log p(x)`` in nats under a
-    decoder noise level fitted to the training data, which makes ``score`` a
+    ``score_samples`` returns a lower bound on ``log p(x)`` in nats (the
+    importance-weighted bound with ``n_importance_samples`` draws, the ELBO
+    for one) under a decoder noise level fitted to the training data, which
+    makes ``score`` a
     held-out log-likelihood comparable across ``alpha`` and ``latent_dim``,
     and with ``PCA.score`` (``GridSearchCV`` can use it without a
     ``scoring``).

@@ -6,6 +6,9 @@ traced once per model with a ``None`` batch dimension (no retracing for new
 batch sizes) and are called directly on float32 arrays: a single row is
 padded to two, and more than one chunk of rows runs as a loop over chunks
 inside one graph.
+
+Each model gets its own functions, by design: :func:`per_model_function`
+keeps TensorFlow from warning about that (see :mod:`skvae._logs`).
 """
 
 import numpy as np
@@ -46,6 +49,25 @@ _CHUNK = 64
 _PARALLEL_CHUNKS = 2
 
 
+def per_model_function(**options):
+    """``tf.function(**options)`` as a decorator, without the frequent-retracing warning.
+
+    A new model traces new functions: that is the cost of compiling it, not
+    a mistake of the caller that TensorFlow's warning could help with. Only
+    this warning is turned off, by TensorFlow's own per-function switch;
+    other tracing problems still log.
+    """
+
+    def decorate(python_function):
+        function = tf.function(**options)(python_function)
+        # Private to TensorFlow; if it disappears, the warning comes back
+        # (tests/test_logs.py would fail) and nothing else changes.
+        function._omit_frequent_tracing_warning = True
+        return function
+
+    return decorate
+
+
 class CompiledVAE:
     """Batch-size-agnostic compiled encode, decode, log-likelihood and imputation functions.
 
@@ -83,11 +105,11 @@ class CompiledVAE:
         latents = tf.TensorSpec((None, latent_dim), tf.float32)
         latent_draws = tf.TensorSpec((None, None, latent_dim), tf.float32)
 
-        @tf.function(input_signature=[samples])
+        @per_model_function(input_signature=[samples])
         def encode(x):
             return encoder(x, training=False)
 
-        @tf.function(input_signature=[latents])
+        @per_model_function(input_signature=[latents])
         def decode(z):
             return decoder(z, training=False)
 
@@ -119,7 +141,7 @@ class CompiledVAE:
             log_p = family.log_prob(x_observed, x_hat, mask, variance=variance, df=df)
             return tf.reshape(log_p, (-1, n_draws))
 
-        @tf.function(input_signature=[samples, latent_draws])
+        @per_model_function(input_signature=[samples, latent_draws])
         def log_likelihood(x, z):
             return draws_log_likelihood(x, decode_draws(z), tf.shape(z)[1])
 
@@ -129,7 +151,9 @@ class CompiledVAE:
             log_likelihood, [samples, latent_draws], tf.TensorSpec((None, None), tf.float32)
         )
 
-        @tf.function(input_signature=[samples, latent_draws, tf.TensorSpec((None,), tf.float32)])
+        uniforms = tf.TensorSpec((None,), tf.float32)
+
+        @per_model_function(input_signature=[samples, latent_draws, uniforms])
         def impute(x, eps, u):
             mu, log_var = encoder(x, training=False)
             n_samples, n_draws = tf.shape(eps)[0], tf.shape(eps)[1]
@@ -203,7 +227,7 @@ def _chunk_loop(function, chunk_specs, output_specs):
     """
     stacked_specs = [tf.TensorSpec((None, *spec.shape), spec.dtype) for spec in chunk_specs]
 
-    @tf.function(input_signature=stacked_specs)
+    @per_model_function(input_signature=stacked_specs)
     def loop(*stacked_chunks):
         return tf.map_fn(
             lambda chunks: function(*chunks),

@@ -37,9 +37,16 @@ FORMAT_NAME = "skvae-model"
 #: Version 2: ``hidden_layer_sizes`` also sizes a conv network's Dense layers
 #: between the convolutions and the latent space; a version-1 conv network
 #: has none, whatever its ``hidden_layer_sizes`` says.
-FORMAT_VERSION = 2
+#: Version 3: an optional ``scaler`` entry, the ``StandardScaler`` of a
+#: saved ``Pipeline(StandardScaler, estimator)``. A file without one is still
+#: written as version 2, which older skvae reads.
+FORMAT_VERSION = 3
+#: The version of a file that holds an estimator alone.
+ESTIMATOR_FORMAT_VERSION = 2
 #: The JSON member.
 METADATA_MEMBER = "skvae.json"
+#: How a zip archive, and so a model file, starts.
+ZIP_MAGIC = b"PK\x03\x04"
 
 # Limits that keep a hostile file from making load allocate or work without
 # bound. Every array member's exact size follows from the metadata and the
@@ -60,6 +67,11 @@ _HISTORY_CURVE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 def _weight_member(network, layer_index, weight_index):
     return f"{network}/layer{layer_index:02d}_weight{weight_index}.npy"
+
+
+def is_pickle(start):
+    """Whether a file's first bytes are a pickle's (protocol 2 or newer, as joblib writes)."""
+    return len(start) >= 2 and start[0] == 0x80 and 2 <= start[1] <= 5
 
 
 class _Refused(ValueError):
@@ -422,6 +434,142 @@ def _network_kind(network):
     return Kind(dump=lambda model, arrays: _dump_network(model, arrays, network), load=load)
 
 
+# ------------------------------------------------- a pipeline's scaler
+
+_STEP_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+_SCALER_ARRAYS = ("mean", "var", "scale")
+
+
+def _split_pipeline(obj):
+    """``(step names, scaler, estimator)`` of what :func:`save` was given.
+
+    The step names and the scaler are None for an estimator alone.
+
+    A ``Pipeline`` of exactly a ``StandardScaler`` and a skvae estimator is
+    saved as the estimator with the scaler's fitted numbers; anything else is
+    refused.
+    """
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classes = _estimator_classes().values()
+    if isinstance(obj, Pipeline):
+        steps = obj.steps
+        if (
+            len(steps) == 2
+            and type(steps[0][1]) is StandardScaler
+            and type(steps[1][1]) in classes
+        ):
+            return (steps[0][0], steps[1][0]), steps[0][1], steps[1][1]
+    elif type(obj) in classes:
+        return None, None, obj
+    raise TypeError(
+        "skvae.save saves a VariationalAutoencoder or a VAEImputer, or a Pipeline of a "
+        f"StandardScaler and one of them, not a {_description(obj)}; use joblib for other "
+        "objects (other pipelines included)."
+    )
+
+
+def _description(obj):
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(obj, Pipeline):
+        return f"Pipeline of {', '.join(type(step).__name__ for _, step in obj.steps)}"
+    return type(obj).__name__
+
+
+def _dump_scaler(step_names, scaler, n_features, arrays):
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(scaler)
+    if scaler.n_features_in_ != n_features:
+        raise ValueError(
+            f"the pipeline's StandardScaler was fitted on {scaler.n_features_in_} features "
+            f"and its estimator on {n_features}; fit the pipeline again"
+        )
+    entry = {
+        "steps": list(step_names),
+        "params": {name: bool(value) for name, value in scaler.get_params().items()},
+        "feature_names_in": FEATURE_NAMES.dump(getattr(scaler, "feature_names_in_", None), {}),
+    }
+    for name in _SCALER_ARRAYS:
+        value = getattr(scaler, f"{name}_")
+        entry[name] = None if value is None else f"scaler/{name}.npy"
+        if value is not None:
+            arrays[entry[name]] = np.asarray(value, dtype="<f8")
+    seen = scaler.n_samples_seen_
+    if np.ndim(seen) == 0:  # a count per feature when the data had NaN
+        entry["n_samples_seen"] = int(seen)
+    else:
+        entry["n_samples_seen"] = "scaler/n_samples_seen.npy"
+        arrays[entry["n_samples_seen"]] = np.asarray(seen, dtype="<i8")
+    return entry
+
+
+def _load_scaler(value, context):
+    """``(step names, fitted StandardScaler)`` from the ``scaler`` entry."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    keys = {"steps", "params", "feature_names_in", "n_samples_seen", *_SCALER_ARRAYS}
+    _check(isinstance(value, dict), "scaler must be an object")
+    _check(set(value) == keys, f"scaler: {_difference(value, keys)}")
+    steps = value["steps"]
+    reserved = set(Pipeline([("a", None)]).get_params(deep=False))
+    _check(
+        isinstance(steps, list)
+        and len(steps) == 2
+        and steps[0] != steps[1]
+        and all(
+            isinstance(step, str)
+            and _STEP_NAME.fullmatch(step)
+            and "__" not in step
+            and step not in reserved
+            for step in steps
+        ),
+        f"scaler.steps must be two distinct step names, got {steps!r}",
+    )
+    params = value["params"]
+    expected = set(StandardScaler().get_params())
+    _check(
+        isinstance(params, dict)
+        and set(params) == expected
+        and all(isinstance(v, bool) for v in params.values()),
+        f"scaler.params must map {sorted(expected)} to true or false",
+    )
+    scaler = _validated_estimator(StandardScaler, params)
+    n_features = context.n_features
+    present = {"mean": params["with_mean"], "var": params["with_std"], "scale": params["with_std"]}
+    for name in _SCALER_ARRAYS:
+        member = f"scaler/{name}.npy"
+        if not present[name]:
+            _check(value[name] is None, f"scaler.{name} must be null")
+            setattr(scaler, f"{name}_", None)
+            continue
+        _check(value[name] == member, f"scaler.{name} must be {member!r}")
+        array = context.read_array(member, (n_features,), np.dtype("<f8")).astype(np.float64)
+        _check(np.isfinite(array).all(), f"{member} holds NaN or infinite values")
+        _check(name == "mean" or (array >= 0).all(), f"{member} holds negative values")
+        _check(name != "scale" or (array > 0).all(), f"{member} holds non-positive values")
+        setattr(scaler, f"{name}_", array)
+    seen = value["n_samples_seen"]
+    if seen == "scaler/n_samples_seen.npy":
+        counts = context.read_array(seen, (n_features,), np.dtype("<i8")).astype(np.int64)
+        _check((counts >= 0).all(), f"{seen} holds negative counts")
+        scaler.n_samples_seen_ = counts
+    else:
+        _check(
+            _is_int(seen) and seen >= 1,
+            f"scaler.n_samples_seen must be a positive integer or {seen!r}, got {seen!r}",
+        )
+        scaler.n_samples_seen_ = seen
+    scaler.n_features_in_ = n_features
+    names = _load_feature_names(value["feature_names_in"], context)
+    if names is not None:
+        scaler.feature_names_in_ = names
+    return steps, scaler
+
+
 @dataclasses.dataclass(frozen=True)
 class FittedAttribute:
     """One fitted attribute: its name in the file, on the estimator, and its kind."""
@@ -693,8 +841,11 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
 
     Parameters
     ----------
-    estimator : VariationalAutoencoder or VAEImputer
-        A fitted estimator.
+    estimator : VariationalAutoencoder, VAEImputer or Pipeline
+        A fitted estimator, or a fitted ``Pipeline`` of a ``StandardScaler``
+        and one (``make_pipeline(StandardScaler(), VAEImputer())``, say):
+        the scaler's fitted numbers are saved with it, as data too. The
+        pipeline's own settings (``memory``, ``verbose``) are not saved.
 
     file : str, path-like or binary file object
         Where to write; a path is conventionally named ``*.skvae``.
@@ -702,8 +853,8 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
     Raises
     ------
     TypeError
-        If ``estimator`` is not a skvae estimator, or a parameter holds
-        something other than plain data.
+        If ``estimator`` is not a skvae estimator (or such a pipeline), or a
+        parameter holds something other than plain data.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
@@ -726,13 +877,8 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    classes = _estimator_classes()
+    step_names, scaler, estimator = _split_pipeline(estimator)
     name = type(estimator).__name__
-    if classes.get(name) is not type(estimator):
-        raise TypeError(
-            f"skvae.save saves a VariationalAutoencoder or a VAEImputer, not a "
-            f"{type(estimator).__name__}; use joblib for other objects (pipelines included)."
-        )
     check_is_fitted(estimator)
     arrays = {}
     params = _dump_params(estimator, arrays)
@@ -744,12 +890,15 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
 
     document = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": ESTIMATOR_FORMAT_VERSION,
         "skvae_version": __version__,
         "estimator": name,
         "params": params,
         "fitted": fitted,
     }
+    if scaler is not None:
+        document["format_version"] = FORMAT_VERSION
+        document["scaler"] = _dump_scaler(step_names, scaler, estimator.n_features_in_, arrays)
     members = {member: _npy_bytes(array) for member, array in arrays.items()}
     checksums = {member: _sha256(content) for member, content in members.items()}
     checksums[METADATA_MEMBER] = _metadata_checksum(document)
@@ -813,13 +962,15 @@ def load(file: str | os.PathLike | BinaryIO):
 
     Returns
     -------
-    estimator : VariationalAutoencoder or VAEImputer
-        The fitted estimator, with ``distribute_strategy=None``.
+    estimator : VariationalAutoencoder, VAEImputer or Pipeline
+        The fitted estimator, with ``distribute_strategy=None``; a
+        ``Pipeline`` of its ``StandardScaler`` and it when one was saved.
 
     Raises
     ------
     ValueError
-        If the file is not a valid skvae model file: not a zip archive,
+        If the file is not a valid skvae model file: not a zip archive (a
+        pickle or joblib file is named as one, and never unpickled),
         truncated or corrupted, of a newer format version, with missing,
         extra or oversized members, arrays of the wrong shape or dtype,
         non-finite weights, or parameters outside their constraints. The
@@ -837,7 +988,7 @@ def load(file: str | os.PathLike | BinaryIO):
     ...     skvae.load(io.BytesIO(b"not a model"))
     ... except ValueError as error:
     ...     print(error)
-    cannot load a model from the file object: not a zip archive (File is not a zip file)
+    cannot load a model from the file object: not a zip archive (no zip header at its start)
     """
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as stream:
@@ -881,6 +1032,20 @@ class _open_archive:  # a context manager, named as the function it stands for
         stream.seek(0, os.SEEK_END)
         self._size = stream.tell()
         stream.seek(0)
+        start = stream.read(len(ZIP_MAGIC))
+        stream.seek(0)
+        # zipfile finds an archive by its end, so without this a pickle that
+        # ends with a zip (a joblib file of an estimator holds .keras
+        # archives) would be read as the archive inside it.
+        if is_pickle(start):
+            raise _Refused(
+                "not a zip archive but a pickle (a joblib or pickle file), which skvae.load "
+                "never unpickles; unpickle it (joblib.load) only if you trust its source"
+            )
+        _check(
+            len(start) < len(ZIP_MAGIC) or start == ZIP_MAGIC,
+            "not a zip archive (no zip header at its start)",
+        )
         try:
             self._archive = zipfile.ZipFile(stream)
         except _ARCHIVE_ERRORS as error:
@@ -1032,6 +1197,8 @@ class _ArchiveReader:
         )
         top = {"format", "format_version", "skvae_version", "estimator", "params", "fitted"}
         top.add("checksums")
+        if version >= 3 and "scaler" in document:
+            top.add("scaler")
         _check(set(document) == top, f"{METADATA_MEMBER}: {_difference(document, top)}")
         checksums = document["checksums"]
         _check(
@@ -1073,6 +1240,10 @@ class _ArchiveReader:
         if _has_version_1_conv_network(context):
             # So that a repeated fit builds the network the file was trained with.
             estimator.hidden_layer_sizes = ()
+        scaled = None
+        if "scaler" in document:
+            step_names, scaler = _load_scaler(document["scaler"], context)
+            scaled = list(zip(step_names, (scaler, estimator), strict=True))
         unread = sorted(set(self._infos) - self._read)
         _check(not unread, f"unexpected members {unread}")
         _check(set(checksums) == self._read, "checksums do not list exactly the members")
@@ -1084,6 +1255,10 @@ class _ArchiveReader:
         # As after unpickling: compiled functions are traced anew, and the
         # trainer (with the optimiser state) comes with the next continued fit.
         estimator._compiled = estimator._compile_inference()
+        if scaled is not None:
+            from sklearn.pipeline import Pipeline
+
+            return Pipeline(scaled)
         return estimator
 
     def _rebuilt_networks(self, context):

@@ -12,6 +12,8 @@ epochs; the finiteness check ends a diverged run.
 import contextlib
 import dataclasses
 import math
+import sys
+import time
 import warnings
 from typing import NamedTuple
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from ._compat import SingleReplicaAdam, deterministic_ops
 from ._distribute import fit_inputs
+from ._logs import SkvaeWarning
 from ._model import (
     NetworkStructure,
     NoiseModel,
@@ -400,32 +403,84 @@ def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=
 
 
 class EpochProgressBar(keras.callbacks.Callback):
-    """One progress bar over all epochs, with the latest losses (``verbose=1``).
+    """Progress over all epochs, with the latest losses (``verbose=1``).
 
-    Keras' own ``verbose=1`` draws a bar over the steps of every epoch, a
-    screenful of bars for a long fit.
+    On a terminal, one line redrawn in place from the first batch on: the
+    epoch, a bar over its steps and the running losses. Anywhere else (a
+    log file, a pipe, a notebook's captured output), one plain line per
+    finished epoch, printable characters only. Keras' own ``verbose=1``
+    draws a bar over the steps of every epoch, a screenful of bars for a
+    long fit, with backspaces and colour codes that end up in log files.
+
+    Args:
+        epochs: The epochs planned (early stopping may end sooner).
+        stream: Where to write; ``sys.stdout`` at the start of training
+            when None.
     """
 
-    def __init__(self, epochs):
+    #: Characters of the bar drawn on a terminal.
+    BAR_WIDTH = 20
+    #: Seconds between redraws on a terminal (the end of an epoch always redraws).
+    REDRAW_INTERVAL = 0.1
+
+    def __init__(self, epochs, stream=None):
         super().__init__()
         self._epochs = epochs
-        self._bar = None
-        self._epochs_done = 0
-        self._logs = []
+        self._given_stream = stream
+        self._stream = stream
+        self._live = False
+        self._epoch = 0
+        self._epoch_start = self._last_draw = 0.0
+        self._line_length = 0
+
+    def on_train_begin(self, logs=None):
+        self._stream = self._given_stream or sys.stdout
+        isatty = getattr(self._stream, "isatty", None)
+        self._live = bool(isatty and isatty())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+        self._epoch_start = time.perf_counter()
+        if self._live:
+            self._draw(0, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self._live and now - self._last_draw >= self.REDRAW_INTERVAL:
+            self._draw(batch + 1, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._epochs_done = epoch + 1
-        self._logs = sorted((logs or {}).items())
-        if self._bar is None:  # the losses it shows are known from the first epoch on
-            self._bar = keras.utils.Progbar(
-                self._epochs, stateful_metrics=[name for name, _ in self._logs], unit_name="epoch"
-            )
-        self._bar.update(self._epochs_done, values=self._logs, finalize=False)
+        seconds = time.perf_counter() - self._epoch_start
+        if self._live:
+            self._draw(self.params.get("steps") or 0, logs, seconds=seconds)
+        else:
+            self._write(f"{self._status(logs)} - {seconds:.2f}s\n")
 
     def on_train_end(self, logs=None):
-        # Early stopping can end the run before the last planned epoch.
-        if self._bar is not None:
-            self._bar.update(self._epochs_done, values=self._logs, finalize=True)
+        if self._live and self._line_length:
+            self._write("\n")
+            self._line_length = 0
+
+    def _status(self, logs):
+        """``epoch 3/100 - loss: 1.234 - val_loss: 1.5``, the losses known so far."""
+        losses = " - ".join(f"{name}: {value:.4g}" for name, value in sorted((logs or {}).items()))
+        return f"epoch {self._epoch}/{self._epochs}" + (f" - {losses}" if losses else "")
+
+    def _draw(self, step, logs, seconds=None):
+        steps = self.params.get("steps") or 0
+        done = self.BAR_WIDTH * step // steps if steps else 0
+        bar = "=" * done + "." * (self.BAR_WIDTH - done)
+        epoch, _, losses = self._status(logs).partition(" - ")
+        line = f"{epoch} [{bar}] {step}/{steps}" + (f" - {losses}" if losses else "")
+        if seconds is not None:
+            line += f" - {seconds:.2f}s"
+        self._write("\r" + line.ljust(self._line_length))
+        self._line_length = len(line)
+        self._last_draw = time.perf_counter()
+
+    def _write(self, text):
+        self._stream.write(text)
+        self._stream.flush()
 
 
 def annealed_learning_rate(step, total_steps, peak, warm_up_steps):
@@ -494,7 +549,7 @@ def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, dat
         warnings.warn(
             f"batch_size={batch_size} is larger than the {len(train_rows)} training "
             "samples; it is clipped to the number of samples.",
-            UserWarning,
+            SkvaeWarning,
             stacklevel=4,
         )
         batch_size = len(train_rows)

@@ -17,6 +17,7 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
+import skvae
 from skvae import VariationalAutoencoder
 
 pd = pytest.importorskip("pandas")
@@ -541,7 +542,8 @@ def test_batch_size_larger_than_data_is_clipped_with_a_warning():
     # checks fit one-sample data with the estimator's default batch_size.
     X = rng.random((10, 4))
     vae = VariationalAutoencoder(**{**TINY, "batch_size": 64})
-    with pytest.warns(UserWarning, match=r"batch_size=64 is larger than the 9 training samples"):
+    message = r"batch_size=64 is larger than the 9 training samples"
+    with pytest.warns(skvae.SkvaeWarning, match=message):
         vae.fit(X)
     assert np.all(np.isfinite(vae.transform(X)))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 
 import skvae
@@ -55,7 +56,7 @@ def digit_images():
 def test_help_lists_the_commands(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    for command in ("demo", "fit", "sample"):
+    for command in ("demo", "fit", "transform", "reconstruct", "score", "impute", "sample"):
         assert command in out
 
 
@@ -65,6 +66,9 @@ def test_fit_help_documents_data_formats_and_scaling(capsys):
     text = " ".join(out.split())
     for fragment in (".npy", ".npz", "IDX", "uint8", "255", "--latent-dim", "--alpha"):
         assert fragment in text
+    for fragment in ("CSV", "Parquet", "--imputer", "--standardize", "--image-shape"):
+        assert fragment in text
+    assert "square" not in text  # square column counts are not read as images
 
 
 @pytest.mark.parametrize(
@@ -227,7 +231,7 @@ def saved_model(tmp_path_factory, fitted_model):
     return path
 
 
-def test_fit_writes_a_joblib_file_when_asked_and_sample_reads_it_with_a_note(
+def test_fit_writes_a_joblib_file_when_asked_and_sample_reads_it_only_when_allowed(
     capsys, tmp_path, digit_images
 ):
     data, model = tmp_path / "digits.npy", tmp_path / "model.joblib"
@@ -237,7 +241,12 @@ def test_fit_writes_a_joblib_file_when_asked_and_sample_reads_it_with_a_note(
     assert isinstance(joblib.load(model), VariationalAutoencoder)
 
     out = tmp_path / "samples.npy"
-    code, stdout, err = run_cli(capsys, "sample", str(model), "-n", "2", "--out", str(out))
+    code, _, err = run_cli(capsys, "sample", str(model), "-n", "2", "--out", str(out))
+    assert_one_line_error(code, err, "is a pickle (joblib) file", "--allow-pickle")
+    assert not out.exists()
+    code, stdout, err = run_cli(
+        capsys, "sample", str(model), "-n", "2", "--out", str(out), "--allow-pickle"
+    )
     assert code == 0 and "2 samples" in stdout
     assert without_pickle_note(err, model) == ""
 
@@ -274,6 +283,8 @@ def test_sample_reports_an_unreadable_model(capsys, tmp_path):
     path = tmp_path / "model.joblib"
     path.write_bytes(b"not a pickle at all")
     code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, "is not a .skvae model file", "--allow-pickle")
+    code, _, err = run_cli(capsys, "sample", str(path), "--allow-pickle")
     assert_one_line_error(code, without_pickle_note(err, path), "cannot read MODEL")
     for name in ("missing.skvae", "missing.joblib"):
         code, _, err = run_cli(capsys, "sample", str(tmp_path / name))
@@ -293,7 +304,7 @@ def test_sample_reports_a_damaged_skvae_file(capsys, tmp_path, saved_model):
 def test_sample_refuses_a_file_holding_something_else(capsys, tmp_path):
     path = tmp_path / "model.joblib"
     joblib.dump({"not": "a model"}, path)
-    code, _, err = run_cli(capsys, "sample", str(path))
+    code, _, err = run_cli(capsys, "sample", str(path), "--allow-pickle")
     assert_one_line_error(code, without_pickle_note(err, path), "holds a dict")
 
     path = tmp_path / "imputer.skvae"
@@ -382,3 +393,337 @@ def test_demo_is_the_default_command(capsys, tmp_path):
     blocker.write_text("")
     code, _, err = run_cli(capsys, "--out", str(blocker / "report"))
     assert_one_line_error(code, err, "skvae demo: error: cannot create report folder")
+
+
+# ------------------------------------------------------------ pickles
+
+
+class _WritesAFile:
+    """Unpickling this writes ``path``: what a hostile model file wants."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "code ran"))
+
+
+def test_payload_is_live(tmp_path):
+    # The hostile file below does run code when unpickled, so the next test can fail.
+    marker = tmp_path / "ran"
+    path = tmp_path / "model.joblib"
+    joblib.dump(_WritesAFile(marker), path)
+    joblib.load(path)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "model.pkl", "model.bin", "model.skvae"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sample"],
+        ["transform", "DATA", "--out", "OUT.csv"],
+        ["reconstruct", "DATA", "--out", "OUT.csv"],
+        ["score", "DATA"],
+        ["impute", "DATA", "--out", "OUT.csv"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_no_command_unpickles_without_allow_pickle(capsys, tmp_path, name, command):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / name
+    joblib.dump(_WritesAFile(marker), path)
+    data = tmp_path / "data.npy"
+    np.save(data, np.zeros((3, 4)))
+    argv = [
+        part.replace("DATA", str(data)).replace("OUT", str(tmp_path / "o")) for part in command
+    ]
+    code, _, err = run_cli(capsys, argv[0], str(path), *argv[1:])
+    assert_one_line_error(
+        code, err, "is a pickle (joblib) file", "not unpickled", "--allow-pickle"
+    )
+    assert not marker.exists()
+
+
+def test_sample_refuses_random_bytes(capsys, tmp_path):
+    path = tmp_path / "random.bin"
+    path.write_bytes(np.random.default_rng(0).bytes(2000))
+    code, _, err = run_cli(capsys, "sample", str(path))
+    assert_one_line_error(code, err, "random.bin' is not a .skvae model file", "--allow-pickle")
+
+
+# ------------------------------------------------------------ tables
+
+
+@pytest.fixture(scope="module")
+def table():
+    """A table with a header, as a user's CSV file holds: 60 rows, an integer column."""
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(60, 1))
+    frame = pd.DataFrame(
+        {
+            "height": 170 + 10 * latent[:, 0] + rng.normal(size=60),
+            "weight": 70 + 8 * latent[:, 0] + rng.normal(size=60),
+            "age": rng.integers(20, 60, size=60),
+        }
+    )
+    return frame
+
+
+TABLE_FAST = ["--epochs", "2", "--batch-size", "16", "--hidden-layer-sizes", "8", "--quiet"]
+
+
+def test_fit_reads_a_csv_and_keeps_its_column_names(capsys, tmp_path, table):
+    data, model = tmp_path / "people.csv", tmp_path / "model.skvae"
+    table.to_csv(data, index=False)
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), *TABLE_FAST)
+    assert (code, err) == (0, ""), err
+    vae = skvae.load(model)
+    assert list(vae.feature_names_in_) == ["height", "weight", "age"]
+    assert vae.hidden_layer_sizes == (8,) and vae.n_iter_ == 2
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".tsv", ".csv.gz"])
+def test_tables_in_other_formats(capsys, tmp_path, table, suffix):
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+        table.to_parquet(tmp_path / f"people{suffix}")
+    else:
+        table.to_csv(
+            tmp_path / f"people{suffix}", index=False, sep="\t" if suffix == ".tsv" else ","
+        )
+    model = tmp_path / "model.skvae"
+    code, _, err = run_cli(
+        capsys, "fit", str(tmp_path / f"people{suffix}"), "--out", str(model), *TABLE_FAST
+    )
+    assert (code, err) == (0, ""), err
+    out = tmp_path / f"latent{suffix.removesuffix('.gz')}"
+    code, _, err = run_cli(
+        capsys, "transform", str(model), str(tmp_path / f"people{suffix}"), "--out", str(out)
+    )
+    assert (code, err) == (0, ""), err
+    read = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+    latent = read(out, **({"sep": "\t"} if suffix == ".tsv" else {}))
+    assert list(latent.columns) == ["variationalautoencoder0", "variationalautoencoder1"]
+    assert len(latent) == 60
+
+
+def test_unknown_data_formats_are_refused_by_name(capsys, tmp_path):
+    path = tmp_path / "people.xlsx"
+    path.write_bytes(b"name;height\nann;170\n")
+    code, _, err = run_cli(capsys, "fit", str(path))
+    assert_one_line_error(
+        code, err, "people.xlsx': not a file format this reads", "CSV", "Parquet"
+    )
+
+
+def test_unknown_output_formats_are_refused_before_loading(capsys, tmp_path, saved_model):
+    code, _, err = run_cli(
+        capsys, "transform", str(saved_model), "x.npy", "--out", str(tmp_path / "z.xlsx")
+    )
+    assert_one_line_error(code, err, "name it .csv, .tsv, .parquet or .npy")
+
+
+@pytest.mark.parametrize("standardize", [[], ["--standardize"]], ids=["raw", "standardized"])
+def test_a_text_column_is_a_one_line_error(capsys, tmp_path, table, standardize):
+    data = tmp_path / "mixed.csv"
+    table.assign(colour=["red", "blue"] * 30).to_csv(data, index=False)
+    code, _, err = run_cli(capsys, "fit", str(data), *standardize, *TABLE_FAST)
+    assert_one_line_error(code, err, "cannot fit", "non-numeric columns: colour")
+
+
+def test_the_wrong_columns_are_a_one_line_error(capsys, tmp_path, table):
+    data, model = tmp_path / "people.csv", tmp_path / "model.skvae"
+    table.to_csv(data, index=False)
+    assert run_cli(capsys, "fit", str(data), "--out", str(model), *TABLE_FAST)[0] == 0
+    other = tmp_path / "other.csv"
+    table[["height", "weight"]].to_csv(other, index=False)
+    code, _, err = run_cli(capsys, "score", str(model), str(other))
+    assert_one_line_error(code, err, "cannot score DATA", "Feature names", "age")
+
+
+def test_reconstruct_and_sample_are_in_the_original_units(capsys, tmp_path, table):
+    data, model = tmp_path / "people.csv", tmp_path / "model.skvae"
+    table.to_csv(data, index=False)
+    code, _, err = run_cli(
+        capsys, "fit", str(data), "--out", str(model), "--standardize", *TABLE_FAST
+    )
+    assert (code, err) == (0, ""), err
+    pipeline = skvae.load(model)
+    assert [type(step).__name__ for step in pipeline] == [
+        "StandardScaler",
+        "VariationalAutoencoder",
+    ]
+
+    out = tmp_path / "reconstructed.csv"
+    code, _, err = run_cli(capsys, "reconstruct", str(model), str(data), "--out", str(out))
+    assert (code, err) == (0, ""), err
+    reconstructed = pd.read_csv(out)
+    assert list(reconstructed.columns) == ["height", "weight", "age"]
+    scaler, vae = pipeline[0], pipeline[-1]
+    expected = scaler.inverse_transform(
+        vae.inverse_transform(vae.transform(scaler.transform(table)))
+    )
+    np.testing.assert_allclose(reconstructed.to_numpy(), expected, rtol=1e-6)
+    assert abs(reconstructed["height"].mean() - 170) < 10  # not standardized values near 0
+
+    samples = tmp_path / "samples.csv"
+    code, _, err = run_cli(capsys, "sample", str(model), "-n", "5", "--out", str(samples))
+    assert (code, err) == (0, ""), err
+    drawn = pd.read_csv(samples)
+    assert list(drawn.columns) == ["height", "weight", "age"] and len(drawn) == 5
+    assert drawn["height"].between(100, 240).all()
+
+
+def test_score_of_standardized_data_is_in_the_data_units(capsys, tmp_path, table):
+    # log p(x) = log p(standardized x) - sum(log scale): a change of units
+    # moves the score by exactly that.
+    data, model = tmp_path / "people.csv", tmp_path / "model.skvae"
+    table.to_csv(data, index=False)
+    argv = ["fit", str(data), "--out", str(model), "--standardize", *TABLE_FAST]
+    assert run_cli(capsys, *argv)[0] == 0
+    rows = tmp_path / "rows.csv"
+    code, out, err = run_cli(capsys, "score", str(model), str(data), "--out", str(rows))
+    assert (code, err) == (0, ""), err
+    pipeline = skvae.load(model)
+    standardized = pipeline[-1].score_samples(pipeline[0].transform(table))
+    expected = standardized - np.log(pipeline[0].scale_).sum()
+    np.testing.assert_allclose(pd.read_csv(rows)["score"], expected, rtol=1e-6)
+    assert f"{np.mean(expected):.6g} nats per row" in out
+
+
+def test_image_shape_reads_rows_as_images(capsys, tmp_path, digit_images):
+    data, model = tmp_path / "rows.npy", tmp_path / "model.skvae"
+    np.save(data, digit_images.reshape(len(digit_images), 64))
+    code, _, err = run_cli(
+        capsys, "fit", str(data), "--image-shape", "8,8", "--out", str(model), *FAST
+    )
+    assert (code, err) == (0, ""), err
+    vae = skvae.load(model)
+    assert vae.image_shape == (8, 8) and vae.architecture_ == "conv"
+
+
+def test_image_shape_must_be_two_or_three_sides(capsys):
+    code, _, err = run_cli(capsys, "fit", "x.npy", "--image-shape", "8")
+    assert_one_line_error(code, err, "HEIGHT,WIDTH")
+
+
+def test_commands_need_the_right_estimator(capsys, tmp_path, saved_model):
+    data = tmp_path / "x.npy"
+    np.save(data, np.zeros((3, 8, 8, 1)))
+    code, _, err = run_cli(
+        capsys, "impute", str(saved_model), str(data), "--out", str(tmp_path / "x.csv")
+    )
+    assert_one_line_error(code, err, "holds a VariationalAutoencoder", "needs a VAEImputer")
+
+
+# ------------------------------------------------- the installed command
+
+
+def _installed_command():
+    """The ``skvae`` script installed next to this Python, as a user runs it."""
+    import shutil
+
+    found = shutil.which("skvae", path=os.path.dirname(sys.executable))
+    if found is None:
+        pytest.skip("the skvae command is not installed next to this Python")
+    return found
+
+
+def run_installed(tmp_path, *argv):
+    result = subprocess.run(
+        [_installed_command(), *map(str, argv)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_installed_command_imputes_a_csv_and_runs_every_command(tmp_path, table):
+    rng = np.random.default_rng(1)
+    incomplete = table.astype({"height": float, "weight": float})
+    incomplete["pulse"] = 60 + 5 * rng.normal(size=len(table))
+    for column in ("height", "weight", "pulse"):
+        incomplete.loc[rng.random(len(table)) < 0.2, column] = np.nan
+    incomplete.to_csv(tmp_path / "people.csv", index=False)
+    fast = ["--epochs", "2", "--batch-size", "16", "--hidden-layer-sizes", "8"]
+
+    # The imputer: a CSV with empty cells in, a complete CSV out.
+    log = run_installed(
+        tmp_path, "fit", "people.csv", "--imputer", "--standardize", "--out", "imp.skvae", *fast
+    )
+    lines = log.splitlines()
+    assert all(line.isprintable() for line in lines), log  # progress as plain lines
+    assert [line for line in lines if line.startswith("epoch ")][-1].startswith("epoch 2/2 - ")
+    run_installed(tmp_path, "impute", "imp.skvae", "people.csv", "--out", "imputed.csv")
+    text = (tmp_path / "imputed.csv").read_text()
+    header, *rows = text.splitlines()
+    assert header == "height,weight,age,pulse"
+    assert all("" not in row.split(",") for row in rows) and len(rows) == len(table)
+    imputed = pd.read_csv(tmp_path / "imputed.csv")
+    observed = incomplete.notna().to_numpy()
+    np.testing.assert_array_equal(imputed.to_numpy()[observed], incomplete.to_numpy()[observed])
+    assert imputed["age"].dtype.kind == "i"  # a complete integer column stays integers
+
+    # The VAE on the complete rows, standardized: every command, values in the data's units.
+    complete = incomplete.dropna()
+    complete.to_csv(tmp_path / "complete.csv", index=False)
+    run_installed(tmp_path, "fit", "complete.csv", "--standardize", "--out", "vae.skvae", *fast)
+    run_installed(tmp_path, "transform", "vae.skvae", "complete.csv", "--out", "latent.csv")
+    latent = pd.read_csv(tmp_path / "latent.csv")
+    assert latent.shape == (len(complete), 2)
+    run_installed(tmp_path, "reconstruct", "vae.skvae", "complete.csv", "--out", "rec.csv")
+    reconstructed = pd.read_csv(tmp_path / "rec.csv")
+    assert list(reconstructed.columns) == list(complete.columns)
+    assert abs(reconstructed["height"].mean() - complete["height"].mean()) < 10
+    out = run_installed(tmp_path, "score", "vae.skvae", "complete.csv")
+    assert "nats per row" in out
+    run_installed(tmp_path, "sample", "vae.skvae", "-n", "7", "--out", "drawn.npy")
+    assert np.load(tmp_path / "drawn.npy").shape == (7, 4)
+
+
+def test_tables_say_pandas_is_missing(tmp_path, table):
+    table.to_csv(tmp_path / "people.csv", index=False)
+    result = run_module(
+        "fit", str(tmp_path / "people.csv"), prelude="import sys; sys.modules['pandas'] = None"
+    )
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        'reading CSV needs pandas: pip install pandas (or "skvae[cli]")\n'
+    ), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_missing_cells_point_to_the_imputer(capsys, tmp_path, table):
+    data = tmp_path / "gaps.csv"
+    table.astype(float).mask(np.eye(60, 3, dtype=bool)).to_csv(data, index=False)
+    code, _, err = run_cli(capsys, "fit", str(data), *TABLE_FAST)
+    assert_one_line_error(code, err, "cannot fit", "NaN", "--imputer")
+
+
+def test_skvae_warnings_are_one_line_each(capsys, tmp_path, table):
+    data = tmp_path / "people.csv"
+    table.to_csv(data, index=False)
+    argv = ["fit", str(data), "--out", str(tmp_path / "m.skvae"), "--batch-size", "500"]
+    code, _, err = run_cli(capsys, *argv, "--epochs", "1", "--quiet")
+    assert code == 0
+    assert err == (
+        "skvae fit: warning: batch_size=500 is larger than the 54 training samples; "
+        "it is clipped to the number of samples.\n"
+    )
+
+
+def test_an_imputer_scores_the_data_as_a_whole(capsys, tmp_path, table):
+    data, model = tmp_path / "gaps.csv", tmp_path / "imputer.skvae"
+    table.astype(float).mask(np.eye(60, 3, dtype=bool)).to_csv(data, index=False)
+    argv = ["fit", str(data), "--imputer", "--out", str(model), *TABLE_FAST]
+    assert run_cli(capsys, *argv)[0] == 0
+    code, out, err = run_cli(capsys, "score", str(model), str(data))
+    assert (code, err) == (0, "") and "nats per row" in out
+    code, _, err = run_cli(
+        capsys, "score", str(model), str(data), "--out", str(tmp_path / "s.csv")
+    )
+    assert_one_line_error(code, err, "as a whole", "leave out --out")

@@ -535,7 +535,7 @@ REFUSALS = {
         "infinite",
     ),
     # The JSON.
-    "newer format": (_edit_json(_set("format_version", 3)), "newer than the version 2"),
+    "newer format": (_edit_json(_set("format_version", 4)), "newer than the version 3"),
     "other format": (_edit_json(_set("format", "keras")), "does not say format"),
     "unknown estimator": (_edit_json(_set("estimator", "os.system")), "is not one of"),
     "metadata not JSON": (
@@ -869,3 +869,125 @@ def test_fuzzed_files_load_the_same_or_raise_value_error(fitted):
             np.testing.assert_array_equal(value, expected[name], err_msg=f"case {case}")
     # Every outcome occurs: the mutations neither all miss nor all break the file.
     assert min(outcomes.values()) > 0, outcomes
+
+
+def test_load_names_a_pickle_as_one_and_never_unpickles_it(fitted, tmp_path):
+    import joblib
+
+    original = fitted["vae-2d-dense-linear-f64"][0]
+    path = tmp_path / "model.joblib"
+    joblib.dump(original, path)  # holds .keras zip archives: a zip at its end
+    with pytest.raises(ValueError, match="not a zip archive but a pickle"):
+        skvae.load(path)
+    marker = tmp_path / "code-ran"
+    path.write_bytes(pickle.dumps(_WritesAFile(marker)))
+    with pytest.raises(ValueError, match=r"model\.joblib.*a pickle .*never unpickles"):
+        skvae.load(path)
+    assert not marker.exists()
+
+
+def test_load_refuses_a_zip_behind_other_bytes(fitted):
+    _, _, data = fitted["vae-2d-dense-linear-f64"]
+    with pytest.raises(ValueError, match="no zip header at its start"):
+        _load(b"#!/bin/sh\n" + data)
+
+
+# ------------------------------------------------ a pipeline's scaler
+
+
+@pytest.fixture(scope="module")
+def scaled(fitted):
+    """A fitted Pipeline(StandardScaler, VAEImputer) on a DataFrame with NaN, and its file."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _, X, _ = fitted["imputer-2d-dense-indicator-f32"]
+    frame = pd.DataFrame(X[:, :3] * 100 + 50, columns=["a", "b", "c"])
+    pipeline = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("impute", VAEImputer(n_importance_samples=4, random_state=0, **TINY)),
+        ]
+    ).fit(frame)
+    return pipeline, frame, _saved(pipeline)
+
+
+def test_pipeline_with_a_scaler_round_trips(scaled):
+    pipeline, frame, data = scaled
+    loaded = _load(data)
+    assert [name for name, _ in loaded.steps] == ["scale", "impute"]
+    scaler, original = loaded[0], pipeline[0]
+    for name in ("mean_", "var_", "scale_", "n_samples_seen_", "feature_names_in_"):
+        np.testing.assert_array_equal(getattr(scaler, name), getattr(original, name))
+    assert scaler.n_samples_seen_.dtype == np.int64  # one count per feature: NaN were seen
+    np.testing.assert_array_equal(loaded.transform(frame), pipeline.transform(frame))
+    assert json.loads(_members(data)["skvae.json"])["format_version"] == 3
+
+
+def test_file_without_a_scaler_stays_version_2(fitted):
+    _, _, data = fitted["vae-2d-dense-linear-f64"]
+    assert json.loads(_members(data)["skvae.json"])["format_version"] == 2
+
+
+def test_save_refuses_other_pipelines(fitted):
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    original = fitted["vae-2d-dense-linear-f64"][0]
+    for pipeline in (
+        make_pipeline(MinMaxScaler(), original),
+        make_pipeline(StandardScaler(), PCA()),
+        make_pipeline(StandardScaler(), StandardScaler(), original),
+    ):
+        with pytest.raises(TypeError, match="Pipeline of a StandardScaler"):
+            skvae.save(pipeline, io.BytesIO())
+
+
+SCALER_REFUSALS = {
+    "scaler in a version-2 file": (_set("format_version", 2), "unexpected \\['scaler'\\]"),
+    "extra scaler key": (_set("scaler.extra", 1), "scaler: unexpected \\['extra'\\]"),
+    "step name with dunder": (_set("scaler.steps", ["a__b", "c"]), "scaler.steps"),
+    "same step names": (_set("scaler.steps", ["a", "a"]), "scaler.steps"),
+    "reserved step name": (_set("scaler.steps", ["memory", "c"]), "scaler.steps"),
+    "non-boolean parameter": (_set("scaler.params.with_mean", "yes"), "scaler.params"),
+    "missing mean member": (_set("scaler.mean", None), "scaler.mean must be"),
+    "zero count": (_set("scaler.n_samples_seen", 0), "n_samples_seen"),
+    "names of the wrong length": (_set("scaler.feature_names_in", ["a"]), "feature_names_in"),
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"), SCALER_REFUSALS.values(), ids=SCALER_REFUSALS.keys()
+)
+def test_load_refuses_a_bad_scaler(scaled, edit, fragment):
+    _, _, data = scaled
+    with pytest.raises(ValueError, match=fragment):
+        _load(_edit_json(edit)(data))
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        (np.array([1.0, 0.0, 2.0]), "non-positive"),
+        (np.array([1.0, np.nan, 2.0]), "NaN or infinite"),
+        (np.array([1.0, 2.0]), r"expected \(3,\)"),
+        (np.array([1, 2, 3], dtype="<i8"), "<i8"),
+    ],
+)
+def test_load_refuses_bad_scaler_arrays(scaled, values, fragment):
+    _, _, data = scaled
+    edit = _edit_members(lambda m: m.update({"scaler/scale.npy": _npy(values)}))
+    with pytest.raises(ValueError, match=fragment):
+        _load(edit(data))
+
+
+def test_a_scaler_member_holding_a_pickle_runs_nothing(scaled, tmp_path):
+    _, _, data = scaled
+    marker = tmp_path / "code-ran"
+    object_array = _npy(np.array([_WritesAFile(marker)], dtype=object), allow_pickle=True)
+    for member in ("scaler/mean.npy", "scaler/n_samples_seen.npy"):
+        with pytest.raises(ValueError):
+            _load(_edit_members(lambda m, member=member: m.update({member: object_array}))(data))
+    assert not marker.exists()

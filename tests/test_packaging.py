@@ -110,8 +110,9 @@ def test_every_imported_package_is_declared():
         }
 
     # Only these may be optional: each is imported on first use by the module
-    # that needs it (skvae.plotting, skvae.dask, skvae.onnx), never by `import skvae`.
-    optional = {"matplotlib": extra("plot"), "dask": extra("distributed")}
+    # that needs it (skvae.plotting, skvae.dask, skvae.onnx, the command line's
+    # tables), never by `import skvae`.
+    optional = {"matplotlib": extra("plot"), "dask": extra("distributed"), "pandas": extra("cli")}
     optional.update(dict.fromkeys(["onnx", "skl2onnx"], extra("onnx")))
     for module in _imported_top_level_modules():
         distribution = canonicalize_name(DISTRIBUTION_OF.get(module, module))

@@ -1,5 +1,6 @@
 """The training run's pieces, tested without a full fit where they can be."""
 
+import io
 import math
 import pickle
 
@@ -40,12 +41,41 @@ def test_draw_seeds_are_reproducible_and_distinct():
     assert len(set(seeds)) == 4
 
 
-def test_verbose_1_draws_one_bar_over_the_epochs(capfd):
+def test_verbose_1_writes_a_plain_line_per_epoch_off_a_terminal(capfd):
     X = np.random.default_rng(0).random((40, 3))
-    VariationalAutoencoder(epochs=3, verbose=1, random_state=0).fit(X)
+    VariationalAutoencoder(epochs=3, verbose=1, early_stopping=False, random_state=0).fit(X)
     out = capfd.readouterr().out
-    assert "3/3" in out and "epoch" in out
+    lines = out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("loss: " in line for line in lines)
+    assert all(line.isprintable() for line in lines)
+    assert out.endswith("\n") and "\r" not in out and "\x1b" not in out
     assert "step" not in out  # Keras' own per-step bar is not shown
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verbose_1_draws_a_live_bar_on_a_terminal_from_the_first_batch():
+    terminal = _Terminal()
+    bar = _training.EpochProgressBar(2, stream=terminal)
+    bar.set_params({"epochs": 2, "steps": 4})
+    bar.on_train_begin()
+    bar.on_epoch_begin(0)
+    # Drawn when the first epoch begins, not after it ends.
+    assert terminal.getvalue() == "\repoch 1/2 [....................] 0/4"
+    bar.REDRAW_INTERVAL = 0.0
+    bar.on_train_batch_end(1, {"loss": 2.0})
+    last = terminal.getvalue().rsplit("\r", 1)[1]
+    assert last == "epoch 1/2 [==========..........] 2/4 - loss: 2"
+    bar.on_epoch_end(0, {"loss": 1.5, "val_loss": 1.75})
+    last = terminal.getvalue().rsplit("\r", 1)[1]
+    assert last.startswith("epoch 1/2 [====================] 4/4 - loss: 1.5 - val_loss: 1.75 - ")
+    assert last.rstrip().endswith("s")
+    bar.on_train_end()
+    assert terminal.getvalue().endswith("\n") and "\x1b" not in terminal.getvalue()
 
 
 def _gradient_steps(estimator):
