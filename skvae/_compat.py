@@ -17,6 +17,8 @@ mend.
   ``_in_multi_worker_mode``.
 * ``limit_tensorflow_threads`` sets TensorFlow's process-wide thread pools,
   and ``allow_gpu_memory_growth`` how it reserves GPU memory.
+* ``per_model_function`` sets a private attribute of ``tf.function`` that
+  turns its frequent-retracing warning off.
 """
 
 import contextlib
@@ -37,6 +39,7 @@ __all__ = [
     "deterministic_ops",
     "fit_context",
     "limit_tensorflow_threads",
+    "per_model_function",
 ]
 
 fit_context = _fit_context
@@ -190,3 +193,22 @@ def allow_gpu_memory_growth():
             # RuntimeError: the GPU is in use already; ValueError: the user
             # split it into virtual devices, which sets its memory itself.
             pass
+
+
+def per_model_function(**options):
+    """``tf.function(**options)`` as a decorator, without the frequent-retracing warning.
+
+    A new model traces new functions: that is the cost of compiling it, not
+    a mistake of the caller that TensorFlow's warning could help with. Only
+    this warning is turned off, by TensorFlow's own per-function switch;
+    other tracing problems still log.
+    """
+
+    def decorate(python_function):
+        function = tf.function(**options)(python_function)
+        # If TensorFlow renames the switch, the warning comes back
+        # (tests/test_compat.py and tests/test_logs.py fail); nothing else changes.
+        function._omit_frequent_tracing_warning = True
+        return function
+
+    return decorate

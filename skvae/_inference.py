@@ -7,13 +7,15 @@ batch sizes) and are called directly on float32 arrays: a single row is
 padded to two, and more than one chunk of rows runs as a loop over chunks
 inside one graph.
 
-Each model gets its own functions, by design: :func:`per_model_function`
-keeps TensorFlow from warning about that (see :mod:`skvae._logs`).
+Each model gets its own functions, by design:
+:func:`~skvae._compat.per_model_function` keeps TensorFlow from warning
+about that (see :mod:`skvae._logs`).
 """
 
 import numpy as np
 import tensorflow as tf
 
+from ._compat import per_model_function
 from ._likelihoods import likelihood_family
 from ._losses import (
     importance_weighted_mean,
@@ -47,25 +49,6 @@ _MIN_BATCH = 2
 # call per 64-row chunk.
 _CHUNK = 64
 _PARALLEL_CHUNKS = 2
-
-
-def per_model_function(**options):
-    """``tf.function(**options)`` as a decorator, without the frequent-retracing warning.
-
-    A new model traces new functions: that is the cost of compiling it, not
-    a mistake of the caller that TensorFlow's warning could help with. Only
-    this warning is turned off, by TensorFlow's own per-function switch;
-    other tracing problems still log.
-    """
-
-    def decorate(python_function):
-        function = tf.function(**options)(python_function)
-        # Private to TensorFlow; if it disappears, the warning comes back
-        # (tests/test_logs.py would fail) and nothing else changes.
-        function._omit_frequent_tracing_warning = True
-        return function
-
-    return decorate
 
 
 class CompiledVAE:

@@ -212,3 +212,12 @@ def test_fits_and_unpickled_estimators_ask_for_memory_growth(monkeypatch):
     assert len(calls) == 1
     restored.fit(np.random.default_rng(0).random((40, 3)))
     assert len(calls) == 2
+
+
+def test_tf_function_still_has_the_switch_for_its_retracing_warning():
+    function = _compat.per_model_function()(lambda x: x)
+    assert function._omit_frequent_tracing_warning is True
+    # TensorFlow reads it where it decides to warn.
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    assert "_omit_frequent_tracing_warning" in open(polymorphic_function.__file__).read()
