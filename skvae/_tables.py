@@ -103,14 +103,14 @@ def read_data(path, *, key=None):
         KeyError: An ``.npz`` file without the array asked for.
         OSError: A file that cannot be read.
     """
-    from .datasets import load_idx
+    from .datasets import _read_numpy, load_idx
 
     name = os.fspath(path)
     kind = data_format(path)
     if kind == "idx":
         return load_idx(path, mmap=True)
     if kind in ("npy", "npz"):
-        return _read_numpy(name, kind, key)
+        return _read_numpy(path, kind, key=key)
     if kind == "parquet":
         pandas = _pandas("reading Parquet")
         _parquet_engine("reading Parquet")
@@ -123,23 +123,6 @@ def read_data(path, *, key=None):
         return pandas.read_csv(path, sep=TEXT_SUFFIXES[_text_suffix(name)])
     except (ValueError, UnicodeDecodeError, pandas.errors.ParserError) as error:
         raise ValueError(f"{name!r} is not a readable CSV file: {error}") from None
-
-
-def _read_numpy(name, kind, key):
-    import zipfile
-
-    try:
-        if kind == "npy":
-            return np.load(name, mmap_mode="r", allow_pickle=False)
-        with np.load(name, allow_pickle=False) as archive:
-            names = archive.files
-            if key is None:
-                key = names[0] if len(names) == 1 else "X"
-            if key not in names:
-                raise KeyError(f"{name!r} holds the arrays {names}, none named {key!r}")
-            return archive[key]
-    except (ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{name!r} is not a readable .{kind} file: {error}") from None
 
 
 def check_output_name(path):

@@ -170,8 +170,18 @@ def load_array(
         # Otherwise np.load would blame any other content on pickling.
         if not file.read(6).startswith(_NUMPY_SIGNATURES[suffix]):
             raise ValueError(f"{name!r} is not a {suffix} file: it lacks NumPy's signature.")
+    return _read_numpy(path, suffix[1:], key=key, mmap=mmap)
+
+
+def _read_numpy(path, kind, *, key=None, mmap=True):
+    """The array in a NumPy file known to be ``kind``, ``"npy"`` or ``"npz"``.
+
+    The reader behind :func:`load_array` and the command line's files;
+    ``key`` and ``mmap`` as there.
+    """
+    name = os.fspath(path)
     try:
-        if suffix == ".npy":
+        if kind == "npy":
             return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
         with np.load(path, allow_pickle=False) as archive:
             names = archive.files
@@ -181,7 +191,7 @@ def load_array(
                 raise KeyError(f"{name!r} holds the arrays {names}, none named {key!r}")
             return archive[key]
     except (ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{name!r} is not a readable {suffix} file: {error}") from None
+        raise ValueError(f"{name!r} is not a readable .{kind} file: {error}") from None
 
 
 def load_mnist(
