@@ -16,8 +16,10 @@ from numbers import Integral, Real
 import numpy as np
 import tensorflow as tf
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import validate_data
 
 from . import _scoring
+from ._columns import infer_columns
 from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
@@ -78,6 +80,7 @@ class BaseVAE(BaseEstimator):
         "n_training_draws": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "distribute_strategy": [None, tf.distribute.Strategy],
+        "column_types": [None, dict],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -108,6 +111,7 @@ class BaseVAE(BaseEstimator):
         n_training_draws=1,
         n_importance_samples=10,
         distribute_strategy=None,
+        column_types=None,
         random_state=None,
         verbose=0,
     ):
@@ -134,6 +138,7 @@ class BaseVAE(BaseEstimator):
         self.n_training_draws = n_training_draws
         self.n_importance_samples = n_importance_samples
         self.distribute_strategy = distribute_strategy
+        self.column_types = column_types
         self.random_state = random_state
         self.verbose = verbose
 
@@ -162,9 +167,36 @@ class BaseVAE(BaseEstimator):
     #: "Time to a good model"), so it is for the user to ask for.
     _auto_hidden_layer_sizes = {"dense": (64,), "conv": ()}
 
+    #: Whether the estimator takes mixed tables (DataFrames with categorical columns).
+    _takes_mixed_tables = True
+
     def _validate_training_samples(self, X):
         """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
         return validate_samples(self, X, reset=True)
+
+    def _validate_training_table(self, X):
+        """Training ``X`` validated as :meth:`_validate_training_samples`, and its columns.
+
+        A mixed table (see ``_columns``) becomes the network's features,
+        with its :class:`~skvae._columns.TableColumns`; other data take the
+        numeric path, with None.
+        """
+        columns = infer_columns(X, self.column_types)
+        if columns is None:
+            return (*self._validate_training_samples(X), None)
+        if not self._takes_mixed_tables:
+            raise ValueError(
+                f"{type(self).__name__} does not take categorical columns yet; X has "
+                f"{', '.join(repr(c.name) for c in columns.categorical)}."
+            )
+        return self._encoded_table(X, columns, reset=True), None, columns
+
+    def _encoded_table(self, X, columns, *, reset):
+        """The network's features of the mixed table ``X`` (see ``_columns``)."""
+        columns.pandas_of_frame(X)
+        # Sets or checks n_features_in_ and feature_names_in_, on the DataFrame's columns.
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        return columns.encode(X, allow_missing=self._missing_entries is not None)
 
     def _objective(self):
         """What training minimises, from the current parameters and the fitted layout."""
@@ -205,7 +237,7 @@ class BaseVAE(BaseEstimator):
                 X, _ = self._validate_samples(X)
                 structure = None
             else:
-                X, input_image_shape = self._validate_training_samples(X)
+                X, input_image_shape, columns = self._validate_training_table(X)
                 self._layout = resolve_layout(
                     X,
                     input_image_shape,
@@ -216,6 +248,7 @@ class BaseVAE(BaseEstimator):
                     noise_scale=self.noise_scale,
                     alpha=self.alpha,
                     missing_entries=self._missing_entries,
+                    columns=columns,
                 )
                 structure = network_structure(
                     self._layout,
@@ -277,7 +310,7 @@ class BaseVAE(BaseEstimator):
                 self._compiled = CompiledVAE(
                     self.encoder_,
                     self.decoder_,
-                    likelihood=self._layout.likelihood,
+                    likelihood=self._layout.family,
                     decoder_df=self.decoder_df_,
                 )
                 self.decoder_variance_ = _scoring.resolve_decoder_variance(
@@ -324,7 +357,7 @@ class BaseVAE(BaseEstimator):
             self.encoder_,
             self.decoder_,
             self.decoder_variance_,
-            self._layout.likelihood,
+            self._layout.family,
             decoder_df=self.decoder_df_,
         )
 
@@ -362,6 +395,8 @@ class BaseVAE(BaseEstimator):
 
     def _validate_samples(self, X):
         """Validated 2-D ``X`` in the fitted layout, for the methods used after fit."""
+        if self._layout.columns is not None:
+            return self._encoded_table(X, self._layout.columns, reset=False), None
         return validate_samples(self, X, reset=False, fitted_image_shape=self.image_shape_)
 
     def _decode(self, Z):

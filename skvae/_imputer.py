@@ -129,6 +129,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
     # Hiding observed entries only makes sense if the encoder can tell a
     # hidden (missing) entry from an observed 0: it reads the mask too.
     _missing_entries = "zero_and_mask"
+    _takes_mixed_tables = False
 
     # MIWAE's two hidden layers on a table; none on images, as for the VAE.
     _auto_hidden_layer_sizes = {"dense": (128, 128), "conv": ()}

@@ -11,7 +11,7 @@ inside one graph.
 import numpy as np
 import tensorflow as tf
 
-from ._likelihoods import likelihood_family
+from ._likelihoods import as_family
 from ._losses import (
     importance_weighted_mean,
     log_importance_weights,
@@ -58,8 +58,9 @@ class CompiledVAE:
             a family without a variance (Bernoulli). It is a variable read
             at every call, so it can be set after the functions are traced
             (the fitted variance needs ``encode`` and ``decode`` first).
-        likelihood: A registered likelihood's name; :attr:`family` is the
-            family registered under it.
+        likelihood: A registered likelihood's name, whose registered family
+            is :attr:`family`, or a :class:`~skvae._likelihoods.Likelihood`
+            (a mixed table's).
         decoder_df: The degrees of freedom (Student's t), one or one per
             feature, or None for a family without them.
     """
@@ -77,7 +78,7 @@ class CompiledVAE:
         self.decoder_variance = tf.Variable(per_sample(decoder_variance), trainable=False)
         self.decoder_df = None if decoder_df is None else tf.constant(per_sample(decoder_df))
         variance, df = self.decoder_variance, self.decoder_df
-        self.family = family = likelihood_family(likelihood)
+        self.family = family = as_family(likelihood)
         self.latent_dim = latent_dim = decoder.input_shape[-1]
         samples = tf.TensorSpec((None, *sample_shape), tf.float32)
         latents = tf.TensorSpec((None, latent_dim), tf.float32)

@@ -204,7 +204,7 @@ def _load_layout(value, context):
     from ._layout import Layout
     from ._likelihoods import likelihood_family
 
-    fields = {field.name for field in dataclasses.fields(Layout)}
+    fields = {field.name for field in dataclasses.fields(Layout)} - {"columns"}
     _check(
         isinstance(value, dict) and set(value) == fields,
         f"layout must have exactly the entries {sorted(fields)}",
@@ -269,7 +269,13 @@ def _load_layout(value, context):
 
 
 def _dump_layout(layout, arrays):
+    if layout.columns is not None:
+        raise TypeError(
+            "cannot save a model fitted on a DataFrame with categorical columns: model "
+            "files do not hold column types yet; pickle it instead."
+        )
     fields = dataclasses.asdict(layout)
+    del fields["columns"]
     image_shape = layout.image_shape
     return {
         **fields,
@@ -584,7 +590,7 @@ def _dump_params(estimator, arrays):
 
 #: Parameters newer than some format-1 files, with the value that trains a
 #: continued or repeated fit of such a file's estimator as it was trained.
-ADDED_PARAMETERS = {"learning_rate_schedule": "constant"}
+ADDED_PARAMETERS = {"learning_rate_schedule": "constant", "column_types": None}
 
 
 def _load_params(value, estimator_class, read_array):
