@@ -167,9 +167,6 @@ class BaseVAE(BaseEstimator):
     #: "Time to a good model"), so it is for the user to ask for.
     _auto_hidden_layer_sizes = {"dense": (64,), "conv": ()}
 
-    #: Whether the estimator takes mixed tables (DataFrames with categorical columns).
-    _takes_mixed_tables = True
-
     def _validate_training_samples(self, X):
         """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
         return validate_samples(self, X, reset=True)
@@ -184,12 +181,11 @@ class BaseVAE(BaseEstimator):
         columns = infer_columns(X, self.column_types)
         if columns is None:
             return (*self._validate_training_samples(X), None)
-        if not self._takes_mixed_tables:
-            raise ValueError(
-                f"{type(self).__name__} does not take categorical columns yet; X has "
-                f"{', '.join(repr(c.name) for c in columns.categorical)}."
-            )
-        return self._encoded_table(X, columns, reset=True), None, columns
+        return self._validate_training_mixed(X, columns), None, columns
+
+    def _validate_training_mixed(self, X, columns):
+        """The network's features of the training mixed table ``X``; a subclass adds checks."""
+        return self._encoded_table(X, columns, reset=True)
 
     def _encoded_table(self, X, columns, *, reset):
         """The network's features of the mixed table ``X`` (see ``_columns``)."""

@@ -108,10 +108,10 @@ class TableColumns:
         """
         pd = self.pandas_of_frame(X, name)
         features = np.empty((len(X), self.n_features), dtype=np.float64)
-        for j, (position, column) in enumerate(self._of_kind(REAL)):
+        for j, (position, column) in enumerate(self.of_kind(REAL)):
             features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
         start = len(self.real)
-        for position, column in self._of_kind(CATEGORICAL):
+        for position, column in self.of_kind(CATEGORICAL):
             series = X.iloc[:, position]
             codes = _category_codes(series, column, pd, name)
             block = np.zeros((len(X), column.width))
@@ -156,11 +156,11 @@ class TableColumns:
 
         means = np.asarray(means)
         values, start = {}, len(self.real)
-        for j, (position, column) in enumerate(self._of_kind(REAL)):
+        for j, (position, column) in enumerate(self.of_kind(REAL)):
             dtype = np.dtype(column.dtype)
             # Integer columns modelled as real come back as float64.
             values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
-        for position, column in self._of_kind(CATEGORICAL):
+        for position, column in self.of_kind(CATEGORICAL):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
             start += column.width
@@ -169,7 +169,7 @@ class TableColumns:
         frame.columns = [column.name for column in self.columns]
         return frame
 
-    def _of_kind(self, kind):
+    def of_kind(self, kind):
         """``(position, column)`` of the columns of ``kind``, in column order."""
         return [(i, column) for i, column in enumerate(self.columns) if column.kind == kind]
 

@@ -139,7 +139,9 @@ class CompiledVAE:
             log_weights = log_importance_weights(
                 draws_log_likelihood(x, x_hat, n_draws), z, mu, log_var
             )
-            x_hat = tf.reshape(x_hat, (n_samples, n_draws, *sample_shape))
+            # The weights score the decoder's raw outputs; the imputation
+            # averages the family's means (a categorical's probabilities).
+            x_hat = tf.reshape(family.mean(x_hat), (n_samples, n_draws, *sample_shape))
             return (
                 importance_weighted_mean(log_weights, x_hat),
                 tf.gather(x_hat, resampled_index(log_weights, u), batch_dims=1),
@@ -189,9 +191,9 @@ class CompiledVAE:
 
         Returns:
             ``(mean, draw)``, both of the shape of ``x`` and complete: the
-            self-normalised importance-weighted mean of the decoder's means
-            ``x_hat(z_i)`` (weights ``p(x_obs | z_i) p(z_i) / q(z_i | x_obs)``),
-            and the decoder's mean at one draw resampled by those weights.
+            self-normalised importance-weighted mean of the family's means
+            at ``x_hat(z_i)`` (weights ``p(x_obs | z_i) p(z_i) / q(z_i | x_obs)``),
+            and the family's mean at one draw resampled by those weights.
         """
         return _call_padded(self._impute, x, eps, u)
 

@@ -280,7 +280,9 @@ SHARED_PARAMETER_DOCS = {
         is one-hot for the encoder, its decoder outputs are the logits of a
         softmax over its categories, and ``inverse_transform`` and ``sample``
         return a DataFrame with the fitted columns, dtypes and categories
-        (the most probable category). Its real columns follow
+        (the most probable category), and ``VAEImputer`` fills every column's
+        missing entries (NaN, None, ``pd.NA``) in a DataFrame of the input's
+        columns and dtypes. Its real columns follow
         ``likelihood`` (``"gaussian"`` or ``"student_t"``, the default, with
         ``noise_scale`` over the real columns only) and the model learns
         their noise, so ``alpha`` must be ``"auto"``. A category unseen at

@@ -218,9 +218,119 @@ def test_bad_input_after_fit_is_refused_by_name(fitted, change, error, message):
         fitted.transform(change(TABLE))
 
 
-def test_the_imputer_refuses_categorical_columns_for_now():
-    with pytest.raises(ValueError, match=r"VAEImputer does not take categorical columns yet"):
-        VAEImputer(epochs=1).fit(TABLE)
+# The imputer on a mixed table -----------------------------------------------------
+
+
+def with_missing(table, fraction=0.15, seed=1):
+    """``table`` with entries missing at random, each type with its own marker."""
+    rng = np.random.default_rng(seed)
+    table = table.assign(flag=table["flag"].astype("boolean"))
+    markers = {"x": np.nan, "colour": np.nan, "flag": pd.NA, "name": None, "size": np.nan}
+    for name, marker in markers.items():
+        table.loc[rng.random(len(table)) < fraction, name] = marker
+    return table
+
+
+INCOMPLETE = with_missing(TABLE)
+
+
+@pytest.fixture(scope="module")
+def imputer():
+    return VAEImputer(latent_dim=2, epochs=40, random_state=0).fit(INCOMPLETE)
+
+
+def test_the_imputer_fills_every_type_and_keeps_what_is_observed(imputer):
+    completed = imputer.transform(INCOMPLETE)
+    assert isinstance(completed, pd.DataFrame)
+    assert not completed.isna().any().any()
+    pd.testing.assert_index_equal(completed.index, INCOMPLETE.index)
+    pd.testing.assert_series_equal(completed.dtypes, INCOMPLETE.dtypes)
+    observed = INCOMPLETE.notna()
+    for name in INCOMPLETE.columns:
+        kept = observed[name].to_numpy()
+        np.testing.assert_array_equal(
+            completed[name].to_numpy()[kept], INCOMPLETE[name].to_numpy()[kept], err_msg=name
+        )
+    # Categories driven by the latent factor are imputed from the observed columns.
+    for name in ("flag", "name"):
+        missing = ~observed[name].to_numpy()
+        assert (completed[name][missing] == TABLE[name][missing]).mean() > 0.8, name
+
+
+def test_set_output_pandas_keeps_the_columns_and_dtypes(imputer):
+    completed = clone_fitted(imputer).set_output(transform="pandas").transform(INCOMPLETE)
+    assert list(completed.columns) == list(INCOMPLETE.columns)
+    pd.testing.assert_series_equal(completed.dtypes, INCOMPLETE.dtypes)
+    assert list(imputer.get_feature_names_out()) == list(INCOMPLETE.columns)
+
+
+def clone_fitted(estimator):
+    return pickle.loads(pickle.dumps(estimator))
+
+
+def test_sample_posterior_draws_valid_categories(imputer):
+    drawer = clone_fitted(imputer).set_params(sample_posterior=True)
+    drawn = drawer.transform(INCOMPLETE)
+    pd.testing.assert_series_equal(drawn.dtypes, INCOMPLETE.dtypes)
+    assert not drawn.isna().any().any()
+    assert set(drawn["colour"]) <= set(TABLE["colour"].cat.categories)
+    # Draws, not the most probable values: some imputed entries differ from them.
+    mode = imputer.transform(INCOMPLETE)
+    missing = INCOMPLETE[["x", "colour", "name"]].isna().to_numpy()
+    assert (drawn[["x", "colour", "name"]].to_numpy() != mode[["x", "colour", "name"]].to_numpy())[
+        missing
+    ].any()
+
+
+def test_a_mixed_imputer_round_trips_through_a_model_file(imputer):
+    buffer = io.BytesIO()
+    skvae.save(imputer, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    pd.testing.assert_frame_equal(loaded.transform(INCOMPLETE), imputer.transform(INCOMPLETE))
+
+
+def known_mixture(n, seed):
+    """Three equally likely classes ``c`` with 2-D Gaussian features around their means.
+
+    Returns the table, the Bayes classifier's guess of ``c`` from the features
+    (the most probable class under the true model) and ``c``.
+    """
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, 3, size=n)
+    means = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
+    x = means[c] + rng.normal(size=(n, 2))
+    log_posterior = np.stack([stats.multivariate_normal(m).logpdf(x) for m in means], axis=1)
+    table = pd.DataFrame(
+        {"a": x[:, 0], "b": x[:, 1], "c": pd.Categorical(np.array(["p", "q", "r"])[c])}
+    )
+    return table, log_posterior.argmax(axis=1), c
+
+
+def test_the_imputed_category_approaches_the_bayes_rate():
+    train, _, _ = known_mixture(1500, 0)
+    train.loc[np.random.default_rng(2).random(1500) < 0.2, "c"] = np.nan
+    test, bayes, c = known_mixture(1000, 1)
+    test["c"] = np.nan
+    imputed = VAEImputer(latent_dim=2, epochs=30, random_state=0).fit(train).transform(test)
+    bayes_rate = (bayes != c).mean()
+    error = (imputed["c"].cat.codes.to_numpy() != c).mean()
+    assert 0.25 < bayes_rate < 0.4  # a problem where the features leave real doubt
+    assert error < bayes_rate + 0.05
+
+
+@pytest.mark.parametrize(
+    "params, table, message",
+    [
+        (dict(missing_values=-1.0), INCOMPLETE, r"leave missing_values=np.nan"),
+        (dict(add_indicator=True), INCOMPLETE, r"add_indicator=True is not available"),
+        (dict(), INCOMPLETE.assign(x=np.nan), r"column\(s\) x of X have no observed value"),
+    ],
+)
+def test_the_imputer_refuses_what_a_mixed_table_cannot_take(params, table, message):
+    with pytest.raises(ValueError, match=message):
+        VAEImputer(epochs=1, **params).fit(table)
 
 
 def test_a_mixed_model_round_trips_through_a_model_file(fitted):
@@ -244,3 +354,9 @@ def test_a_mixed_model_round_trips_through_a_model_file(fitted):
 def test_settings_a_mixed_table_cannot_take_are_refused(params, message):
     with pytest.raises(ValueError, match=message):
         VariationalAutoencoder(epochs=1, **params).fit(TABLE)
+
+
+def test_onnx_refuses_a_mixed_model(fitted):
+    onnx = pytest.importorskip("skvae.onnx")
+    with pytest.raises(ValueError, match=r"categorical columns cannot be converted to ONNX"):
+        onnx.to_onnx(fitted)
