@@ -13,13 +13,15 @@ columns are typed once, at the first ``fit``:
   integers are never taken for counts or categories unless
   ``column_types`` says so;
 - ``column_types`` (a dict from a column's name, or its integer position
-  where ``X`` has no column of that name, to ``"real"`` or
-  ``"categorical"``) overrides the inferred type.
+  where ``X`` has no column of that name, to ``"real"``, ``"count"`` or
+  ``"categorical"``) overrides the inferred type. A **count** column (never
+  inferred) holds non-negative integers, modelled as Poisson.
 
-The network sees the real columns first, in their order, then each
-categorical column's categories one-hot, in column order; a missing entry
+The network sees the real columns first, in their order, then the count
+columns, then each categorical column's categories one-hot, in column order; a missing entry
 (NaN, None, ``pd.NA``) is NaN in each of its features. Decoding reverses
-this: the decoder's means become the real columns and each categorical
+this: the decoder's means become the real columns, the count columns' rates
+(rounded to the nearest integer for an integer dtype) and each categorical
 column's most probable category, in a DataFrame with the fitted column
 order, names, dtypes and categories.
 
@@ -32,10 +34,12 @@ import dataclasses
 
 import numpy as np
 
-from ._likelihoods import Categorical, MixedLikelihood
+from ._likelihoods import Categorical, MixedLikelihood, Poisson
 
-REAL, CATEGORICAL = "real", "categorical"
-COLUMN_TYPES = (REAL, CATEGORICAL)
+REAL, COUNT, CATEGORICAL = "real", "count", "categorical"
+COLUMN_TYPES = (REAL, COUNT, CATEGORICAL)
+#: The types whose column is one network feature holding its number.
+NUMERIC_TYPES = (REAL, COUNT)
 
 #: Most categories a categorical column may have: beyond this a column is
 #: more likely an identifier or free text than a category, and its one-hot
@@ -51,7 +55,7 @@ class Column:
 
     Attributes:
         name: Its label in the training DataFrame.
-        kind: ``"real"`` or ``"categorical"``.
+        kind: ``"real"``, ``"count"`` or ``"categorical"``.
         dtype: Its pandas dtype's name at fit (``"category"`` for a categorical dtype).
         categories: The categories (plain Python values), or None for a real column.
         ordered: Whether its ``category`` dtype was ordered.
@@ -66,7 +70,7 @@ class Column:
     @property
     def width(self):
         """How many network features the column takes."""
-        return 1 if self.kind == REAL else len(self.categories)
+        return 1 if self.kind in NUMERIC_TYPES else len(self.categories)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +84,10 @@ class TableColumns:
         return [column for column in self.columns if column.kind == REAL]
 
     @property
+    def count(self):
+        return [column for column in self.columns if column.kind == COUNT]
+
+    @property
     def categorical(self):
         return [column for column in self.columns if column.kind == CATEGORICAL]
 
@@ -90,9 +98,11 @@ class TableColumns:
 
     def family(self, real_family):
         """The columns' :class:`~skvae._likelihoods.MixedLikelihood`, ``real_family`` for reals."""
-        n_real = len(self.real)
+        n_real, n_count = len(self.real), len(self.count)
         parts = [(0, n_real, real_family)] if n_real else []
-        start = n_real
+        if n_count:
+            parts.append((n_real, n_real + n_count, _POISSON))
+        start = n_real + n_count
         for column in self.categorical:
             parts.append((start, start + column.width, _CATEGORICAL))
             start += column.width
@@ -108,9 +118,9 @@ class TableColumns:
         """
         pd = self.pandas_of_frame(X, name)
         features = np.empty((len(X), self.n_features), dtype=np.float64)
-        for j, (position, column) in enumerate(self.of_kind(REAL)):
+        for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
-        start = len(self.real)
+        start = len(self.real) + len(self.count)
         for position, column in self.of_kind(CATEGORICAL):
             series = X.iloc[:, position]
             codes = _category_codes(series, column, pd, name)
@@ -155,11 +165,15 @@ class TableColumns:
         import pandas as pd
 
         means = np.asarray(means)
-        values, start = {}, len(self.real)
-        for j, (position, column) in enumerate(self.of_kind(REAL)):
-            dtype = np.dtype(column.dtype)
-            # Integer columns modelled as real come back as float64.
-            values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
+        values, start = {}, len(self.real) + len(self.count)
+        for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
+            dtype = pd.api.types.pandas_dtype(column.dtype)
+            if column.kind == COUNT and dtype.kind in "iu":
+                # An integer count column gets its rate's nearest integer.
+                values[position] = pd.Series(np.rint(means[:, j])).astype(dtype)
+            else:
+                # Integer columns modelled as real come back as float64.
+                values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
         for position, column in self.of_kind(CATEGORICAL):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
@@ -169,12 +183,21 @@ class TableColumns:
         frame.columns = [column.name for column in self.columns]
         return frame
 
-    def of_kind(self, kind):
-        """``(position, column)`` of the columns of ``kind``, in column order."""
-        return [(i, column) for i, column in enumerate(self.columns) if column.kind == kind]
+    def of_kind(self, *kinds):
+        """``(position, column)`` of the columns of ``kinds``, in network order.
+
+        Network order is that of :data:`COLUMN_TYPES`, then column order.
+        """
+        return [
+            (i, column)
+            for kind in kinds
+            for i, column in enumerate(self.columns)
+            if column.kind == kind
+        ]
 
 
 _CATEGORICAL = Categorical()
+_POISSON = Poisson()
 
 
 def _pandas_of(X):
@@ -210,16 +233,16 @@ def infer_columns(X, column_types, n_samples_name="X"):
         return None
     overrides = _overrides_by_position(X, column_types or {})
     kinds = [overrides.get(i, _inferred_kind(X.iloc[:, i], pd)) for i in range(X.shape[1])]
-    if CATEGORICAL not in kinds:
+    if all(kind == REAL for kind in kinds):
         return None
     columns = []
     for i, kind in enumerate(kinds):
         series = X.iloc[:, i]
         name = X.columns[i]
         dtype = _dtype_name(series, pd)
-        if kind == REAL:
-            _real_values(series, Column(name, REAL, dtype), pd, "X")
-            columns.append(Column(name, REAL, dtype))
+        if kind in NUMERIC_TYPES:
+            _real_values(series, Column(name, kind, dtype), pd, "X")
+            columns.append(Column(name, kind, dtype))
             continue
         categories, ordered = _fitted_categories(series, name, pd)
         columns.append(Column(name, CATEGORICAL, dtype, categories, ordered))
@@ -272,16 +295,24 @@ def _inferred_kind(series, pd):
 
 
 def _real_values(series, column, pd, name):
-    """A real column's float64 values, NaN where missing."""
+    """A real or count column's float64 values, NaN where missing."""
     kind = getattr(series.dtype, "kind", None)
     if kind not in "iuf" or isinstance(series.dtype, pd.CategoricalDtype):
         raise ValueError(
-            f"column {column.name!r} of {name} must be numeric (it is real), but has dtype "
-            f"{series.dtype}; pass the column with numbers, as at fit."
+            f"column {column.name!r} of {name} must be numeric (it is {column.kind}), but has "
+            f"dtype {series.dtype}; pass the column with numbers, as at fit."
         )
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise ValueError(f"column {column.name!r} of {name} contains infinity.")
+    if column.kind == COUNT:
+        observed = values[~np.isnan(values)]
+        bad = observed[(observed < 0) | (observed != np.round(observed))]
+        if bad.size:
+            raise ValueError(
+                f"column {column.name!r} of {name} is a count column, but holds "
+                f"{float(bad[0])!r}; counts are non-negative integers."
+            )
     return values
 
 

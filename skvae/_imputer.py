@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _imputation
 from ._base import BaseVAE, shared_parameters
-from ._columns import REAL
+from ._columns import NUMERIC_TYPES
 from ._compat import StrOptions, fit_context
 from ._parameters import document_shared
 from ._validation import is_nan, missing_as_nan, validate_samples
@@ -252,7 +252,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
         features = super()._validate_training_mixed(X, columns)
         empty = [
             str(column.name)
-            for position, column in columns.of_kind(REAL)
+            for position, column in columns.of_kind(*NUMERIC_TYPES)
             if X.iloc[:, position].isna().all()
         ]
         if empty:

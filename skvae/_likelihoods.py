@@ -19,6 +19,11 @@ by its :attr:`Likelihood.name`.
 The formulas are module functions that take arrays and return one value
 per sample (a test reaches each without a family); each family's methods
 call its own.
+
+:class:`Categorical` and :class:`Poisson` model single columns of a mixed
+table, and :class:`MixedLikelihood` sums a table's families over its
+columns (``_columns`` builds it); they are not registered, since no whole
+array follows them.
 """
 
 import collections.abc
@@ -27,6 +32,7 @@ import math
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from scipy import stats
 
 from ._validation import check_unit_interval
 
@@ -454,13 +460,70 @@ class Categorical(Likelihood):
         return np.eye(location.shape[-1], dtype=np.float32)[chosen]
 
 
+#: Added to the softplus of a count column's output: the smallest Poisson
+#: rate, so that ``log(rate)`` stays finite where the softplus underflows.
+MIN_POISSON_RATE = 1e-6
+
+
+def poisson_log_likelihood(x, rate, mask=None):
+    """``sum_j x_j log rate_j - rate_j - log(x_j!)`` per sample: the Poisson log-mass.
+
+    Args:
+        x: Counts (non-negative integers), shape ``(batch, ...)``.
+        rate: Positive rates, same shape as ``x``.
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    rate = ops.convert_to_tensor(rate, dtype=x.dtype)
+    terms = x * ops.log(rate) - rate - tf.math.lgamma(x + 1.0)
+    return _masked_sum(terms, mask)
+
+
+class Poisson(Likelihood):
+    """Count columns: the decoder's output, through a softplus, is each count's Poisson rate.
+
+    A family without a variance: the rate is both mean and variance. Not
+    registered: it models the count columns of a mixed table.
+    """
+
+    name = "poisson"
+    has_variance = False
+    calibrates_on_batch = True
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        return poisson_log_likelihood(x, self.mean(x_hat), mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The mean negative log-mass per count."""
+        x = ops.convert_to_tensor(x)
+        return -poisson_log_likelihood(x, self.mean(x_hat), mask) / _n_features(x)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        return self.log_prob(x, x_hat, mask)
+
+    def mean(self, x_hat):
+        """The rate, ``softplus(x_hat)`` plus :data:`MIN_POISSON_RATE`."""
+        return ops.softplus(ops.convert_to_tensor(x_hat)) + MIN_POISSON_RATE
+
+    def standard_noise(self, rng, shape, *, df=None):
+        # Uniform numbers, turned into counts by the Poisson quantile function.
+        return rng.random(shape)
+
+    def draw(self, location, noise, *, variance):
+        return stats.poisson.ppf(noise, location).astype(np.float32)
+
+
 class MixedLikelihood(Likelihood):
     """A table whose columns follow different families: ``log p(x | z)`` is the sum over them.
 
     The network's features are laid out as consecutive parts, one
     ``(start, stop, family)`` each (see ``_columns``): the real columns
     first, under one family (Student's t or Gaussian) whose noise is that of
-    the first ``stop`` features, then one part per categorical column. The
+    the first ``stop`` features, then the count columns (Poisson), then one
+    part per categorical column. The
     learned noise has one entry per network feature, as for a numeric
     table; only the real columns' entries are used.
 
@@ -508,6 +571,7 @@ class MixedLikelihood(Likelihood):
         """The mean over columns of each one's error: squared error or cross-entropy."""
         total, n_columns = 0.0, 0
         for start, stop, family in self.parts:
+            # Poisson's error is per count, as the real family's is per column.
             width = 1 if isinstance(family, Categorical) else stop - start
             error = family.reconstruction_error(
                 x[:, start:stop],

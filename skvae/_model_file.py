@@ -357,7 +357,15 @@ def _is_column_value(value):
 
 
 def _load_columns(value, context):
-    from ._columns import CATEGORICAL, COLUMN_TYPES, MAX_CATEGORIES, REAL, Column, TableColumns
+    from ._columns import (
+        CATEGORICAL,
+        COLUMN_TYPES,
+        MAX_CATEGORIES,
+        NUMERIC_TYPES,
+        REAL,
+        Column,
+        TableColumns,
+    )
 
     _check(
         isinstance(value, list) and len(value) == context.n_features,
@@ -385,12 +393,12 @@ def _load_columns(value, context):
             f"{where}.dtype must be a dtype's name",
         )
         dtype_kind = _dtype_kind(dtype, where)
-        if kind == REAL:
+        if kind in NUMERIC_TYPES:
             _check(
                 dtype_kind in "iuf" and categories is None and not ordered,
-                f"{where}: a real column has a numeric dtype, no categories and is not ordered",
+                f"{where}: a {kind} column has a numeric dtype, no categories and is not ordered",
             )
-            columns.append(Column(name, REAL, dtype))
+            columns.append(Column(name, kind, dtype))
             continue
         _check(
             isinstance(categories, list)
@@ -407,8 +415,8 @@ def _load_columns(value, context):
         )
         columns.append(Column(name, CATEGORICAL, dtype, tuple(categories), ordered))
     _check(
-        any(column.kind == CATEGORICAL for column in columns),
-        "layout.columns must hold a categorical column (a numeric table has none)",
+        any(column.kind != REAL for column in columns),
+        "layout.columns must hold a column that is not real (a numeric table has none)",
     )
     return TableColumns(tuple(columns))
 

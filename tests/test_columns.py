@@ -89,7 +89,11 @@ def test_numeric_data_take_the_numeric_path():
     [
         (TABLE, {"nope": "real"}, r"column_types names column 'nope', which X does not have"),
         (TABLE, {9: "real"}, r"column_types names column position 9, but X has 6 columns"),
-        (TABLE, {"x": "count"}, r"column_types\['x'\] must be one of \['real', 'categorical'\]"),
+        (
+            TABLE,
+            {"x": "ordinal"},
+            r"column_types\['x'\] must be one of \['real', 'count', 'categorical'\]",
+        ),
         (TABLE, {"x": "real", 0: "categorical"}, r"names column 'x' twice"),
         (np.zeros((4, 2)), {0: "categorical"}, r"types the columns of a pandas DataFrame"),
         (TABLE, {"name": "real"}, r"column 'name' of X must be numeric \(it is real\)"),
@@ -360,3 +364,73 @@ def test_onnx_refuses_a_mixed_model(fitted):
     onnx = pytest.importorskip("skvae.onnx")
     with pytest.raises(ValueError, match=r"categorical columns cannot be converted to ONNX"):
         onnx.to_onnx(fitted)
+
+
+# Count columns -------------------------------------------------------------------
+
+
+def count_table(n=240, seed=0):
+    """A latent factor ``z`` drives a real column, a Poisson count and a category."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "x": z + 0.1 * rng.normal(size=n),
+            "visits": rng.poisson(np.exp(1.0 + z)),
+            "kind": np.where(z > 0, "u", "v"),
+        }
+    )
+
+
+COUNTS = count_table()
+
+
+def test_a_count_column_is_only_ever_named():
+    assert infer_columns(COUNTS[["x", "visits"]], None) is None  # integers are real
+    columns = infer_columns(COUNTS[["x", "visits"]], {"visits": "count"})
+    assert [column.kind for column in columns.columns] == [REAL, "count"]
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ([1, -2, 3], r"column 'visits' of X is a count column, but holds -2.0; counts are"),
+        ([1.0, 2.5, 3.0], r"column 'visits' of X is a count column, but holds 2.5"),
+        (["1", "2", "3"], r"column 'visits' of X must be numeric \(it is count\)"),
+    ],
+)
+def test_bad_counts_are_refused_by_name(values, message):
+    frame = pd.DataFrame({"visits": values})
+    with pytest.raises(ValueError, match=message):
+        infer_columns(frame, {"visits": "count"})
+
+
+def test_counts_are_modelled_and_decoded_as_integers():
+    vae = VariationalAutoencoder(
+        latent_dim=1, epochs=60, early_stopping=False, random_state=0, column_types={1: "count"}
+    ).fit(COUNTS)
+    decoded = vae.inverse_transform(vae.transform(COUNTS))
+    pd.testing.assert_series_equal(decoded.dtypes, COUNTS.dtypes)
+    assert (decoded["visits"] >= 0).all()
+    assert np.corrcoef(decoded["visits"], COUNTS["visits"])[0, 1] > 0.7
+    assert np.isfinite(vae.score_samples(COUNTS)).all()
+    pd.testing.assert_series_equal(vae.sample(10, 0).dtypes, COUNTS.dtypes)
+    with pytest.raises(ValueError, match=r"is a count column, but holds -1.0"):
+        vae.transform(COUNTS.assign(visits=-1))
+    buffer = io.BytesIO()
+    skvae.save(vae, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    pd.testing.assert_frame_equal(loaded.sample(10, 0), vae.sample(10, 0))
+
+
+def test_the_imputer_fills_counts_with_counts():
+    incomplete = COUNTS.assign(visits=COUNTS["visits"].astype("Int64"))
+    incomplete.loc[::5, "visits"] = pd.NA
+    imputer = VAEImputer(latent_dim=2, epochs=30, random_state=0, column_types={"visits": "count"})
+    completed = imputer.fit(incomplete).transform(incomplete)
+    assert completed["visits"].dtype == "Int64" and not completed["visits"].isna().any()
+    assert (completed["visits"] >= 0).all()
+    kept = incomplete["visits"].notna()
+    pd.testing.assert_series_equal(completed["visits"][kept], incomplete["visits"][kept])
+    drawn = imputer.set_params(sample_posterior=True).transform(incomplete)
+    assert (drawn["visits"] >= 0).all() and drawn["visits"].dtype == "Int64"

@@ -178,6 +178,37 @@ def test_a_mixed_table_sums_its_columns_log_densities_and_masses(table, column, 
     )
 
 
+@property_test
+@given(st.data())
+def test_the_poisson_is_the_summed_logpmf_at_the_softplus_rate(data):
+    shape = (data.draw(st.integers(1, 5)), data.draw(st.integers(1, 4)))
+    x = data.draw(hnp.arrays(np.float32, shape, elements=st.integers(0, 60).map(float)))
+    x_hat = data.draw(hnp.arrays(np.float32, shape, elements=float32s(-10, 10)))
+    observed = data.draw(hnp.arrays(np.bool_, shape))
+    family = _likelihoods.Poisson()
+    rate = np.asarray(family.mean(x_hat), dtype=np.float64)
+    np.testing.assert_allclose(rate, np.logaddexp(0, np.float64(x_hat)) + 1e-6, rtol=1e-5)
+    filled, mask = observed_entries(np.where(observed, x, np.float32(np.nan)))
+    np.testing.assert_allclose(
+        np.asarray(family.log_prob(filled, x_hat, mask), dtype=np.float64),
+        summed_observed(stats.poisson.logpmf(x, rate), observed),
+        rtol=1e-4,
+        atol=1e-3,
+    )
+
+
+def test_poisson_draws_follow_the_rate():
+    family = _likelihoods.Poisson()
+    rate = np.full(6000, 3.5, np.float32)
+    draws = family.draw(
+        rate, family.standard_noise(np.random.default_rng(0), rate.shape), variance=None
+    )
+    assert np.array_equal(draws, np.round(draws)) and draws.min() >= 0
+    assert draws.mean() == pytest.approx(3.5, abs=0.1) and draws.var() == pytest.approx(
+        3.5, abs=0.3
+    )
+
+
 def test_the_categorical_mean_is_the_softmax_and_its_draws_follow_it():
     family = _likelihoods.Categorical()
     logits = np.log(np.array([[0.2, 0.5, 0.3]], np.float32))

@@ -956,11 +956,17 @@ MIXED_REFUSALS = {
         "layout.columns must be null or a list of n_features_in",
     ),
     "extra column entry": (_set_column(0, "extra", 1), r"layout.columns\[0\] must have exactly"),
-    "unknown kind": (_set_column(0, "kind", "count"), r"layout.columns\[0\].kind"),
+    "unknown kind": (_set_column(0, "kind", "ordinal"), r"layout.columns\[0\].kind"),
     "renamed column": (_set_column(0, "name", "w"), r"columns\[0\].name must be feature_names_in"),
     "name not a string": (_set_column(0, "name", [1]), r"columns\[0\].name must be a string"),
     "real with categories": (_set_column(0, "categories", [1, 2]), "a real column has"),
     "real of a string dtype": (_set_column(0, "dtype", "object"), "a real column has"),
+    "count with categories": (
+        _edit_json(
+            lambda d: d["fitted"]["layout"]["columns"][0].update(kind="count", categories=[1, 2])
+        ),
+        "a count column has",
+    ),
     "one category": (_set_column(1, "categories", ["red"]), r"columns\[1\].categories must be"),
     "mixed category types": (
         _set_column(1, "categories", ["red", 1, "green"]),
@@ -990,7 +996,7 @@ MIXED_REFUSALS = {
                 for c in d["fitted"]["layout"]["columns"]
             ]
         ),
-        "layout.columns must hold a categorical column",
+        "layout.columns must hold a column that is not real",
     ),
     "images": (_edit_json(_set("fitted.layout.image_shape", [1, 1, 13])), "image_shape"),
     "sigmoid output": (
@@ -1006,7 +1012,7 @@ MIXED_REFUSALS = {
         "params.column_types must be null or distinct",
     ),
     "column_types of an unknown type": (
-        _edit_json(_set("params.column_types", [["n", "count"]])),
+        _edit_json(_set("params.column_types", [["n", "ordinal"]])),
         "params.column_types must be null or distinct",
     ),
     "column_types repeated": (
