@@ -16,8 +16,10 @@ from numbers import Integral, Real
 import numpy as np
 import tensorflow as tf
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import validate_data
 
 from . import _scoring
+from ._columns import infer_columns
 from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
@@ -79,6 +81,7 @@ class BaseVAE(BaseEstimator):
         "n_training_draws": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "distribute_strategy": [None, tf.distribute.Strategy],
+        "column_types": [None, dict],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -109,6 +112,7 @@ class BaseVAE(BaseEstimator):
         n_training_draws=1,
         n_importance_samples=10,
         distribute_strategy=None,
+        column_types=None,
         random_state=None,
         verbose=0,
     ):
@@ -135,6 +139,7 @@ class BaseVAE(BaseEstimator):
         self.n_training_draws = n_training_draws
         self.n_importance_samples = n_importance_samples
         self.distribute_strategy = distribute_strategy
+        self.column_types = column_types
         self.random_state = random_state
         self.verbose = verbose
 
@@ -166,6 +171,29 @@ class BaseVAE(BaseEstimator):
     def _validate_training_samples(self, X):
         """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
         return validate_samples(self, X, reset=True)
+
+    def _validate_training_table(self, X):
+        """Training ``X`` validated as :meth:`_validate_training_samples`, and its columns.
+
+        A mixed table (see ``_columns``) becomes the network's features,
+        with its :class:`~skvae._columns.TableColumns`; other data take the
+        numeric path, with None.
+        """
+        columns = infer_columns(X, self.column_types)
+        if columns is None:
+            return (*self._validate_training_samples(X), None)
+        return self._validate_training_mixed(X, columns), None, columns
+
+    def _validate_training_mixed(self, X, columns):
+        """The network's features of the training mixed table ``X``; a subclass adds checks."""
+        return self._encoded_table(X, columns, reset=True)
+
+    def _encoded_table(self, X, columns, *, reset):
+        """The network's features of the mixed table ``X`` (see ``_columns``)."""
+        columns.pandas_of_frame(X)
+        # Sets or checks n_features_in_ and feature_names_in_, on the DataFrame's columns.
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        return columns.encode(X, allow_missing=self._missing_entries is not None)
 
     def _objective(self):
         """What training minimises, from the current parameters and the fitted layout."""
@@ -206,7 +234,7 @@ class BaseVAE(BaseEstimator):
                 X, _ = self._validate_samples(X)
                 structure = None
             else:
-                X, input_image_shape = self._validate_training_samples(X)
+                X, input_image_shape, columns = self._validate_training_table(X)
                 self._layout = resolve_layout(
                     X,
                     input_image_shape,
@@ -217,6 +245,7 @@ class BaseVAE(BaseEstimator):
                     noise_scale=self.noise_scale,
                     alpha=self.alpha,
                     missing_entries=self._missing_entries,
+                    columns=columns,
                 )
                 structure = network_structure(
                     self._layout,
@@ -278,7 +307,7 @@ class BaseVAE(BaseEstimator):
                 self._compiled = CompiledVAE(
                     self.encoder_,
                     self.decoder_,
-                    likelihood=self._layout.likelihood,
+                    likelihood=self._layout.family,
                     decoder_df=self.decoder_df_,
                 )
                 self.decoder_variance_ = _scoring.resolve_decoder_variance(
@@ -325,7 +354,7 @@ class BaseVAE(BaseEstimator):
             self.encoder_,
             self.decoder_,
             self.decoder_variance_,
-            self._layout.likelihood,
+            self._layout.family,
             decoder_df=self.decoder_df_,
         )
 
@@ -363,6 +392,8 @@ class BaseVAE(BaseEstimator):
 
     def _validate_samples(self, X):
         """Validated 2-D ``X`` in the fitted layout, for the methods used after fit."""
+        if self._layout.columns is not None:
+            return self._encoded_table(X, self._layout.columns, reset=False), None
         return validate_samples(self, X, reset=False, fitted_image_shape=self.image_shape_)
 
     def _decode(self, Z):

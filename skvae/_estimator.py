@@ -246,7 +246,10 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         check_is_fitted(self)
         Z = validate_latent_points(X, self._n_features_out)
-        return self._decode(Z).astype(Z.dtype, copy=False)
+        decoded = self._decode(Z)
+        if self._layout.columns is not None:  # a DataFrame of the fitted columns' dtypes
+            return decoded
+        return decoded.astype(Z.dtype, copy=False)
 
     def sample(self, n_samples=1, random_state=None):
         """Generate samples by decoding draws from the prior ``N(0, I)``.

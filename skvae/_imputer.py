@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _imputation
 from ._base import BaseVAE, shared_parameters
+from ._columns import NUMERIC_TYPES
 from ._compat import StrOptions, fit_context
 from ._parameters import document_shared
 from ._validation import is_nan, missing_as_nan, validate_samples
@@ -205,6 +206,11 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
         return dataclasses.replace(super()._objective(), mask_augmentation=mask_augmentation)
 
     def _finish_fit(self, X):
+        if self._layout.columns is not None:
+            # A mixed table has no empty column (see _validate_training_mixed).
+            self._empty_features = np.zeros(self.n_features_in_, dtype=bool)
+            self.indicator_ = None
+            return
         self._empty_features = np.isnan(X).all(axis=0)
         self.indicator_ = (
             MissingIndicator(error_on_new=False).fit(X) if self.add_indicator else None
@@ -230,8 +236,36 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
             )
         return X, input_image_shape
 
+    def _validate_training_mixed(self, X, columns):
+        self._missing_values = self.missing_values
+        self._keep_empty_features = self.keep_empty_features
+        if not is_nan(self.missing_values):
+            raise ValueError(
+                f"missing_values={self.missing_values!r}, but in a DataFrame with categorical "
+                "columns a missing entry is NaN, None or pd.NA; leave missing_values=np.nan."
+            )
+        if self.add_indicator:
+            raise ValueError(
+                "add_indicator=True is not available for a DataFrame with categorical "
+                "columns yet; use sklearn.impute.MissingIndicator alongside."
+            )
+        features = super()._validate_training_mixed(X, columns)
+        empty = [
+            str(column.name)
+            for position, column in columns.of_kind(*NUMERIC_TYPES)
+            if X.iloc[:, position].isna().all()
+        ]
+        if empty:
+            raise ValueError(
+                f"column(s) {', '.join(empty)} of X have no observed value, so nothing to "
+                "learn them from; drop them."
+            )
+        return features
+
     def _validate_incomplete(self, X, *, reset):
         """Validated 2-D float ``X`` with NaN where values are missing, and its image shape."""
+        if not reset and self._layout.columns is not None:
+            return self._encoded_table(X, self._layout.columns, reset=False), None
         X, input_image_shape = validate_samples(
             self,
             X,
@@ -259,7 +293,9 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
             unchanged, in the layout of ``X``; float32 for float32 input,
             float64 otherwise. 2-D output drops the features with no value
             observed at ``fit`` (unless ``keep_empty_features``) and appends
-            the indicator columns (with ``add_indicator``).
+            the indicator columns (with ``add_indicator``). For a DataFrame
+            with categorical columns, a DataFrame with its index, columns
+            and dtypes (see ``column_types``).
 
         Examples
         --------
@@ -273,6 +309,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
         (dtype('float32'), 0)
         """
         check_is_fitted(self)
+        frame = X
         X, input_image_shape = self._validate_incomplete(X, reset=False)
         completed = _imputation.impute(
             self._compiled,
@@ -282,6 +319,12 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
             sample_posterior=self.sample_posterior,
             seed=self._inference_seed,
         )
+        if self._layout.columns is not None:
+            # Observed categories are one-hot, imputed ones probabilities (or a
+            # drawn one-hot): decoding takes each row's most probable category.
+            completed = self._layout.columns.decode(completed)
+            completed.index = frame.index
+            return completed
         # As scikit-learn's imputers do: a feature never observed at fit has no
         # learned value, so its missing entries become 0.
         empty = self._empty_features

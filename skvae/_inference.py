@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ._compat import per_model_function
-from ._likelihoods import likelihood_family
+from ._likelihoods import as_family
 from ._losses import (
     importance_weighted_mean,
     log_importance_weights,
@@ -63,8 +63,9 @@ class CompiledVAE:
             a family without a variance (Bernoulli). It is a variable read
             at every call, so it can be set after the functions are traced
             (the fitted variance needs ``encode`` and ``decode`` first).
-        likelihood: A registered likelihood's name; :attr:`family` is the
-            family registered under it.
+        likelihood: A registered likelihood's name, whose registered family
+            is :attr:`family`, or a :class:`~skvae._likelihoods.Likelihood`
+            (a mixed table's).
         decoder_df: The degrees of freedom (Student's t), one or one per
             feature, or None for a family without them.
     """
@@ -82,7 +83,7 @@ class CompiledVAE:
         self.decoder_variance = tf.Variable(per_sample(decoder_variance), trainable=False)
         self.decoder_df = None if decoder_df is None else tf.constant(per_sample(decoder_df))
         variance, df = self.decoder_variance, self.decoder_df
-        self.family = family = likelihood_family(likelihood)
+        self.family = family = as_family(likelihood)
         self.latent_dim = latent_dim = decoder.input_shape[-1]
         samples = tf.TensorSpec((None, *sample_shape), tf.float32)
         latents = tf.TensorSpec((None, latent_dim), tf.float32)
@@ -145,7 +146,9 @@ class CompiledVAE:
             log_weights = log_importance_weights(
                 draws_log_likelihood(x, x_hat, n_draws), z, mu, log_var
             )
-            x_hat = tf.reshape(x_hat, (n_samples, n_draws, *sample_shape))
+            # The weights score the decoder's raw outputs; the imputation
+            # averages the family's means (a categorical's probabilities).
+            x_hat = tf.reshape(family.mean(x_hat), (n_samples, n_draws, *sample_shape))
             return (
                 importance_weighted_mean(log_weights, x_hat),
                 tf.gather(x_hat, resampled_index(log_weights, u), batch_dims=1),
@@ -195,9 +198,9 @@ class CompiledVAE:
 
         Returns:
             ``(mean, draw)``, both of the shape of ``x`` and complete: the
-            self-normalised importance-weighted mean of the decoder's means
-            ``x_hat(z_i)`` (weights ``p(x_obs | z_i) p(z_i) / q(z_i | x_obs)``),
-            and the decoder's mean at one draw resampled by those weights.
+            self-normalised importance-weighted mean of the family's means
+            at ``x_hat(z_i)`` (weights ``p(x_obs | z_i) p(z_i) / q(z_i | x_obs)``),
+            and the family's mean at one draw resampled by those weights.
         """
         return _call_padded(self._impute, x, eps, u)
 

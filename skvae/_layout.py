@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ._columns import TableColumns
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE
 from ._likelihoods import likelihood_family
@@ -45,6 +46,9 @@ class Layout:
             name (see :attr:`family`).
         noise_scale: ``"shared"`` (one noise scale) or ``"feature"`` (one
             per feature).
+        columns: For a mixed table (a DataFrame with categorical columns),
+            its :class:`~skvae._columns.TableColumns`; :attr:`likelihood` is
+            then its real columns' family. None for numeric data.
     """
 
     n_features: int
@@ -56,11 +60,17 @@ class Layout:
     missing_entries: str | None = None
     likelihood: str = "gaussian"
     noise_scale: str = "shared"
+    columns: TableColumns | None = None
 
     @property
     def family(self):
-        """The :class:`~skvae._likelihoods.Likelihood` registered as :attr:`likelihood`."""
-        return likelihood_family(self.likelihood)
+        """The :class:`~skvae._likelihoods.Likelihood` registered as :attr:`likelihood`.
+
+        For a mixed table, the :class:`~skvae._likelihoods.MixedLikelihood`
+        of that family on the real columns and a categorical per categorical column.
+        """
+        family = likelihood_family(self.likelihood)
+        return family if self.columns is None else self.columns.family(family)
 
     @property
     def is_table(self):
@@ -77,7 +87,12 @@ class Layout:
         return iter_batches(X, batch_size, self.sample_shape, self.input_scale, rows)
 
     def to_output(self, decoded):
-        """Decoder means as the user sees them: rescaled, in the layout fit received."""
+        """Decoder means as the user sees them: rescaled, in the layout fit received.
+
+        A mixed table's are a DataFrame of its columns (see ``_columns``).
+        """
+        if self.columns is not None:
+            return self.columns.decode(self.family.mean(decoded))
         shape = self.image_shape if self.outputs_images else (self.n_features,)
         return (decoded * self.input_scale).reshape((-1, *shape))
 
@@ -93,6 +108,7 @@ def resolve_layout(
     noise_scale,
     alpha,
     missing_entries=None,
+    columns=None,
 ):
     """The :class:`Layout` for training data ``X`` (2-D, validated, NaN where missing).
 
@@ -106,6 +122,11 @@ def resolve_layout(
     feature count as a square one-channel image). A table whose column
     count happens to be a square is still a table.
 
+    A mixed table (``columns``, the encoded DataFrame's
+    :class:`~skvae._columns.TableColumns`) is a table with a linear output:
+    its categorical columns' outputs are logits, which their family turns
+    into probabilities; ``likelihood`` names its real columns' family.
+
     ``likelihood="auto"`` and ``noise_scale="auto"`` resolve by what the
     rows are: a table trained on the ELBO (``alpha="auto"``) gets Student's t
     with a scale per feature, since its columns differ in how well the others
@@ -113,6 +134,11 @@ def resolve_layout(
     any numeric ``alpha``) get one Gaussian noise scale, since a scale per
     pixel lets the constant border pixels dominate the likelihood.
     """
+    if columns is not None and (image_shape is not None or architecture == "conv"):
+        raise ValueError(
+            "A DataFrame with categorical columns is a table, not images; leave "
+            "image_shape=None and architecture='auto' or 'dense'."
+        )
     n_features = X.shape[1]
     resolved_shape = input_image_shape
     if resolved_shape is None and image_shape is not None:
@@ -130,6 +156,19 @@ def resolve_layout(
     if likelihood == "auto":
         likelihood = "student_t" if learns_table_noise else "gaussian"
     family = likelihood_family(likelihood)
+    if columns is not None:
+        if family.output_activation is not None:
+            raise ValueError(
+                f"likelihood={likelihood!r} is for data in [0, 1]; the real columns of a "
+                "table with categorical columns take 'auto', 'gaussian' or 'student_t'."
+            )
+        if output_activation not in ("auto", "linear"):
+            raise ValueError(
+                f"output_activation={output_activation!r}: a table with categorical columns "
+                "needs a linear output (its categories' logits); use 'auto' or 'linear'."
+            )
+        output_activation = "linear"
+        family = columns.family(family)
     if family.output_activation is not None:
         if output_activation not in ("auto", family.output_activation):
             raise ValueError(
@@ -154,6 +193,7 @@ def resolve_layout(
         missing_entries=missing_entries,
         likelihood=likelihood,
         noise_scale=noise_scale,
+        columns=columns,
     )
 
 

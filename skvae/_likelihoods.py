@@ -19,6 +19,11 @@ by its :attr:`Likelihood.name`.
 The formulas are module functions that take arrays and return one value
 per sample (a test reaches each without a family); each family's methods
 call its own.
+
+:class:`Categorical` and :class:`Poisson` model single columns of a mixed
+table, and :class:`MixedLikelihood` sums a table's families over its
+columns (``_columns`` builds it); they are not registered, since no whole
+array follows them.
 """
 
 import collections.abc
@@ -27,6 +32,7 @@ import math
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from scipy import stats
 
 from ._validation import check_unit_interval
 
@@ -292,6 +298,15 @@ class Likelihood:
             f"likelihood={self.name!r} learns its noise; it has no noise fitted to a batch."
         )
 
+    def mean(self, x_hat):
+        """The distribution's mean at the decoder's raw output ``x_hat``: what decoding returns.
+
+        The decoder's output activation already made ``x_hat`` the mean for
+        the families above; a family whose output needs its own activation
+        (the categorical's softmax) applies it here.
+        """
+        return x_hat
+
     def check_data(self, X, name):
         """Raise ValueError if ``X`` (called ``name`` in the message) is outside the support.
 
@@ -389,6 +404,220 @@ class Bernoulli(Likelihood):
         return (noise < location).astype(np.float32)
 
 
+def categorical_log_likelihood(one_hot, logits, mask=None):
+    """``sum_j x_j log softmax(logits)_j`` per sample: the log-probability of one category.
+
+    Args:
+        one_hot: The observed category as a one-hot row, shape ``(batch, k)``
+            (all zeros where the column is missing).
+        logits: The decoder's unnormalised log-probabilities, shape ``(batch, k)``.
+        mask: 1 where the column is observed and 0 where it is missing (the
+            same for its ``k`` entries), or None.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    one_hot = ops.convert_to_tensor(one_hot)
+    # log_softmax, not log(softmax): no underflow to -inf at large logits.
+    log_p = ops.log_softmax(ops.convert_to_tensor(logits, dtype=one_hot.dtype), axis=-1)
+    return _masked_sum(one_hot * log_p, mask)
+
+
+class Categorical(Likelihood):
+    """One categorical column: ``k`` decoder outputs are the logits of its ``k`` categories.
+
+    The data are the observed category one-hot; :meth:`mean` is the
+    softmax's probabilities, the mode their argmax. It has no noise to learn.
+    Not registered: it models one column of a mixed table (see
+    :class:`MixedLikelihood`), never a whole array.
+    """
+
+    name = "categorical"
+    has_variance = False
+    calibrates_on_batch = True
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        return categorical_log_likelihood(x, x_hat, mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The cross-entropy, ``-log p(x | z)``, of the column."""
+        return -categorical_log_likelihood(x, x_hat, mask)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        return categorical_log_likelihood(x, x_hat, mask)
+
+    def mean(self, x_hat):
+        return ops.softmax(ops.convert_to_tensor(x_hat), axis=-1)
+
+    def standard_noise(self, rng, shape, *, df=None):
+        # One uniform number per row, repeated over the k entries: the draw's inverse CDF.
+        return np.broadcast_to(rng.random((*shape[:-1], 1)), shape)
+
+    def draw(self, location, noise, *, variance):
+        """The category whose cumulative probability first exceeds the row's uniform number."""
+        cumulative = np.cumsum(location, axis=-1)
+        chosen = np.minimum((cumulative < noise).sum(axis=-1), location.shape[-1] - 1)
+        return np.eye(location.shape[-1], dtype=np.float32)[chosen]
+
+
+#: Added to the softplus of a count column's output: the smallest Poisson
+#: rate, so that ``log(rate)`` stays finite where the softplus underflows.
+MIN_POISSON_RATE = 1e-6
+
+
+def poisson_log_likelihood(x, rate, mask=None):
+    """``sum_j x_j log rate_j - rate_j - log(x_j!)`` per sample: the Poisson log-mass.
+
+    Args:
+        x: Counts (non-negative integers), shape ``(batch, ...)``.
+        rate: Positive rates, same shape as ``x``.
+        mask: 1 for observed entries of ``x``, 0 for missing ones, or None.
+
+    Returns:
+        Tensor of shape ``(batch,)``.
+    """
+    x = ops.convert_to_tensor(x)
+    rate = ops.convert_to_tensor(rate, dtype=x.dtype)
+    terms = x * ops.log(rate) - rate - tf.math.lgamma(x + 1.0)
+    return _masked_sum(terms, mask)
+
+
+class Poisson(Likelihood):
+    """Count columns: the decoder's output, through a softplus, is each count's Poisson rate.
+
+    A family without a variance: the rate is both mean and variance. Not
+    registered: it models the count columns of a mixed table.
+    """
+
+    name = "poisson"
+    has_variance = False
+    calibrates_on_batch = True
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        return poisson_log_likelihood(x, self.mean(x_hat), mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The mean negative log-mass per count."""
+        x = ops.convert_to_tensor(x)
+        return -poisson_log_likelihood(x, self.mean(x_hat), mask) / _n_features(x)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        return self.log_prob(x, x_hat, mask)
+
+    def mean(self, x_hat):
+        """The rate, ``softplus(x_hat)`` plus :data:`MIN_POISSON_RATE`."""
+        return ops.softplus(ops.convert_to_tensor(x_hat)) + MIN_POISSON_RATE
+
+    def standard_noise(self, rng, shape, *, df=None):
+        # Uniform numbers, turned into counts by the Poisson quantile function.
+        return rng.random(shape)
+
+    def draw(self, location, noise, *, variance):
+        return stats.poisson.ppf(noise, location).astype(np.float32)
+
+
+class MixedLikelihood(Likelihood):
+    """A table whose columns follow different families: ``log p(x | z)`` is the sum over them.
+
+    The network's features are laid out as consecutive parts, one
+    ``(start, stop, family)`` each (see ``_columns``): the real columns
+    first, under one family (Student's t or Gaussian) whose noise is that of
+    the first ``stop`` features, then the count columns (Poisson), then one
+    part per categorical column. The
+    learned noise has one entry per network feature, as for a numeric
+    table; only the real columns' entries are used.
+
+    Args:
+        parts: ``(start, stop, family)`` triples that tile the features.
+    """
+
+    name = "mixed"
+
+    def __init__(self, parts):
+        self.parts = tuple(parts)
+        with_noise = [family for _, _, family in self.parts if family.noise_parameters]
+        # The real columns' family, if any, owns every noise parameter.
+        self._noisy = with_noise[0] if with_noise else None
+        self.has_variance = self._noisy is not None and self._noisy.has_variance
+        self.min_df = None if self._noisy is None else self._noisy.min_df
+        self.initial_df = None if self._noisy is None else self._noisy.initial_df
+        # Noise fitted to a batch would be the real columns' alone; a mixed
+        # table with real columns learns it instead, which keeps one path.
+        self.calibrates_on_batch = self._noisy is None
+
+    def _terms(self, method, x, x_hat, mask, **noise):
+        total = 0.0
+        for start, stop, family in self.parts:
+            part_noise = {
+                name: _feature_slice(value, start, stop) for name, value in noise.items()
+            }
+            total = total + getattr(family, method)(
+                x[:, start:stop],
+                x_hat[:, start:stop],
+                None if mask is None else mask[:, start:stop],
+                **part_noise,
+            )
+        return total
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        return self._terms("log_prob", x, x_hat, mask, variance=variance, df=df)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        if not self.calibrates_on_batch:
+            return super().calibrated_log_prob(x, x_hat, mask)
+        return self._terms("calibrated_log_prob", x, x_hat, mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The mean over columns of each one's error: squared error or cross-entropy."""
+        total, n_columns = 0.0, 0
+        for start, stop, family in self.parts:
+            # Poisson's error is per count, as the real family's is per column.
+            width = 1 if isinstance(family, Categorical) else stop - start
+            error = family.reconstruction_error(
+                x[:, start:stop],
+                x_hat[:, start:stop],
+                None if mask is None else mask[:, start:stop],
+            )
+            total, n_columns = total + width * error, n_columns + width
+        return total / n_columns
+
+    def mean(self, x_hat):
+        return ops.concatenate(
+            [family.mean(x_hat[:, start:stop]) for start, stop, family in self.parts], axis=-1
+        )
+
+    def standard_noise(self, rng, shape, *, df=None):
+        return np.concatenate(
+            [
+                family.standard_noise(
+                    rng, (*shape[:-1], stop - start), df=_feature_slice(df, start, stop)
+                )
+                for start, stop, family in self.parts
+            ],
+            axis=-1,
+        )
+
+    def draw(self, location, noise, *, variance):
+        return np.concatenate(
+            [
+                family.draw(
+                    location[..., start:stop],
+                    noise[..., start:stop],
+                    variance=_feature_slice(variance, start, stop),
+                )
+                for start, stop, family in self.parts
+            ],
+            axis=-1,
+        )
+
+
+def _feature_slice(value, start, stop):
+    """Features ``start:stop`` of a per-feature noise parameter; a shared one (or None) as is."""
+    if value is None or len(np.shape(value)) == 0:
+        return value
+    return value[start:stop]
+
+
 # ----------------------------------------------------------------- registry
 
 _LIKELIHOODS = {}
@@ -427,6 +656,11 @@ def likelihood_family(name):
         raise ValueError(
             f"likelihood must be one of {sorted(_LIKELIHOODS)}, got {name!r}."
         ) from None
+
+
+def as_family(likelihood):
+    """``likelihood`` if it is a :class:`Likelihood`, else the family registered under it."""
+    return likelihood if isinstance(likelihood, Likelihood) else likelihood_family(likelihood)
 
 
 class _LikelihoodNames(collections.abc.Set):

@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from ._compat import MultiWorkerStepLogs
-from ._likelihoods import likelihood_family
+from ._likelihoods import as_family
 from ._losses import (
     LOG_VAR_RANGE,
     importance_weighted_loss,
@@ -368,7 +368,8 @@ class VAETrainer(MultiWorkerStepLogs):
         encoder: Model ``x -> [mu, log_var]``.
         decoder: Model ``z -> x_hat``.
         alpha: Weight of the reconstruction term, or ``"auto"``.
-        likelihood: A registered likelihood's name (see ``_likelihoods``):
+        likelihood: A registered likelihood's name (see ``_likelihoods``),
+            or a :class:`~skvae._likelihoods.Likelihood` (a mixed table's):
             the decoder's distribution, which the loss asks for its
             log-probability and reconstruction error.
         masked: Whether the data have missing (NaN) entries; the
@@ -406,7 +407,7 @@ class VAETrainer(MultiWorkerStepLogs):
         self.noise = noise
         self.n_draws = int(n_draws)
         self.likelihood = likelihood
-        self.family = likelihood_family(likelihood)
+        self.family = as_family(likelihood)
         self.masked = masked
         self.mask_augmentation = mask_augmentation
         if mask_augmentation:

@@ -159,7 +159,8 @@ def _noise_kind(parameter, *, minimum):
             return None
         _check(needed, f"a {context.likelihood} model has no {name}")
         if value == member:
-            values = context.read_array(member, (context.n_features,), np.dtype("<f8")).copy()
+            shape = (context.fitted["layout"].n_features,)
+            values = context.read_array(member, shape, np.dtype("<f8")).copy()
         else:
             _check(_is_float(value), f"{name} must be a number, {member!r} or null, got {value!r}")
             values = np.float64(value)
@@ -216,16 +217,33 @@ def _load_layout(value, context):
     from ._layout import Layout
     from ._likelihoods import likelihood_family
 
-    fields = {field.name for field in dataclasses.fields(Layout)}
+    # A numeric model's layout has no columns entry (files from before mixed tables).
+    fields = {field.name for field in dataclasses.fields(Layout)} - {"columns"}
     _check(
-        isinstance(value, dict) and set(value) == fields,
-        f"layout must have exactly the entries {sorted(fields)}",
+        isinstance(value, dict) and set(value) in (fields, fields | {"columns"}),
+        f"layout must have exactly the entries {sorted(fields)} (and columns for a mixed table)",
     )
+    columns = None
     n_features, image_shape = value["n_features"], value["image_shape"]
-    _check(
-        _is_int(n_features) and n_features == context.n_features,
-        f"layout.n_features must equal n_features_in ({context.n_features}), got {n_features!r}",
-    )
+    if value.get("columns") is not None:
+        columns = _load_columns(value["columns"], context)
+        _check(
+            _is_int(n_features) and n_features == columns.n_features,
+            f"layout.n_features must equal the columns' features ({columns.n_features}), "
+            f"got {n_features!r}",
+        )
+        _check(
+            image_shape is None
+            and value["output_activation"] == "linear"
+            and value["input_scale"] == 1.0,
+            "a mixed table's layout has no image_shape, a linear output and input_scale 1.0",
+        )
+    else:
+        _check(
+            _is_int(n_features) and n_features == context.n_features,
+            f"layout.n_features must equal n_features_in ({context.n_features}), "
+            f"got {n_features!r}",
+        )
     if image_shape is not None:
         _check(
             isinstance(image_shape, list)
@@ -261,6 +279,10 @@ def _load_layout(value, context):
     except ValueError as error:
         raise _Refused(f"layout.{error}") from None
     _check(
+        columns is None or family.output_activation is None,
+        f"a mixed table's real columns cannot follow {family.name!r}",
+    )
+    _check(
         family.output_activation in (None, value["output_activation"]),
         f"a {family.name!r} model needs layout.output_activation {family.output_activation!r}",
     )
@@ -276,12 +298,23 @@ def _load_layout(value, context):
         f"a {context.estimator_class.__name__}, got {value['missing_entries']!r}",
     )
     return Layout(
-        **{**value, "image_shape": image_shape, "input_scale": float(value["input_scale"])}
+        **{
+            **value,
+            "image_shape": image_shape,
+            "input_scale": float(value["input_scale"]),
+            "columns": columns,
+        }
     )
 
 
 def _dump_layout(layout, arrays):
-    fields = dataclasses.asdict(layout)
+    fields = {
+        field.name: getattr(layout, field.name)
+        for field in dataclasses.fields(layout)
+        if field.name != "columns"
+    }
+    if layout.columns is not None:
+        fields["columns"] = _dump_columns(layout.columns)
     image_shape = layout.image_shape
     return {
         **fields,
@@ -292,6 +325,134 @@ def _dump_layout(layout, arrays):
 
 
 LAYOUT = Kind(dump=_dump_layout, load=_load_layout)
+
+#: The entries of one column of a mixed table (see ``_columns.Column``).
+_COLUMN_ENTRIES = {"name", "kind", "dtype", "categories", "ordered"}
+#: Longest dtype name a file may hold (``"datetime64[ns, Europe/London]"`` is 29).
+_MAX_DTYPE_NAME = 64
+
+
+def _column_value_to_json(value, what):
+    """A column name or category as plain JSON: a string, a boolean, an int or a finite float."""
+    if isinstance(value, (str, bool)) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise TypeError(
+        f"cannot save {what} {value!r}: a model file holds column names and categories "
+        "that are strings, booleans, integers or finite floats."
+    )
+
+
+def _dump_columns(columns):
+    return [
+        {
+            "name": _column_value_to_json(column.name, "the column name"),
+            "kind": column.kind,
+            "dtype": column.dtype,
+            "categories": None
+            if column.categories is None
+            else [
+                _column_value_to_json(value, f"column {column.name!r}'s category")
+                for value in column.categories
+            ],
+            "ordered": column.ordered,
+        }
+        for column in columns.columns
+    ]
+
+
+def _is_column_value(value):
+    return isinstance(value, (str, bool, int)) or (
+        isinstance(value, float) and math.isfinite(value)
+    )
+
+
+def _load_columns(value, context):
+    from ._columns import (
+        CATEGORICAL,
+        COLUMN_TYPES,
+        MAX_CATEGORIES,
+        NUMERIC_TYPES,
+        REAL,
+        Column,
+        TableColumns,
+    )
+
+    _check(
+        isinstance(value, list) and len(value) == context.n_features,
+        f"layout.columns must be null or a list of n_features_in ({context.n_features}) columns",
+    )
+    names = context.fitted.get("feature_names_in")
+    columns = []
+    for i, entry in enumerate(value):
+        where = f"layout.columns[{i}]"
+        _check(
+            isinstance(entry, dict) and set(entry) == _COLUMN_ENTRIES,
+            f"{where} must have exactly the entries {sorted(_COLUMN_ENTRIES)}",
+        )
+        name, kind, dtype = entry["name"], entry["kind"], entry["dtype"]
+        categories, ordered = entry["categories"], entry["ordered"]
+        _check(
+            isinstance(name, (str, int)) and not isinstance(name, bool),
+            f"{where}.name must be a string or an integer",
+        )
+        _check(names is None or name == names[i], f"{where}.name must be feature_names_in[{i}]")
+        _check(kind in COLUMN_TYPES, f"{where}.kind must be one of {list(COLUMN_TYPES)}")
+        _check(isinstance(ordered, bool), f"{where}.ordered must be true or false")
+        _check(
+            isinstance(dtype, str) and len(dtype) <= _MAX_DTYPE_NAME,
+            f"{where}.dtype must be a dtype's name",
+        )
+        dtype_kind = _dtype_kind(dtype, where)
+        if kind in NUMERIC_TYPES:
+            _check(
+                dtype_kind in "iuf" and categories is None and not ordered,
+                f"{where}: a {kind} column has a numeric dtype, no categories and is not ordered",
+            )
+            columns.append(Column(name, kind, dtype))
+            continue
+        _check(
+            isinstance(categories, list)
+            and 2 <= len(categories) <= MAX_CATEGORIES
+            and all(_is_column_value(v) for v in categories)
+            and len({type(v) for v in categories}) == 1
+            and len(set(categories)) == len(categories),
+            f"{where}.categories must be 2 to {MAX_CATEGORIES} distinct strings, booleans or "
+            "numbers of one type",
+        )
+        _check(
+            (not ordered or dtype == "category") and dtype_kind in "biufOSUc",
+            f"{where}: a categorical column's dtype is categorical, and only it is ordered",
+        )
+        columns.append(Column(name, CATEGORICAL, dtype, tuple(categories), ordered))
+    _check(
+        any(column.kind != REAL for column in columns),
+        "layout.columns must hold a column that is not real (a numeric table has none)",
+    )
+    return TableColumns(tuple(columns))
+
+
+def _dtype_kind(dtype, where):
+    """The kind of the pandas dtype called ``dtype`` (``"c"`` for ``category``), or refused."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise _Refused(
+            "this model was fitted on a DataFrame with categorical columns; loading it "
+            "needs pandas"
+        ) from None
+    if dtype == "category":
+        return "c"
+    try:
+        resolved = pd.api.types.pandas_dtype(dtype)
+    except (TypeError, ValueError):
+        raise _Refused(f"{where}.dtype {dtype!r} is not a dtype") from None
+    if isinstance(resolved, (pd.StringDtype, pd.BooleanDtype)):
+        return "O" if isinstance(resolved, pd.StringDtype) else "b"
+    kind = getattr(resolved, "kind", "")
+    _check(kind in "biufOSU", f"{where}.dtype {dtype!r} is not a column type's dtype")
+    return kind
 
 
 def _load_network_parameters(value, context):
@@ -724,6 +885,13 @@ def _dump_params(estimator, arrays):
         }
     else:
         random_state = _param_to_json("random_state", random_state)
+    column_types = params.pop("column_types")
+    if column_types is not None:
+        column_types = [
+            [_column_value_to_json(key, "the column_types key"), _param_to_json(key, kind)]
+            for key, kind in column_types.items()
+        ]
+    params["column_types"] = column_types
     return {
         **{name: _param_to_json(name, value) for name, value in params.items()},
         "random_state": random_state,
@@ -732,7 +900,7 @@ def _dump_params(estimator, arrays):
 
 #: Parameters newer than some format-1 files, with the value that trains a
 #: continued or repeated fit of such a file's estimator as it was trained.
-ADDED_PARAMETERS = {"learning_rate_schedule": "constant"}
+ADDED_PARAMETERS = {"learning_rate_schedule": "constant", "column_types": None}
 
 
 def _load_params(value, estimator_class, read_array):
@@ -744,7 +912,9 @@ def _load_params(value, estimator_class, read_array):
         f"params must have exactly {estimator_class.__name__}'s parameters; "
         f"{_difference(value, expected)}",
     )
+    column_types = value.pop("column_types")
     params = {name: _from_json_param(item) for name, item in value.items()}
+    params["column_types"] = _load_column_types(column_types)
     random_state = params["random_state"]
     if isinstance(random_state, dict):
         state = random_state.get("MT19937")
@@ -766,6 +936,27 @@ def _load_params(value, estimator_class, read_array):
         )
         params["random_state"] = generator
     return params
+
+
+def _load_column_types(value):
+    from ._columns import COLUMN_TYPES
+
+    if value is None:
+        return None
+    _check(
+        isinstance(value, list)
+        and all(
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], (str, int))
+            and not isinstance(pair[0], bool)
+            and pair[1] in COLUMN_TYPES
+            for pair in value
+        )
+        and len({pair[0] for pair in value}) == len(value),
+        "params.column_types must be null or distinct [column, 'real' or 'categorical'] pairs",
+    )
+    return {key: kind for key, kind in value}
 
 
 def _validated_estimator(estimator_class, params):

@@ -90,6 +90,13 @@ def _fitted_parts(estimator):
         )
     check_is_fitted(estimator)
     layout = estimator._layout
+    if layout.columns is not None:
+        # The graphs take and give numbers; a mixed table's encoding and
+        # decoding (one-hot, categories, dtypes) live in pandas, outside them.
+        raise ValueError(
+            "A model fitted on a DataFrame with categorical columns cannot be converted "
+            "to ONNX yet."
+        )
     parts = {
         "encoder": estimator.encoder_,
         "decoder": estimator.decoder_,

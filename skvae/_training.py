@@ -387,7 +387,7 @@ def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=
         encoder,
         decoder,
         objective.alpha,
-        likelihood=layout.likelihood,
+        likelihood=layout.family,
         masked=layout.missing_entries is not None,
         mask_augmentation=objective.mask_augmentation,
         seed=seed,

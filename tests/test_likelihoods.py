@@ -105,6 +105,122 @@ def test_the_bernoulli_is_the_summed_logpmf(table, data):
     )
 
 
+@st.composite
+def categorical_columns(draw):
+    """``(one_hot, logits, observed)``: a categorical column of ``k`` categories, one-hot."""
+    n, k = draw(st.integers(1, 5)), draw(st.integers(2, 6))
+    codes = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, k - 1)))
+    logits = draw(hnp.arrays(np.float32, (n, k), elements=float32s(-10, 10)))
+    observed = draw(hnp.arrays(np.bool_, (n,)))
+    return np.eye(k, dtype=np.float32)[codes], logits, observed
+
+
+def _categorical_log_prob(one_hot, logits, observed, family=None):
+    mask = np.broadcast_to(observed[:, None], one_hot.shape).astype(np.float32)
+    family = family or _likelihoods.Categorical()
+    return np.asarray(family.log_prob(one_hot * mask, logits, mask), dtype=np.float64)
+
+
+@property_test
+@given(categorical_columns())
+def test_the_categorical_is_the_multinomial_logpmf_of_one_draw(column):
+    one_hot, logits, observed = column
+    p = np.exp(logits - logits.max(axis=1, keepdims=True).astype(np.float64))
+    p /= p.sum(axis=1, keepdims=True)
+    logpmf = np.array(
+        [stats.multinomial(1, row).logpmf(x) for row, x in zip(p, one_hot, strict=True)]
+    )
+    np.testing.assert_allclose(
+        _categorical_log_prob(one_hot, logits, observed),
+        np.where(observed, logpmf, 0.0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+@property_test
+@given(tables(), categorical_columns(), st.data())
+def test_a_mixed_table_sums_its_columns_log_densities_and_masses(table, column, data):
+    x, x_hat, observed = table
+    one_hot, logits, column_observed = column
+    n = min(len(x), len(one_hot))
+    x, x_hat, observed = x[:n], x_hat[:n], observed[:n]
+    one_hot, logits, column_observed = one_hot[:n], logits[:n], column_observed[:n]
+    n_real, k = x.shape[1], one_hot.shape[1]
+    variance = per_feature(data, x.shape, 1e-2, 1e2)
+    df = per_feature(data, x.shape, 2.0, 50.0)
+
+    # The noise has one entry per network feature; the categories' entries are unused.
+    def pad(v):
+        return v if v.ndim == 0 else np.concatenate([v, np.full(k, np.float32(7))])
+
+    family = _likelihoods.MixedLikelihood(
+        [
+            (0, n_real, likelihood_family("student_t")),
+            (n_real, n_real + k, _likelihoods.Categorical()),
+        ]
+    )
+    features = np.concatenate(
+        [x, np.where(column_observed[:, None], one_hot, np.float32(np.nan))], axis=1
+    )
+    filled, mask = observed_entries(features)
+    log_p = family.log_prob(
+        filled, np.concatenate([x_hat, logits], axis=1), mask, variance=pad(variance), df=pad(df)
+    )
+    real = summed_observed(
+        stats.t.logpdf(x, np.float64(df), x_hat, np.sqrt(np.float64(variance))), observed
+    )
+    np.testing.assert_allclose(
+        np.asarray(log_p, dtype=np.float64),
+        real + _categorical_log_prob(one_hot, logits, column_observed),
+        rtol=1e-4,
+        atol=1e-3,
+    )
+
+
+@property_test
+@given(st.data())
+def test_the_poisson_is_the_summed_logpmf_at_the_softplus_rate(data):
+    shape = (data.draw(st.integers(1, 5)), data.draw(st.integers(1, 4)))
+    x = data.draw(hnp.arrays(np.float32, shape, elements=st.integers(0, 60).map(float)))
+    x_hat = data.draw(hnp.arrays(np.float32, shape, elements=float32s(-10, 10)))
+    observed = data.draw(hnp.arrays(np.bool_, shape))
+    family = _likelihoods.Poisson()
+    rate = np.asarray(family.mean(x_hat), dtype=np.float64)
+    np.testing.assert_allclose(rate, np.logaddexp(0, np.float64(x_hat)) + 1e-6, rtol=1e-5)
+    filled, mask = observed_entries(np.where(observed, x, np.float32(np.nan)))
+    np.testing.assert_allclose(
+        np.asarray(family.log_prob(filled, x_hat, mask), dtype=np.float64),
+        summed_observed(stats.poisson.logpmf(x, rate), observed),
+        rtol=1e-4,
+        atol=1e-3,
+    )
+
+
+def test_poisson_draws_follow_the_rate():
+    family = _likelihoods.Poisson()
+    rate = np.full(6000, 3.5, np.float32)
+    draws = family.draw(
+        rate, family.standard_noise(np.random.default_rng(0), rate.shape), variance=None
+    )
+    assert np.array_equal(draws, np.round(draws)) and draws.min() >= 0
+    assert draws.mean() == pytest.approx(3.5, abs=0.1) and draws.var() == pytest.approx(
+        3.5, abs=0.3
+    )
+
+
+def test_the_categorical_mean_is_the_softmax_and_its_draws_follow_it():
+    family = _likelihoods.Categorical()
+    logits = np.log(np.array([[0.2, 0.5, 0.3]], np.float32))
+    probabilities = np.asarray(family.mean(logits))
+    np.testing.assert_allclose(probabilities, [[0.2, 0.5, 0.3]], rtol=1e-5)
+    rng = np.random.default_rng(0)
+    location = np.repeat(probabilities, 6000, axis=0)
+    draws = family.draw(location, family.standard_noise(rng, location.shape), variance=None)
+    assert set(np.unique(draws.sum(axis=1))) == {1.0}
+    np.testing.assert_allclose(draws.mean(axis=0), [0.2, 0.5, 0.3], atol=0.02)
+
+
 # Each family's draws ----------------------------------------------------------
 
 

@@ -991,3 +991,170 @@ def test_a_scaler_member_holding_a_pickle_runs_nothing(scaled, tmp_path):
         with pytest.raises(ValueError):
             _load(_edit_members(lambda m, member=member: m.update({member: object_array}))(data))
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------- mixed tables
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """A mixed table, a VariationalAutoencoder fitted on it, and its file."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=60)
+    table = pd.DataFrame(
+        {
+            "x": z,
+            "colour": pd.Categorical(
+                np.where(z > 0, "red", "blue"), categories=["red", "blue", "green"]
+            ),
+            "flag": z > 0.5,
+            "size": pd.Categorical(np.where(z > 0, "L", "S"), categories=["S", "L"], ordered=True),
+            "n": rng.integers(0, 3, size=60),
+            "y": z.astype(np.float32),
+        }
+    )
+    estimator = VariationalAutoencoder(
+        random_state=0, column_types={"n": "categorical"}, **TINY
+    ).fit(table)
+    return estimator, table, _saved(estimator)
+
+
+def test_a_mixed_model_round_trips_with_its_columns(mixed):
+    pd = pytest.importorskip("pandas")
+    original, table, data = mixed
+    loaded = _load(data)
+    assert loaded.get_params() == original.get_params()
+    assert loaded._layout == original._layout
+    np.testing.assert_array_equal(loaded.transform(table), original.transform(table))
+    np.testing.assert_array_equal(loaded.score_samples(table), original.score_samples(table))
+    Z = original.transform(table)
+    for name, decode in (
+        ("inverse_transform", lambda e: e.inverse_transform(Z)),
+        ("sample", lambda e: e.sample(7, random_state=0)),
+    ):
+        decoded = decode(loaded)
+        pd.testing.assert_frame_equal(decoded, decode(original), check_exact=True, obj=name)
+        pd.testing.assert_series_equal(decoded.dtypes.drop("n"), table.dtypes.drop("n"))
+        assert decoded["size"].dtype == table["size"].dtype  # categories, order, ordered
+        assert decoded["n"].dtype == table["n"].dtype and set(decoded["n"]) <= {0, 1, 2}
+
+
+def test_a_mixed_file_holds_its_columns_as_plain_json(mixed):
+    document = json.loads(_members(mixed[2])["skvae.json"])
+    columns = document["fitted"]["layout"]["columns"]
+    assert [column["name"] for column in columns] == ["x", "colour", "flag", "size", "n", "y"]
+    assert columns[1] == {
+        "name": "colour",
+        "kind": "categorical",
+        "dtype": "category",
+        "categories": ["red", "blue", "green"],
+        "ordered": False,
+    }
+    assert columns[3]["ordered"] and columns[2]["categories"] == [False, True]
+    assert document["params"]["column_types"] == [["n", "categorical"]]
+    # A numeric model's layout has no columns entry, as before mixed tables.
+    assert (
+        "columns" not in json.loads(_members(_saved_numeric())["skvae.json"])["fitted"]["layout"]
+    )
+
+
+def _saved_numeric():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    return _saved(VariationalAutoencoder(random_state=0, **TINY).fit(X))
+
+
+def _set_column(i, key, value):
+    def edit(document):
+        document["fitted"]["layout"]["columns"][i][key] = value
+
+    return _edit_json(edit)
+
+
+MIXED_REFUSALS = {
+    "columns not a list": (_edit_json(_set("fitted.layout.columns", {})), "layout.columns"),
+    "a column too few": (
+        _edit_json(lambda d: d["fitted"]["layout"]["columns"].pop()),
+        "layout.columns must be null or a list of n_features_in",
+    ),
+    "extra column entry": (_set_column(0, "extra", 1), r"layout.columns\[0\] must have exactly"),
+    "unknown kind": (_set_column(0, "kind", "ordinal"), r"layout.columns\[0\].kind"),
+    "renamed column": (_set_column(0, "name", "w"), r"columns\[0\].name must be feature_names_in"),
+    "name not a string": (_set_column(0, "name", [1]), r"columns\[0\].name must be a string"),
+    "real with categories": (_set_column(0, "categories", [1, 2]), "a real column has"),
+    "real of a string dtype": (_set_column(0, "dtype", "object"), "a real column has"),
+    "count with categories": (
+        _edit_json(
+            lambda d: d["fitted"]["layout"]["columns"][0].update(kind="count", categories=[1, 2])
+        ),
+        "a count column has",
+    ),
+    "one category": (_set_column(1, "categories", ["red"]), r"columns\[1\].categories must be"),
+    "mixed category types": (
+        _set_column(1, "categories", ["red", 1, "green"]),
+        r"columns\[1\].categories must be",
+    ),
+    "repeated category": (
+        _set_column(1, "categories", ["red", "red", "blue"]),
+        r"columns\[1\].categories must be",
+    ),
+    "category not plain": (
+        _set_column(1, "categories", [{"a": 1}, {"b": 2}, {"c": 3}]),
+        r"columns\[1\].categories must be",
+    ),
+    "no such dtype": (_set_column(1, "dtype", "no_such_dtype"), "is not a dtype"),
+    "dtype too long": (_set_column(1, "dtype", "x" * 100), r"dtype must be a dtype's name"),
+    "date dtype": (_set_column(1, "dtype", "datetime64[ns]"), "not a column type's dtype"),
+    "ordered object": (_set_column(2, "ordered", True), "only it is ordered"),
+    "ordered not a boolean": (_set_column(3, "ordered", 1), "ordered must be true or false"),
+    "categories change the width": (
+        _set_column(1, "categories", ["red", "blue"]),
+        r"layout.n_features must equal the columns' features \(11\), got 12",
+    ),
+    "no categorical column": (
+        _edit_json(
+            lambda d: [
+                c.update(kind="real", categories=None, ordered=False, dtype="float64")
+                for c in d["fitted"]["layout"]["columns"]
+            ]
+        ),
+        "layout.columns must hold a column that is not real",
+    ),
+    "images": (_edit_json(_set("fitted.layout.image_shape", [1, 1, 13])), "image_shape"),
+    "sigmoid output": (
+        _edit_json(_set("fitted.layout.output_activation", "sigmoid")),
+        "a linear output",
+    ),
+    "bernoulli real columns": (
+        _edit_json(_set("fitted.layout.likelihood", "bernoulli")),
+        "real columns cannot follow 'bernoulli'",
+    ),
+    "column_types a dict": (
+        _edit_json(_set("params.column_types", {"n": "categorical"})),
+        "params.column_types must be null or distinct",
+    ),
+    "column_types of an unknown type": (
+        _edit_json(_set("params.column_types", [["n", "ordinal"]])),
+        "params.column_types must be null or distinct",
+    ),
+    "column_types repeated": (
+        _edit_json(_set("params.column_types", [["n", "real"], ["n", "categorical"]])),
+        "params.column_types must be null or distinct",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"), MIXED_REFUSALS.values(), ids=MIXED_REFUSALS.keys()
+)
+def test_load_refuses_a_bad_mixed_file(mixed, mutate, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        _load(mutate(mixed[2]))
+
+
+def test_save_refuses_columns_it_cannot_hold(mixed):
+    estimator, table, _ = mixed
+    odd = table.assign(colour=table["colour"].cat.rename_categories([(1,), (2,), (3,)]))
+    refit = pickle.loads(pickle.dumps(estimator)).fit(odd)
+    with pytest.raises(TypeError, match=r"cannot save column 'colour''s category \(1,\)"):
+        skvae.save(refit, io.BytesIO())

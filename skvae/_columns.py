@@ -1,0 +1,372 @@
+"""Mixed tables: each column's type, and a DataFrame to and from the network's features.
+
+A pandas DataFrame with a non-numeric column (or a ``column_types``
+parameter that names a categorical column) is a *mixed table*. Its
+columns are typed once, at the first ``fit``:
+
+- a column of dtype ``category``, ``object``, ``string``, ``bool`` or
+  ``boolean`` is **categorical**; its categories are the dtype's own for
+  ``category`` (in their order, unobserved ones included), ``False, True``
+  for booleans, and the sorted distinct values otherwise. An ordered
+  ``category`` is modelled as unordered for now, and comes back ordered;
+- a column of integer or float dtype is **real**, as in a numeric table:
+  integers are never taken for counts or categories unless
+  ``column_types`` says so;
+- ``column_types`` (a dict from a column's name, or its integer position
+  where ``X`` has no column of that name, to ``"real"``, ``"count"`` or
+  ``"categorical"``) overrides the inferred type. A **count** column (never
+  inferred) holds non-negative integers, modelled as Poisson.
+
+The network sees the real columns first, in their order, then the count
+columns, then each categorical column's categories one-hot, in column order; a missing entry
+(NaN, None, ``pd.NA``) is NaN in each of its features. Decoding reverses
+this: the decoder's means become the real columns, the count columns' rates
+(rounded to the nearest integer for an integer dtype) and each categorical
+column's most probable category, in a DataFrame with the fitted column
+order, names, dtypes and categories.
+
+A DataFrame whose columns are all real (and every non-DataFrame) is not a
+mixed table: it takes the numeric path, unchanged. pandas is imported only
+when ``X`` is a DataFrame, so skvae still needs no pandas.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ._likelihoods import Categorical, MixedLikelihood, Poisson
+
+REAL, COUNT, CATEGORICAL = "real", "count", "categorical"
+COLUMN_TYPES = (REAL, COUNT, CATEGORICAL)
+#: The types whose column is one network feature holding its number.
+NUMERIC_TYPES = (REAL, COUNT)
+
+#: Most categories a categorical column may have: beyond this a column is
+#: more likely an identifier or free text than a category, and its one-hot
+#: features would dominate the network.
+MAX_CATEGORIES = 256
+
+_CATEGORICAL_DTYPE_KINDS = "bOSU"
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One fitted column.
+
+    Attributes:
+        name: Its label in the training DataFrame.
+        kind: ``"real"``, ``"count"`` or ``"categorical"``.
+        dtype: Its pandas dtype's name at fit (``"category"`` for a categorical dtype).
+        categories: The categories (plain Python values), or None for a real column.
+        ordered: Whether its ``category`` dtype was ordered.
+    """
+
+    name: object
+    kind: str
+    dtype: str
+    categories: tuple | None = None
+    ordered: bool = False
+
+    @property
+    def width(self):
+        """How many network features the column takes."""
+        return 1 if self.kind in NUMERIC_TYPES else len(self.categories)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableColumns:
+    """The fitted columns of a mixed table, in the training DataFrame's order."""
+
+    columns: tuple
+
+    @property
+    def real(self):
+        return [column for column in self.columns if column.kind == REAL]
+
+    @property
+    def count(self):
+        return [column for column in self.columns if column.kind == COUNT]
+
+    @property
+    def categorical(self):
+        return [column for column in self.columns if column.kind == CATEGORICAL]
+
+    @property
+    def n_features(self):
+        """The network's features: one per real column, one per category."""
+        return sum(column.width for column in self.columns)
+
+    def family(self, real_family):
+        """The columns' :class:`~skvae._likelihoods.MixedLikelihood`, ``real_family`` for reals."""
+        n_real, n_count = len(self.real), len(self.count)
+        parts = [(0, n_real, real_family)] if n_real else []
+        if n_count:
+            parts.append((n_real, n_real + n_count, _POISSON))
+        start = n_real + n_count
+        for column in self.categorical:
+            parts.append((start, start + column.width, _CATEGORICAL))
+            start += column.width
+        return MixedLikelihood(parts)
+
+    def encode(self, X, *, allow_missing, name="X"):
+        """The network's float64 features of DataFrame ``X``, NaN where an entry is missing.
+
+        Raises:
+            ValueError: If ``X`` is not a DataFrame, a real column is not
+                numeric, a category was not seen at fit (naming column and
+                value), or an entry is missing and ``allow_missing`` is False.
+        """
+        pd = self.pandas_of_frame(X, name)
+        features = np.empty((len(X), self.n_features), dtype=np.float64)
+        for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
+            features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
+        start = len(self.real) + len(self.count)
+        for position, column in self.of_kind(CATEGORICAL):
+            series = X.iloc[:, position]
+            codes = _category_codes(series, column, pd, name)
+            block = np.zeros((len(X), column.width))
+            observed = codes >= 0
+            block[np.flatnonzero(observed), codes[observed]] = 1.0
+            block[~observed] = np.nan
+            features[:, start : start + column.width] = block
+            start += column.width
+        if not allow_missing and np.isnan(features).any():
+            missing = [
+                str(column.name)
+                for position, column in enumerate(self.columns)
+                if X.iloc[:, position].isna().any()
+            ]
+            raise ValueError(
+                f"{name} has missing entries (in columns {', '.join(missing)}); this "
+                "estimator needs complete rows. VAEImputer fills missing entries."
+            )
+        return features
+
+    @staticmethod
+    def pandas_of_frame(X, name="X"):
+        """The pandas module, if ``X`` is a DataFrame.
+
+        Raises:
+            ValueError: If it is not.
+        """
+        pd = _pandas_of(X)
+        if pd is None:
+            raise ValueError(
+                f"This estimator was fitted on a DataFrame with categorical columns; "
+                f"{name} must be a DataFrame with the same columns, got {type(X).__name__}."
+            )
+        return pd
+
+    def decode(self, means):
+        """A DataFrame of the fitted columns from the network's means (real values, probabilities).
+
+        A categorical column gets its most probable category.
+        """
+        import pandas as pd
+
+        means = np.asarray(means)
+        values, start = {}, len(self.real) + len(self.count)
+        for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
+            dtype = pd.api.types.pandas_dtype(column.dtype)
+            if column.kind == COUNT and dtype.kind in "iu":
+                # An integer count column gets its rate's nearest integer.
+                values[position] = pd.Series(np.rint(means[:, j])).astype(dtype)
+            else:
+                # Integer columns modelled as real come back as float64.
+                values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
+        for position, column in self.of_kind(CATEGORICAL):
+            codes = np.argmax(means[:, start : start + column.width], axis=1)
+            values[position] = _from_codes(codes, column, pd)
+            start += column.width
+        # By position, so that a DataFrame with repeated column names comes back too.
+        frame = pd.DataFrame({i: values[i] for i in range(len(self.columns))})
+        frame.columns = [column.name for column in self.columns]
+        return frame
+
+    def of_kind(self, *kinds):
+        """``(position, column)`` of the columns of ``kinds``, in network order.
+
+        Network order is that of :data:`COLUMN_TYPES`, then column order.
+        """
+        return [
+            (i, column)
+            for kind in kinds
+            for i, column in enumerate(self.columns)
+            if column.kind == kind
+        ]
+
+
+_CATEGORICAL = Categorical()
+_POISSON = Poisson()
+
+
+def _pandas_of(X):
+    """The pandas module if ``X`` is a DataFrame, else None (without importing pandas)."""
+    module = type(X).__module__
+    if not module.startswith("pandas"):
+        return None
+    import pandas as pd
+
+    return pd if isinstance(X, pd.DataFrame) else None
+
+
+def infer_columns(X, column_types, n_samples_name="X"):
+    """The :class:`TableColumns` of training data ``X``, or None for a numeric table.
+
+    ``column_types`` is the estimator's parameter (None or a dict).
+
+    Raises:
+        ValueError: For ``column_types`` on data that is not a DataFrame, a
+            key that names no column, a type that is not ``"real"`` or
+            ``"categorical"``, a column of a dtype that has no type (dates,
+            complex numbers), or a categorical column with fewer than two
+            or more than :data:`MAX_CATEGORIES` categories, or with values
+            of more than one Python type.
+    """
+    pd = _pandas_of(X)
+    if pd is None:
+        if column_types:
+            raise ValueError(
+                f"column_types={column_types!r} types the columns of a pandas DataFrame, "
+                f"but X is a {type(X).__name__}; pass a DataFrame."
+            )
+        return None
+    overrides = _overrides_by_position(X, column_types or {})
+    kinds = [overrides.get(i, _inferred_kind(X.iloc[:, i], pd)) for i in range(X.shape[1])]
+    if all(kind == REAL for kind in kinds):
+        return None
+    columns = []
+    for i, kind in enumerate(kinds):
+        series = X.iloc[:, i]
+        name = X.columns[i]
+        dtype = _dtype_name(series, pd)
+        if kind in NUMERIC_TYPES:
+            _real_values(series, Column(name, kind, dtype), pd, "X")
+            columns.append(Column(name, kind, dtype))
+            continue
+        categories, ordered = _fitted_categories(series, name, pd)
+        columns.append(Column(name, CATEGORICAL, dtype, categories, ordered))
+    return TableColumns(tuple(columns))
+
+
+def _overrides_by_position(X, column_types):
+    names = list(X.columns)
+    overrides = {}
+    for key, kind in column_types.items():
+        if kind not in COLUMN_TYPES:
+            raise ValueError(
+                f"column_types[{key!r}] must be one of {list(COLUMN_TYPES)}, got {kind!r}."
+            )
+        if key in names:
+            position = names.index(key)
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -len(names) <= key < len(names):
+                raise ValueError(
+                    f"column_types names column position {key}, but X has {len(names)} columns."
+                )
+            position = int(key) % len(names)
+        else:
+            raise ValueError(
+                f"column_types names column {key!r}, which X does not have (its columns: {names})."
+            )
+        if position in overrides:
+            raise ValueError(f"column_types names column {names[position]!r} twice.")
+        overrides[position] = kind
+    return overrides
+
+
+def _dtype_name(series, pd):
+    return "category" if isinstance(series.dtype, pd.CategoricalDtype) else str(series.dtype)
+
+
+def _inferred_kind(series, pd):
+    dtype = series.dtype
+    if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype, pd.BooleanDtype)):
+        return CATEGORICAL
+    kind = getattr(dtype, "kind", None)
+    if kind in _CATEGORICAL_DTYPE_KINDS:
+        return CATEGORICAL
+    if kind in "iuf":
+        return REAL
+    raise ValueError(
+        f"column {series.name!r} has dtype {dtype}, which has no column type; convert "
+        "it to numbers or categories, or drop it."
+    )
+
+
+def _real_values(series, column, pd, name):
+    """A real or count column's float64 values, NaN where missing."""
+    kind = getattr(series.dtype, "kind", None)
+    if kind not in "iuf" or isinstance(series.dtype, pd.CategoricalDtype):
+        raise ValueError(
+            f"column {column.name!r} of {name} must be numeric (it is {column.kind}), but has "
+            f"dtype {series.dtype}; pass the column with numbers, as at fit."
+        )
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise ValueError(f"column {column.name!r} of {name} contains infinity.")
+    if column.kind == COUNT:
+        observed = values[~np.isnan(values)]
+        bad = observed[(observed < 0) | (observed != np.round(observed))]
+        if bad.size:
+            raise ValueError(
+                f"column {column.name!r} of {name} is a count column, but holds "
+                f"{float(bad[0])!r}; counts are non-negative integers."
+            )
+    return values
+
+
+def _fitted_categories(series, name, pd):
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = tuple(series.cat.categories.tolist())
+        ordered = bool(series.dtype.ordered)
+    elif series.dtype.kind == "b" or isinstance(series.dtype, pd.BooleanDtype):
+        categories, ordered = (False, True), False
+    else:
+        observed = series[series.notna()].tolist()
+        types = sorted({type(value).__name__ for value in observed})
+        if len(types) > 1:
+            raise ValueError(
+                f"column {name!r} mixes Python types ({', '.join(types)}); a categorical "
+                "column needs values of one type. Convert them (e.g. .astype(str)) first."
+            )
+        categories, ordered = tuple(sorted(set(observed))), False
+    n_observed = series.nunique(dropna=True)
+    if n_observed < 2:
+        raise ValueError(
+            f"categorical column {name!r} has {n_observed} distinct value(s) in the training "
+            "data; it carries no information to model. Drop it."
+        )
+    if len(categories) > MAX_CATEGORIES:
+        raise ValueError(
+            f"categorical column {name!r} has {len(categories)} categories, more than "
+            f"{MAX_CATEGORIES}; it looks like an identifier or free text. Drop it, or "
+            "group rare categories first."
+        )
+    return categories, ordered
+
+
+def _category_codes(series, column, pd, name):
+    """Each entry's index among the column's categories, -1 where missing."""
+    missing = series.isna().to_numpy()
+    codes = np.full(len(series), -1, dtype=np.intp)
+    observed = series.to_numpy(dtype=object)[~missing]
+    codes[~missing] = pd.Index(list(column.categories), dtype=object).get_indexer(observed)
+    unknown = (codes < 0) & ~missing
+    if unknown.any():
+        value = series[unknown].iloc[0]
+        raise ValueError(
+            f"column {column.name!r} of {name} has the category {value!r}, which was not "
+            f"seen at fit (categories: {list(column.categories)})."
+        )
+    return codes
+
+
+def _from_codes(codes, column, pd):
+    if column.dtype == "category":
+        return pd.Categorical.from_codes(
+            codes, categories=list(column.categories), ordered=column.ordered
+        )
+    values = np.empty(len(codes), dtype=object)
+    values[:] = [column.categories[code] for code in codes]
+    return pd.Series(values).astype(column.dtype)

@@ -1,0 +1,436 @@
+"""Mixed tables: column types, DataFrames in and out, and every bad input refused by name."""
+
+import io
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import skvae
+from skvae import VAEImputer, VariationalAutoencoder
+from skvae._columns import CATEGORICAL, MAX_CATEGORIES, REAL, infer_columns
+
+
+def mixed_table(n=240, seed=0):
+    """A table driven by one latent factor ``z``: two real columns and four categorical ones.
+
+    ``colour`` and ``flag`` are functions of ``z``, so a 1-D latent space
+    reconstructs them; ``size`` is an ordered category, ``name`` strings.
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    colour = np.where(z > 0.6, "red", np.where(z < -0.6, "blue", "green"))
+    return pd.DataFrame(
+        {
+            "x": z + 0.1 * rng.normal(size=n),
+            "colour": pd.Categorical(colour, categories=["red", "green", "blue", "unused"]),
+            "flag": z > 0,
+            "size": pd.Categorical(
+                np.where(z > 0, "large", "small"), categories=["small", "large"], ordered=True
+            ),
+            "name": pd.Series(np.where(z > 0, "a", "b"), dtype=object),
+            "y": (2 * z + 0.3 * rng.normal(size=n)).astype(np.float32),
+        }
+    )
+
+
+TABLE = mixed_table()
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    # Early stopping ends this small fit on a plateau before the three-way
+    # colour is learned; a fixed number of epochs learns every column.
+    return VariationalAutoencoder(
+        latent_dim=1, epochs=150, early_stopping=False, random_state=0
+    ).fit(TABLE)
+
+
+# Column types -----------------------------------------------------------------
+
+
+def test_types_are_inferred_from_dtypes():
+    columns = infer_columns(TABLE, None)
+    kinds = {column.name: column.kind for column in columns.columns}
+    assert kinds == {
+        "x": REAL,
+        "colour": CATEGORICAL,
+        "flag": CATEGORICAL,
+        "size": CATEGORICAL,
+        "name": CATEGORICAL,
+        "y": REAL,
+    }
+    by_name = {column.name: column for column in columns.columns}
+    # A category dtype keeps its own categories, in order, unobserved ones too.
+    assert by_name["colour"].categories == ("red", "green", "blue", "unused")
+    assert by_name["flag"].categories == (False, True)
+    assert by_name["name"].categories == ("a", "b")
+    assert by_name["size"].ordered
+    assert columns.n_features == 2 + 4 + 2 + 2 + 2
+
+
+def test_integers_are_real_unless_column_types_says_otherwise():
+    frame = pd.DataFrame({"count": [0, 1, 2, 3] * 5, "x": np.linspace(0, 1, 20)})
+    assert infer_columns(frame, None) is None  # all real: the numeric path
+    for key in ("count", 0):
+        columns = infer_columns(frame, {key: "categorical"})
+        assert [column.kind for column in columns.columns] == [CATEGORICAL, REAL]
+        assert columns.columns[0].categories == (0, 1, 2, 3)
+
+
+def test_numeric_data_take_the_numeric_path():
+    assert infer_columns(np.zeros((3, 2)), None) is None
+    assert infer_columns(pd.DataFrame({"a": [1.0, 2.0]}), None) is None
+
+
+@pytest.mark.parametrize(
+    "frame, column_types, message",
+    [
+        (TABLE, {"nope": "real"}, r"column_types names column 'nope', which X does not have"),
+        (TABLE, {9: "real"}, r"column_types names column position 9, but X has 6 columns"),
+        (
+            TABLE,
+            {"x": "ordinal"},
+            r"column_types\['x'\] must be one of \['real', 'count', 'categorical'\]",
+        ),
+        (TABLE, {"x": "real", 0: "categorical"}, r"names column 'x' twice"),
+        (np.zeros((4, 2)), {0: "categorical"}, r"types the columns of a pandas DataFrame"),
+        (TABLE, {"name": "real"}, r"column 'name' of X must be numeric \(it is real\)"),
+        (
+            TABLE.assign(one=pd.Categorical(["q"] * len(TABLE))),
+            None,
+            r"categorical column 'one' has 1 distinct value\(s\)",
+        ),
+        (
+            pd.DataFrame({"id": [f"row{i}" for i in range(MAX_CATEGORIES + 1)]}),
+            None,
+            rf"categorical column 'id' has {MAX_CATEGORIES + 1} categories, more than",
+        ),
+        (
+            pd.DataFrame({"mixed": pd.Series(["a", 1, "b", 2.5], dtype=object)}),
+            None,
+            r"column 'mixed' mixes Python types \(float, int, str\)",
+        ),
+        (
+            pd.DataFrame({"when": pd.date_range("2020", periods=3), "c": ["a", "b", "a"]}),
+            None,
+            r"column 'when' has dtype datetime64.*which has no column type",
+        ),
+    ],
+)
+def test_bad_columns_are_refused_by_name(frame, column_types, message):
+    with pytest.raises(ValueError, match=message):
+        infer_columns(frame, column_types)
+
+
+def test_encoding_is_one_hot_with_missing_entries_as_nan_and_decodes_back():
+    frame = TABLE.head(6).copy()
+    frame["name"] = frame["name"].astype(object)
+    frame.loc[1, "name"] = None
+    frame.loc[2, "colour"] = np.nan
+    frame["flag"] = frame["flag"].astype("boolean")
+    frame.loc[3, "flag"] = pd.NA
+    columns = infer_columns(TABLE.assign(flag=TABLE["flag"].astype("boolean")), None)
+    features = columns.encode(frame, allow_missing=True)
+    # Real columns first, then each categorical column's categories.
+    np.testing.assert_array_equal(features[:, 0], frame["x"])
+    colour = features[:, 2:6]
+    assert np.isnan(colour[2]).all()
+    np.testing.assert_array_equal(np.nansum(colour, axis=1), [1, 1, 0, 1, 1, 1])
+    assert np.isnan(features[3, 6:8]).all() and np.isnan(features[1, 10:12]).all()
+    complete = TABLE.head(6).assign(flag=TABLE["flag"].head(6).astype("boolean"))
+    decoded = columns.decode(columns.encode(complete, allow_missing=False))
+    pd.testing.assert_frame_equal(decoded, complete, check_dtype=True, check_exact=False)
+
+
+def test_complete_rows_are_required_outside_the_imputer():
+    frame = TABLE.head(5).copy()
+    frame.loc[0, "name"] = None
+    with pytest.raises(ValueError, match=r"X has missing entries \(in columns name\)"):
+        infer_columns(TABLE, None).encode(frame, allow_missing=False)
+
+
+# The estimator on a mixed table ----------------------------------------------------
+
+
+def test_transform_gives_the_latent_means(fitted):
+    Z = fitted.transform(TABLE)
+    assert Z.shape == (len(TABLE), 1) and Z.dtype == np.float64
+    assert fitted.n_features_in_ == 6
+    assert list(fitted.feature_names_in_) == list(TABLE.columns)
+    # A mixed table's real columns learn Student's t noise, as a numeric table's.
+    assert fitted.likelihood_ == "student_t" and fitted.noise_scale_ == "feature"
+
+
+def test_inverse_transform_and_sample_give_back_the_columns_and_their_dtypes(fitted):
+    for decoded in (fitted.inverse_transform(fitted.transform(TABLE)), fitted.sample(50, 0)):
+        assert isinstance(decoded, pd.DataFrame)
+        assert list(decoded.columns) == list(TABLE.columns)
+        pd.testing.assert_series_equal(decoded.dtypes, TABLE.dtypes)
+        for name in ("colour", "size"):
+            assert decoded[name].dtype == TABLE[name].dtype  # categories and order
+        assert set(decoded["name"]) <= {"a", "b"}
+
+
+def test_categories_driven_by_the_latent_factor_are_reconstructed(fitted):
+    decoded = fitted.inverse_transform(fitted.transform(TABLE))
+    for name in ("colour", "flag", "size", "name"):
+        assert (decoded[name] == TABLE[name]).mean() > 0.85, name
+    assert np.corrcoef(decoded["x"], TABLE["x"])[0, 1] > 0.9
+
+
+def test_score_samples_sums_densities_and_masses(fitted):
+    scores = fitted.score_samples(TABLE)
+    assert scores.shape == (len(TABLE),) and np.isfinite(scores).all()
+    # A row whose categories contradict its real values is less likely.
+    contradicted = TABLE.head(20).copy()
+    contradicted["flag"] = ~contradicted["flag"]
+    contradicted["name"] = contradicted["name"].map({"a": "b", "b": "a"})
+    assert np.mean(fitted.score_samples(contradicted)) < np.mean(scores[:20]) - 1.0
+
+
+def test_pickling_keeps_a_mixed_model(fitted):
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(TABLE), fitted.transform(TABLE))
+    pd.testing.assert_frame_equal(restored.sample(5, 0), fitted.sample(5, 0))
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (
+            lambda t: t.assign(name=t["name"].replace("a", "zebra")),
+            ValueError,
+            r"column 'name' of X has the category 'zebra', which was not seen at fit",
+        ),
+        (
+            lambda t: t.assign(x=t["x"].astype(str)),
+            ValueError,
+            r"column 'x' of X must be numeric \(it is real\)",
+        ),
+        (
+            lambda t: t.rename(columns={"x": "w"}),
+            ValueError,
+            r"feature names",
+        ),
+        (lambda t: t.to_numpy(), ValueError, r"X must be a DataFrame with the same columns"),
+    ],
+)
+def test_bad_input_after_fit_is_refused_by_name(fitted, change, error, message):
+    with pytest.raises(error, match=message):
+        fitted.transform(change(TABLE))
+
+
+# The imputer on a mixed table -----------------------------------------------------
+
+
+def with_missing(table, fraction=0.15, seed=1):
+    """``table`` with entries missing at random, each type with its own marker."""
+    rng = np.random.default_rng(seed)
+    table = table.assign(flag=table["flag"].astype("boolean"))
+    markers = {"x": np.nan, "colour": np.nan, "flag": pd.NA, "name": None, "size": np.nan}
+    for name, marker in markers.items():
+        table.loc[rng.random(len(table)) < fraction, name] = marker
+    return table
+
+
+INCOMPLETE = with_missing(TABLE)
+
+
+@pytest.fixture(scope="module")
+def imputer():
+    return VAEImputer(latent_dim=2, epochs=40, random_state=0).fit(INCOMPLETE)
+
+
+def test_the_imputer_fills_every_type_and_keeps_what_is_observed(imputer):
+    completed = imputer.transform(INCOMPLETE)
+    assert isinstance(completed, pd.DataFrame)
+    assert not completed.isna().any().any()
+    pd.testing.assert_index_equal(completed.index, INCOMPLETE.index)
+    pd.testing.assert_series_equal(completed.dtypes, INCOMPLETE.dtypes)
+    observed = INCOMPLETE.notna()
+    for name in INCOMPLETE.columns:
+        kept = observed[name].to_numpy()
+        np.testing.assert_array_equal(
+            completed[name].to_numpy()[kept], INCOMPLETE[name].to_numpy()[kept], err_msg=name
+        )
+    # Categories driven by the latent factor are imputed from the observed columns.
+    for name in ("flag", "name"):
+        missing = ~observed[name].to_numpy()
+        assert (completed[name][missing] == TABLE[name][missing]).mean() > 0.8, name
+
+
+def test_set_output_pandas_keeps_the_columns_and_dtypes(imputer):
+    completed = clone_fitted(imputer).set_output(transform="pandas").transform(INCOMPLETE)
+    assert list(completed.columns) == list(INCOMPLETE.columns)
+    pd.testing.assert_series_equal(completed.dtypes, INCOMPLETE.dtypes)
+    assert list(imputer.get_feature_names_out()) == list(INCOMPLETE.columns)
+
+
+def clone_fitted(estimator):
+    return pickle.loads(pickle.dumps(estimator))
+
+
+def test_sample_posterior_draws_valid_categories(imputer):
+    drawer = clone_fitted(imputer).set_params(sample_posterior=True)
+    drawn = drawer.transform(INCOMPLETE)
+    pd.testing.assert_series_equal(drawn.dtypes, INCOMPLETE.dtypes)
+    assert not drawn.isna().any().any()
+    assert set(drawn["colour"]) <= set(TABLE["colour"].cat.categories)
+    # Draws, not the most probable values: some imputed entries differ from them.
+    mode = imputer.transform(INCOMPLETE)
+    missing = INCOMPLETE[["x", "colour", "name"]].isna().to_numpy()
+    assert (drawn[["x", "colour", "name"]].to_numpy() != mode[["x", "colour", "name"]].to_numpy())[
+        missing
+    ].any()
+
+
+def test_a_mixed_imputer_round_trips_through_a_model_file(imputer):
+    buffer = io.BytesIO()
+    skvae.save(imputer, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    pd.testing.assert_frame_equal(loaded.transform(INCOMPLETE), imputer.transform(INCOMPLETE))
+
+
+def known_mixture(n, seed):
+    """Three equally likely classes ``c`` with 2-D Gaussian features around their means.
+
+    Returns the table, the Bayes classifier's guess of ``c`` from the features
+    (the most probable class under the true model) and ``c``.
+    """
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, 3, size=n)
+    means = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
+    x = means[c] + rng.normal(size=(n, 2))
+    log_posterior = np.stack([stats.multivariate_normal(m).logpdf(x) for m in means], axis=1)
+    table = pd.DataFrame(
+        {"a": x[:, 0], "b": x[:, 1], "c": pd.Categorical(np.array(["p", "q", "r"])[c])}
+    )
+    return table, log_posterior.argmax(axis=1), c
+
+
+def test_the_imputed_category_approaches_the_bayes_rate():
+    train, _, _ = known_mixture(1500, 0)
+    train.loc[np.random.default_rng(2).random(1500) < 0.2, "c"] = np.nan
+    test, bayes, c = known_mixture(1000, 1)
+    test["c"] = np.nan
+    imputed = VAEImputer(latent_dim=2, epochs=30, random_state=0).fit(train).transform(test)
+    bayes_rate = (bayes != c).mean()
+    error = (imputed["c"].cat.codes.to_numpy() != c).mean()
+    assert 0.25 < bayes_rate < 0.4  # a problem where the features leave real doubt
+    assert error < bayes_rate + 0.05
+
+
+@pytest.mark.parametrize(
+    "params, table, message",
+    [
+        (dict(missing_values=-1.0), INCOMPLETE, r"leave missing_values=np.nan"),
+        (dict(add_indicator=True), INCOMPLETE, r"add_indicator=True is not available"),
+        (dict(), INCOMPLETE.assign(x=np.nan), r"column\(s\) x of X have no observed value"),
+    ],
+)
+def test_the_imputer_refuses_what_a_mixed_table_cannot_take(params, table, message):
+    with pytest.raises(ValueError, match=message):
+        VAEImputer(epochs=1, **params).fit(table)
+
+
+def test_a_mixed_model_round_trips_through_a_model_file(fitted):
+    # The file's own checks are in test_model_file.py.
+    buffer = io.BytesIO()
+    skvae.save(fitted, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    pd.testing.assert_frame_equal(loaded.sample(20, 0), fitted.sample(20, 0))
+    pd.testing.assert_series_equal(loaded.sample(5, 0).dtypes, TABLE.dtypes)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(alpha=10.0), r"alpha='auto'"),
+        (dict(output_activation="sigmoid"), r"needs a linear output"),
+        (dict(likelihood="bernoulli"), r"real columns of a table with categorical columns"),
+        (dict(image_shape=(2, 3)), r"is a table, not images"),
+    ],
+)
+def test_settings_a_mixed_table_cannot_take_are_refused(params, message):
+    with pytest.raises(ValueError, match=message):
+        VariationalAutoencoder(epochs=1, **params).fit(TABLE)
+
+
+def test_onnx_refuses_a_mixed_model(fitted):
+    onnx = pytest.importorskip("skvae.onnx")
+    with pytest.raises(ValueError, match=r"categorical columns cannot be converted to ONNX"):
+        onnx.to_onnx(fitted)
+
+
+# Count columns -------------------------------------------------------------------
+
+
+def count_table(n=240, seed=0):
+    """A latent factor ``z`` drives a real column, a Poisson count and a category."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "x": z + 0.1 * rng.normal(size=n),
+            "visits": rng.poisson(np.exp(1.0 + z)),
+            "kind": np.where(z > 0, "u", "v"),
+        }
+    )
+
+
+COUNTS = count_table()
+
+
+def test_a_count_column_is_only_ever_named():
+    assert infer_columns(COUNTS[["x", "visits"]], None) is None  # integers are real
+    columns = infer_columns(COUNTS[["x", "visits"]], {"visits": "count"})
+    assert [column.kind for column in columns.columns] == [REAL, "count"]
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ([1, -2, 3], r"column 'visits' of X is a count column, but holds -2.0; counts are"),
+        ([1.0, 2.5, 3.0], r"column 'visits' of X is a count column, but holds 2.5"),
+        (["1", "2", "3"], r"column 'visits' of X must be numeric \(it is count\)"),
+    ],
+)
+def test_bad_counts_are_refused_by_name(values, message):
+    frame = pd.DataFrame({"visits": values})
+    with pytest.raises(ValueError, match=message):
+        infer_columns(frame, {"visits": "count"})
+
+
+def test_counts_are_modelled_and_decoded_as_integers():
+    vae = VariationalAutoencoder(
+        latent_dim=1, epochs=60, early_stopping=False, random_state=0, column_types={1: "count"}
+    ).fit(COUNTS)
+    decoded = vae.inverse_transform(vae.transform(COUNTS))
+    pd.testing.assert_series_equal(decoded.dtypes, COUNTS.dtypes)
+    assert (decoded["visits"] >= 0).all()
+    assert np.corrcoef(decoded["visits"], COUNTS["visits"])[0, 1] > 0.7
+    assert np.isfinite(vae.score_samples(COUNTS)).all()
+    pd.testing.assert_series_equal(vae.sample(10, 0).dtypes, COUNTS.dtypes)
+    with pytest.raises(ValueError, match=r"is a count column, but holds -1.0"):
+        vae.transform(COUNTS.assign(visits=-1))
+    buffer = io.BytesIO()
+    skvae.save(vae, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    pd.testing.assert_frame_equal(loaded.sample(10, 0), vae.sample(10, 0))
+
+
+def test_the_imputer_fills_counts_with_counts():
+    incomplete = COUNTS.assign(visits=COUNTS["visits"].astype("Int64"))
+    incomplete.loc[::5, "visits"] = pd.NA
+    imputer = VAEImputer(latent_dim=2, epochs=30, random_state=0, column_types={"visits": "count"})
+    completed = imputer.fit(incomplete).transform(incomplete)
+    assert completed["visits"].dtype == "Int64" and not completed["visits"].isna().any()
+    assert (completed["visits"] >= 0).all()
+    kept = incomplete["visits"].notna()
+    pd.testing.assert_series_equal(completed["visits"][kept], incomplete["visits"][kept])
+    drawn = imputer.set_params(sample_posterior=True).transform(incomplete)
+    assert (drawn["visits"] >= 0).all() and drawn["visits"].dtype == "Int64"
