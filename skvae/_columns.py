@@ -1,7 +1,7 @@
 """Mixed tables: each column's type, and a DataFrame to and from the network's features.
 
 A pandas DataFrame with a non-numeric column (or a ``column_types``
-parameter that names a categorical column) is a *mixed table*. Its
+parameter that names a column that is not real) is a *mixed table*. Its
 columns are typed once, at the first ``fit``:
 
 - a column of dtype ``category``, ``object``, ``string``, ``bool`` or
@@ -13,17 +13,20 @@ columns are typed once, at the first ``fit``:
   integers are never taken for counts or categories unless
   ``column_types`` says so;
 - ``column_types`` (a dict from a column's name, or its integer position
-  where ``X`` has no column of that name, to ``"real"``, ``"count"`` or
-  ``"categorical"``) overrides the inferred type. A **count** column (never
-  inferred) holds non-negative integers, modelled as Poisson.
+  where ``X`` has no column of that name, to ``"real"``, ``"positive"``,
+  ``"count"`` or ``"categorical"``) overrides the inferred type. A
+  **positive** column (never inferred) holds values above 0, modelled on
+  the log scale; a **count** column (never inferred) non-negative
+  integers, modelled as Poisson.
 
-The network sees the real columns first, in their order, then the count
-columns, then each categorical column's categories one-hot, in column order; a missing entry
-(NaN, None, ``pd.NA``) is NaN in each of its features. Decoding reverses
-this: the decoder's means become the real columns, the count columns' rates
-(rounded to the nearest integer for an integer dtype) and each categorical
-column's most probable category, in a DataFrame with the fitted column
-order, names, dtypes and categories.
+The network sees the real columns first, in their order, then the positive
+columns' logarithms, the count columns, and each categorical column's
+categories one-hot, in column order; a missing entry (NaN, None, ``pd.NA``)
+is NaN in each of its features. Decoding reverses this: the decoder's means
+become the real columns, ``exp`` of the positive columns' locations, the
+count columns' rates (rounded to the nearest integer for an integer dtype)
+and each categorical column's most probable category, in a DataFrame with
+the fitted column order, names, dtypes and categories.
 
 A DataFrame whose columns are all real (and every non-DataFrame) is not a
 mixed table: it takes the numeric path, unchanged. pandas is imported only
@@ -34,12 +37,13 @@ import dataclasses
 
 import numpy as np
 
-from ._likelihoods import Categorical, MixedLikelihood, Poisson
+from ._likelihoods import Categorical, LogScale, MixedLikelihood, Poisson
 
-REAL, COUNT, CATEGORICAL = "real", "count", "categorical"
-COLUMN_TYPES = (REAL, COUNT, CATEGORICAL)
+REAL, POSITIVE, COUNT, CATEGORICAL = "real", "positive", "count", "categorical"
+#: The column types, in the order of their features in the network.
+COLUMN_TYPES = (REAL, POSITIVE, COUNT, CATEGORICAL)
 #: The types whose column is one network feature holding its number.
-NUMERIC_TYPES = (REAL, COUNT)
+NUMERIC_TYPES = (REAL, POSITIVE, COUNT)
 
 #: Most categories a categorical column may have: beyond this a column is
 #: more likely an identifier or free text than a category, and its one-hot
@@ -84,6 +88,10 @@ class TableColumns:
         return [column for column in self.columns if column.kind == REAL]
 
     @property
+    def positive(self):
+        return [column for column in self.columns if column.kind == POSITIVE]
+
+    @property
     def count(self):
         return [column for column in self.columns if column.kind == COUNT]
 
@@ -93,16 +101,39 @@ class TableColumns:
 
     @property
     def n_features(self):
-        """The network's features: one per real column, one per category."""
+        """The network's features: one per numeric column, one per category."""
         return sum(column.width for column in self.columns)
+
+    @property
+    def n_numeric(self):
+        """The numeric (real, positive, count) columns: the network's first features."""
+        return sum(column.kind in NUMERIC_TYPES for column in self.columns)
+
+    def keep_observed(self, completed, X):
+        """Decoded ``completed`` with the observed entries of ``X``'s positive columns as given.
+
+        ``exp(log x)`` may differ from ``x`` in its last bits; an imputer
+        returns observed entries unchanged.
+        """
+        for position, _ in self.of_kind(POSITIVE):
+            original = X.iloc[:, position]
+            kept = original.notna().to_numpy()
+            column = completed.iloc[:, position].to_numpy().copy()
+            column[kept] = original.to_numpy()[kept]
+            completed.iloc[:, position] = column
+        return completed
 
     def family(self, real_family):
         """The columns' :class:`~skvae._likelihoods.MixedLikelihood`, ``real_family`` for reals."""
-        n_real, n_count = len(self.real), len(self.count)
-        parts = [(0, n_real, real_family)] if n_real else []
-        if n_count:
-            parts.append((n_real, n_real + n_count, _POISSON))
-        start = n_real + n_count
+        parts, start = [], 0
+        for family, n in (
+            (real_family, len(self.real)),
+            (LogScale(real_family), len(self.positive)),
+            (_POISSON, len(self.count)),
+        ):
+            if n:
+                parts.append((start, start + n, family))
+            start += n
         for column in self.categorical:
             parts.append((start, start + column.width, _CATEGORICAL))
             start += column.width
@@ -120,7 +151,7 @@ class TableColumns:
         features = np.empty((len(X), self.n_features), dtype=np.float64)
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
-        start = len(self.real) + len(self.count)
+        start = self.n_numeric
         for position, column in self.of_kind(CATEGORICAL):
             series = X.iloc[:, position]
             codes = _category_codes(series, column, pd, name)
@@ -165,10 +196,15 @@ class TableColumns:
         import pandas as pd
 
         means = np.asarray(means)
-        values, start = {}, len(self.real) + len(self.count)
+        values, start = {}, self.n_numeric
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             dtype = pd.api.types.pandas_dtype(column.dtype)
-            if column.kind == COUNT and dtype.kind in "iu":
+            if column.kind == POSITIVE:
+                # The network's feature is log x: its location decodes to the median.
+                values[position] = np.exp(means[:, j]).astype(
+                    dtype if dtype.kind == "f" else np.float64
+                )
+            elif column.kind == COUNT and dtype.kind in "iu":
                 # An integer count column gets its rate's nearest integer.
                 values[position] = pd.Series(np.rint(means[:, j])).astype(dtype)
             else:
@@ -305,6 +341,14 @@ def _real_values(series, column, pd, name):
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise ValueError(f"column {column.name!r} of {name} contains infinity.")
+    if column.kind == POSITIVE:
+        observed = values[~np.isnan(values)]
+        if (observed <= 0).any():
+            raise ValueError(
+                f"column {column.name!r} of {name} is a positive column, but holds "
+                f"{float(observed[observed <= 0][0])!r}; its values must be above 0."
+            )
+        return np.log(values)
     if column.kind == COUNT:
         observed = values[~np.isnan(values)]
         bad = observed[(observed < 0) | (observed != np.round(observed))]

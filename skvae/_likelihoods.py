@@ -20,7 +20,7 @@ The formulas are module functions that take arrays and return one value
 per sample (a test reaches each without a family); each family's methods
 call its own.
 
-:class:`Categorical` and :class:`Poisson` model single columns of a mixed
+:class:`Categorical`, :class:`Poisson` and :class:`LogScale` model columns of a mixed
 table, and :class:`MixedLikelihood` sums a table's families over its
 columns (``_columns`` builds it); they are not registered, since no whole
 array follows them.
@@ -516,14 +516,56 @@ class Poisson(Likelihood):
         return stats.poisson.ppf(noise, location).astype(np.float32)
 
 
+class LogScale(Likelihood):
+    """Positive columns: the family ``base`` on ``log x``, which the network reads and outputs.
+
+    The data given to :meth:`log_prob` are ``log x``; the density over ``x``
+    adds the Jacobian ``-log x`` per observed entry, so that scores stay
+    densities of the data. With a Gaussian ``base`` this is the log-normal,
+    with Student's t the log-t. The decoded value ``exp(x_hat)`` is the
+    distribution's median. Not registered: it models the positive columns
+    of a mixed table, with the noise of its features.
+
+    Args:
+        base: The family of ``log x`` (one with a location ``x_hat``).
+    """
+
+    def __init__(self, base):
+        self.base = base
+        self.name = f"log_{base.name}"
+        self.has_variance = base.has_variance
+        self.min_df = base.min_df
+        self.initial_df = base.initial_df
+        self.calibrates_on_batch = base.calibrates_on_batch
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        x = ops.convert_to_tensor(x)
+        return self.base.log_prob(x, x_hat, mask, variance=variance, df=df) - _masked_sum(x, mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The base family's error on ``log x``."""
+        return self.base.reconstruction_error(x, x_hat, mask)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        x = ops.convert_to_tensor(x)
+        return self.base.calibrated_log_prob(x, x_hat, mask) - _masked_sum(x, mask)
+
+    def standard_noise(self, rng, shape, *, df=None):
+        return self.base.standard_noise(rng, shape, df=df)
+
+    def draw(self, location, noise, *, variance):
+        """A draw of ``log x`` (decoding takes its exponential)."""
+        return self.base.draw(location, noise, variance=variance)
+
+
 class MixedLikelihood(Likelihood):
     """A table whose columns follow different families: ``log p(x | z)`` is the sum over them.
 
     The network's features are laid out as consecutive parts, one
     ``(start, stop, family)`` each (see ``_columns``): the real columns
     first, under one family (Student's t or Gaussian) whose noise is that of
-    the first ``stop`` features, then the count columns (Poisson), then one
-    part per categorical column. The
+    their features, then the positive columns (that family on ``log x``),
+    the count columns (Poisson), and one part per categorical column. The
     learned noise has one entry per network feature, as for a numeric
     table; only the real columns' entries are used.
 

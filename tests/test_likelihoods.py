@@ -209,6 +209,24 @@ def test_poisson_draws_follow_the_rate():
     )
 
 
+@property_test
+@given(tables(elements=float32s(1e-2, 1e3)), st.data())
+def test_a_positive_column_is_the_summed_lognormal_logpdf(table, data):
+    x, x_hat, observed = table
+    variance = per_feature(data, x.shape, 1e-2, 1e1)
+    family = _likelihoods.LogScale(likelihood_family("gaussian"))
+    filled, mask = observed_entries(np.log(x.astype(np.float64)).astype(np.float32))
+    logpdf = stats.lognorm.logpdf(
+        np.float64(x), np.sqrt(np.float64(variance)), scale=np.exp(np.float64(x_hat))
+    )
+    np.testing.assert_allclose(
+        np.asarray(family.log_prob(filled, x_hat, mask, variance=variance), dtype=np.float64),
+        summed_observed(logpdf, observed),
+        rtol=1e-4,
+        atol=1e-3,
+    )
+
+
 def test_the_categorical_mean_is_the_softmax_and_its_draws_follow_it():
     family = _likelihoods.Categorical()
     logits = np.log(np.array([[0.2, 0.5, 0.3]], np.float32))
