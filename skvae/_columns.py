@@ -7,25 +7,27 @@ columns are typed once, at the first ``fit``:
 - a column of dtype ``category``, ``object``, ``string``, ``bool`` or
   ``boolean`` is **categorical**; its categories are the dtype's own for
   ``category`` (in their order, unobserved ones included), ``False, True``
-  for booleans, and the sorted distinct values otherwise. An ordered
-  ``category`` is modelled as unordered for now, and comes back ordered;
+  for booleans, and the sorted distinct values otherwise;
+- an ordered ``category`` column is **ordinal**: its categories in their
+  order, modelled by cumulative logits;
 - a column of integer or float dtype is **real**, as in a numeric table:
   integers are never taken for counts or categories unless
   ``column_types`` says so;
 - ``column_types`` (a dict from a column's name, or its integer position
   where ``X`` has no column of that name, to ``"real"``, ``"positive"``,
-  ``"count"`` or ``"categorical"``) overrides the inferred type. A
+  ``"count"``, ``"categorical"`` or ``"ordinal"``) overrides the inferred
+  type. A
   **positive** column (never inferred) holds values above 0, modelled on
   the log scale; a **count** column (never inferred) non-negative
   integers, modelled as Poisson.
 
 The network sees the real columns first, in their order, then the positive
-columns' logarithms, the count columns, and each categorical column's
-categories one-hot, in column order; a missing entry (NaN, None, ``pd.NA``)
+columns' logarithms, the count columns, and each categorical, then each
+ordinal column's categories one-hot, in column order; a missing entry (NaN, None, ``pd.NA``)
 is NaN in each of its features. Decoding reverses this: the decoder's means
 become the real columns, ``exp`` of the positive columns' locations, the
 count columns' rates (rounded to the nearest integer for an integer dtype)
-and each categorical column's most probable category, in a DataFrame with
+and each categorical or ordinal column's most probable category, in a DataFrame with
 the fitted column order, names, dtypes and categories.
 
 A DataFrame whose columns are all real (and every non-DataFrame) is not a
@@ -37,13 +39,16 @@ import dataclasses
 
 import numpy as np
 
-from ._likelihoods import Categorical, LogScale, MixedLikelihood, Poisson
+from ._likelihoods import Categorical, LogScale, MixedLikelihood, Ordinal, Poisson
 
-REAL, POSITIVE, COUNT, CATEGORICAL = "real", "positive", "count", "categorical"
+REAL, POSITIVE, COUNT = "real", "positive", "count"
+CATEGORICAL, ORDINAL = "categorical", "ordinal"
 #: The column types, in the order of their features in the network.
-COLUMN_TYPES = (REAL, POSITIVE, COUNT, CATEGORICAL)
+COLUMN_TYPES = (REAL, POSITIVE, COUNT, CATEGORICAL, ORDINAL)
 #: The types whose column is one network feature holding its number.
 NUMERIC_TYPES = (REAL, POSITIVE, COUNT)
+#: The types whose column is one feature per category, one-hot.
+CATEGORY_TYPES = (CATEGORICAL, ORDINAL)
 
 #: Most categories a categorical column may have: beyond this a column is
 #: more likely an identifier or free text than a category, and its one-hot
@@ -97,7 +102,8 @@ class TableColumns:
 
     @property
     def categorical(self):
-        return [column for column in self.columns if column.kind == CATEGORICAL]
+        """The categorical and ordinal columns, in network order."""
+        return [column for _, column in self.of_kind(*CATEGORY_TYPES)]
 
     @property
     def n_features(self):
@@ -135,7 +141,8 @@ class TableColumns:
                 parts.append((start, start + n, family))
             start += n
         for column in self.categorical:
-            parts.append((start, start + column.width, _CATEGORICAL))
+            family = _ORDINAL if column.kind == ORDINAL else _CATEGORICAL
+            parts.append((start, start + column.width, family))
             start += column.width
         return MixedLikelihood(parts)
 
@@ -152,7 +159,7 @@ class TableColumns:
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
         start = self.n_numeric
-        for position, column in self.of_kind(CATEGORICAL):
+        for position, column in self.of_kind(*CATEGORY_TYPES):
             series = X.iloc[:, position]
             codes = _category_codes(series, column, pd, name)
             block = np.zeros((len(X), column.width))
@@ -210,7 +217,7 @@ class TableColumns:
             else:
                 # Integer columns modelled as real come back as float64.
                 values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
-        for position, column in self.of_kind(CATEGORICAL):
+        for position, column in self.of_kind(*CATEGORY_TYPES):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
             start += column.width
@@ -233,6 +240,7 @@ class TableColumns:
 
 
 _CATEGORICAL = Categorical()
+_ORDINAL = Ordinal()
 _POISSON = Poisson()
 
 
@@ -281,7 +289,7 @@ def infer_columns(X, column_types, n_samples_name="X"):
             columns.append(Column(name, kind, dtype))
             continue
         categories, ordered = _fitted_categories(series, name, pd)
-        columns.append(Column(name, CATEGORICAL, dtype, categories, ordered))
+        columns.append(Column(name, kind, dtype, categories, ordered))
     return TableColumns(tuple(columns))
 
 
@@ -317,6 +325,8 @@ def _dtype_name(series, pd):
 
 def _inferred_kind(series, pd):
     dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+        return ORDINAL
     if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype, pd.BooleanDtype)):
         return CATEGORICAL
     kind = getattr(dtype, "kind", None)

@@ -20,10 +20,11 @@ The formulas are module functions that take arrays and return one value
 per sample (a test reaches each without a family); each family's methods
 call its own.
 
-:class:`Categorical`, :class:`Poisson` and :class:`LogScale` model columns of a mixed
-table, and :class:`MixedLikelihood` sums a table's families over its
-columns (``_columns`` builds it); they are not registered, since no whole
-array follows them.
+:class:`Categorical`, :class:`Ordinal`, :class:`Poisson` and
+:class:`LogScale` model columns of a mixed table, and
+:class:`MixedLikelihood` sums a table's families over its columns
+(``_columns`` builds it); they are not registered, since no whole array
+follows them.
 """
 
 import collections.abc
@@ -460,6 +461,43 @@ class Categorical(Likelihood):
         return np.eye(location.shape[-1], dtype=np.float32)[chosen]
 
 
+class Ordinal(Categorical):
+    """An ordered column of ``k`` categories: cumulative logits from ``k`` decoder outputs.
+
+    The outputs are a location ``eta`` and ``k - 1`` ordered thresholds
+    (the first, then softplus steps up from it), and
+    ``P(x <= j) = sigmoid(theta_j - eta)``: each category's probability is
+    the difference of two neighbouring cumulative ones, floored at
+    :data:`BERNOULLI_EPSILON` so its logarithm stays finite. The data, the
+    mean (probabilities), mode and draws are as for :class:`Categorical`.
+    """
+
+    name = "ordinal"
+
+    def mean(self, x_hat):
+        x_hat = ops.convert_to_tensor(x_hat)
+        eta, first = x_hat[:, :1], x_hat[:, 1:2]
+        thresholds = ops.concatenate(
+            [first, first + ops.cumsum(ops.softplus(x_hat[:, 2:]), axis=-1)], axis=-1
+        )
+        cumulative = ops.sigmoid(thresholds - eta)
+        zeros, ones = ops.zeros_like(eta), ops.ones_like(eta)
+        cumulative = ops.concatenate([zeros, cumulative, ones], axis=-1)
+        return ops.maximum(cumulative[:, 1:] - cumulative[:, :-1], BERNOULLI_EPSILON)
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        x = ops.convert_to_tensor(x)
+        log_p = ops.log(ops.convert_to_tensor(self.mean(x_hat), dtype=x.dtype))
+        return _masked_sum(x * log_p, mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The cross-entropy, ``-log p(x | z)``, of the column."""
+        return -self.log_prob(x, x_hat, mask)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        return self.log_prob(x, x_hat, mask)
+
+
 #: Added to the softplus of a count column's output: the smallest Poisson
 #: rate, so that ``log(rate)`` stays finite where the softplus underflows.
 MIN_POISSON_RATE = 1e-6
@@ -565,7 +603,7 @@ class MixedLikelihood(Likelihood):
     ``(start, stop, family)`` each (see ``_columns``): the real columns
     first, under one family (Student's t or Gaussian) whose noise is that of
     their features, then the positive columns (that family on ``log x``),
-    the count columns (Poisson), and one part per categorical column. The
+    the count columns (Poisson), and one part per categorical (or ordinal) column. The
     learned noise has one entry per network feature, as for a numeric
     table; only the real columns' entries are used.
 

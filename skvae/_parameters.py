@@ -270,12 +270,13 @@ SHARED_PARAMETER_DOCS = {
         The type of each column of a pandas DataFrame, where its dtype does
         not say it: a dict from a column's name (or, where ``X`` has no
         column of that name, its integer position) to ``"real"``,
-        ``"positive"``, ``"count"`` or ``"categorical"``. Other columns are
-        inferred from their dtype: ``category``, ``object``, ``string``,
-        ``bool`` and ``boolean`` are categorical (a ``category`` dtype's
-        categories, ``False, True`` for booleans, else the sorted distinct
-        values; an ordered ``category`` is modelled as unordered), integers
-        and floats real; integers are never taken for categories or counts
+        ``"positive"``, ``"count"``, ``"categorical"`` or ``"ordinal"``.
+        Other columns are inferred from their dtype: ``category``,
+        ``object``, ``string``, ``bool`` and ``boolean`` are categorical (a
+        ``category`` dtype's categories, ``False, True`` for booleans, else
+        the sorted distinct values), an ordered ``category`` is ordinal (its
+        categories in order, modelled by cumulative logits), integers and
+        floats real; integers are never taken for categories or counts
         unless named here. A DataFrame with a column that is not real is a
         mixed table: each categorical column is one-hot for the encoder and
         its decoder outputs are the logits of a softmax over its categories;

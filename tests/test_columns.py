@@ -9,14 +9,14 @@ import pytest
 
 import skvae
 from skvae import VAEImputer, VariationalAutoencoder
-from skvae._columns import CATEGORICAL, MAX_CATEGORIES, REAL, infer_columns
+from skvae._columns import CATEGORICAL, MAX_CATEGORIES, ORDINAL, REAL, infer_columns
 
 
 def mixed_table(n=240, seed=0):
     """A table driven by one latent factor ``z``: two real columns and four categorical ones.
 
     ``colour`` and ``flag`` are functions of ``z``, so a 1-D latent space
-    reconstructs them; ``size`` is an ordered category, ``name`` strings.
+    reconstructs them; ``size`` is an ordered category (ordinal), ``name`` strings.
     """
     rng = np.random.default_rng(seed)
     z = rng.normal(size=n)
@@ -57,7 +57,7 @@ def test_types_are_inferred_from_dtypes():
         "x": REAL,
         "colour": CATEGORICAL,
         "flag": CATEGORICAL,
-        "size": CATEGORICAL,
+        "size": ORDINAL,
         "name": CATEGORICAL,
         "y": REAL,
     }
@@ -91,8 +91,9 @@ def test_numeric_data_take_the_numeric_path():
         (TABLE, {9: "real"}, r"column_types names column position 9, but X has 6 columns"),
         (
             TABLE,
-            {"x": "ordinal"},
-            r"column_types\['x'\] must be one of \['real', 'positive', 'count', 'categorical'\]",
+            {"x": "interval"},
+            r"column_types\['x'\] must be one of \['real', 'positive', 'count', "
+            r"'categorical', 'ordinal'\]",
         ),
         (TABLE, {"x": "real", 0: "categorical"}, r"names column 'x' twice"),
         (np.zeros((4, 2)), {0: "categorical"}, r"types the columns of a pandas DataFrame"),
@@ -133,12 +134,12 @@ def test_encoding_is_one_hot_with_missing_entries_as_nan_and_decodes_back():
     frame.loc[3, "flag"] = pd.NA
     columns = infer_columns(TABLE.assign(flag=TABLE["flag"].astype("boolean")), None)
     features = columns.encode(frame, allow_missing=True)
-    # Real columns first, then each categorical column's categories.
+    # Real columns first, then each categorical column's categories, then the ordinal's.
     np.testing.assert_array_equal(features[:, 0], frame["x"])
     colour = features[:, 2:6]
     assert np.isnan(colour[2]).all()
     np.testing.assert_array_equal(np.nansum(colour, axis=1), [1, 1, 0, 1, 1, 1])
-    assert np.isnan(features[3, 6:8]).all() and np.isnan(features[1, 10:12]).all()
+    assert np.isnan(features[3, 6:8]).all() and np.isnan(features[1, 8:10]).all()
     complete = TABLE.head(6).assign(flag=TABLE["flag"].head(6).astype("boolean"))
     decoded = columns.decode(columns.encode(complete, allow_missing=False))
     pd.testing.assert_frame_equal(decoded, complete, check_dtype=True, check_exact=False)
@@ -494,3 +495,26 @@ def test_the_imputer_keeps_observed_positive_values_exactly():
         kept = incomplete["income"].notna()
         np.testing.assert_array_equal(completed["income"][kept], incomplete["income"][kept])
         assert (completed["income"] > 0).all() and completed["income"].dtype == np.float64
+
+
+# Ordinal columns -----------------------------------------------------------------
+
+
+def test_an_ordinal_column_learns_its_order():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=300)
+    levels = ["none", "low", "mid", "high"]
+    table = pd.DataFrame(
+        {
+            "x": z + 0.1 * rng.normal(size=300),
+            "grade": pd.Categorical(
+                np.array(levels)[np.digitize(z, [-0.8, 0.0, 0.8])], categories=levels, ordered=True
+            ),
+        }
+    )
+    vae = VariationalAutoencoder(latent_dim=1, epochs=80, early_stopping=False, random_state=0)
+    decoded = vae.fit(table).inverse_transform(vae.transform(table))
+    assert decoded["grade"].dtype == table["grade"].dtype
+    codes, truth = decoded["grade"].cat.codes, table["grade"].cat.codes
+    assert (codes == truth).mean() > 0.8 and np.abs(codes - truth).max() <= 1
+    assert infer_columns(table, {"grade": "categorical"}).columns[1].kind == CATEGORICAL
