@@ -1,29 +1,34 @@
 """Mixed tables: each column's type, and a DataFrame to and from the network's features.
 
 A pandas DataFrame with a non-numeric column (or a ``column_types``
-parameter that names a categorical column) is a *mixed table*. Its
+parameter that names a column that is not real) is a *mixed table*. Its
 columns are typed once, at the first ``fit``:
 
 - a column of dtype ``category``, ``object``, ``string``, ``bool`` or
   ``boolean`` is **categorical**; its categories are the dtype's own for
   ``category`` (in their order, unobserved ones included), ``False, True``
-  for booleans, and the sorted distinct values otherwise. An ordered
-  ``category`` is modelled as unordered for now, and comes back ordered;
+  for booleans, and the sorted distinct values otherwise;
+- an ordered ``category`` column is **ordinal**: its categories in their
+  order, modelled by cumulative logits;
 - a column of integer or float dtype is **real**, as in a numeric table:
   integers are never taken for counts or categories unless
   ``column_types`` says so;
 - ``column_types`` (a dict from a column's name, or its integer position
-  where ``X`` has no column of that name, to ``"real"``, ``"count"`` or
-  ``"categorical"``) overrides the inferred type. A **count** column (never
-  inferred) holds non-negative integers, modelled as Poisson.
+  where ``X`` has no column of that name, to ``"real"``, ``"positive"``,
+  ``"count"``, ``"categorical"`` or ``"ordinal"``) overrides the inferred
+  type. A
+  **positive** column (never inferred) holds values above 0, modelled on
+  the log scale; a **count** column (never inferred) non-negative
+  integers, modelled as Poisson.
 
-The network sees the real columns first, in their order, then the count
-columns, then each categorical column's categories one-hot, in column order; a missing entry
-(NaN, None, ``pd.NA``) is NaN in each of its features. Decoding reverses
-this: the decoder's means become the real columns, the count columns' rates
-(rounded to the nearest integer for an integer dtype) and each categorical
-column's most probable category, in a DataFrame with the fitted column
-order, names, dtypes and categories.
+The network sees the real columns first, in their order, then the positive
+columns' logarithms, the count columns, and each categorical, then each
+ordinal column's categories one-hot, in column order; a missing entry (NaN, None, ``pd.NA``)
+is NaN in each of its features. Decoding reverses this: the decoder's means
+become the real columns, ``exp`` of the positive columns' locations, the
+count columns' rates (rounded to the nearest integer for an integer dtype)
+and each categorical or ordinal column's most probable category, in a DataFrame with
+the fitted column order, names, dtypes and categories.
 
 A DataFrame whose columns are all real (and every non-DataFrame) is not a
 mixed table: it takes the numeric path, unchanged. pandas is imported only
@@ -34,12 +39,16 @@ import dataclasses
 
 import numpy as np
 
-from ._likelihoods import Categorical, MixedLikelihood, Poisson
+from ._likelihoods import Categorical, LogScale, MixedLikelihood, Ordinal, Poisson
 
-REAL, COUNT, CATEGORICAL = "real", "count", "categorical"
-COLUMN_TYPES = (REAL, COUNT, CATEGORICAL)
+REAL, POSITIVE, COUNT = "real", "positive", "count"
+CATEGORICAL, ORDINAL = "categorical", "ordinal"
+#: The column types, in the order of their features in the network.
+COLUMN_TYPES = (REAL, POSITIVE, COUNT, CATEGORICAL, ORDINAL)
 #: The types whose column is one network feature holding its number.
-NUMERIC_TYPES = (REAL, COUNT)
+NUMERIC_TYPES = (REAL, POSITIVE, COUNT)
+#: The types whose column is one feature per category, one-hot.
+CATEGORY_TYPES = (CATEGORICAL, ORDINAL)
 
 #: Most categories a categorical column may have: beyond this a column is
 #: more likely an identifier or free text than a category, and its one-hot
@@ -84,27 +93,56 @@ class TableColumns:
         return [column for column in self.columns if column.kind == REAL]
 
     @property
+    def positive(self):
+        return [column for column in self.columns if column.kind == POSITIVE]
+
+    @property
     def count(self):
         return [column for column in self.columns if column.kind == COUNT]
 
     @property
     def categorical(self):
-        return [column for column in self.columns if column.kind == CATEGORICAL]
+        """The categorical and ordinal columns, in network order."""
+        return [column for _, column in self.of_kind(*CATEGORY_TYPES)]
 
     @property
     def n_features(self):
-        """The network's features: one per real column, one per category."""
+        """The network's features: one per numeric column, one per category."""
         return sum(column.width for column in self.columns)
+
+    @property
+    def n_numeric(self):
+        """The numeric (real, positive, count) columns: the network's first features."""
+        return sum(column.kind in NUMERIC_TYPES for column in self.columns)
+
+    def keep_observed(self, completed, X):
+        """Decoded ``completed`` with the observed entries of ``X``'s positive columns as given.
+
+        ``exp(log x)`` may differ from ``x`` in its last bits; an imputer
+        returns observed entries unchanged.
+        """
+        for position, _ in self.of_kind(POSITIVE):
+            original = X.iloc[:, position]
+            kept = original.notna().to_numpy()
+            column = completed.iloc[:, position].to_numpy().copy()
+            column[kept] = original.to_numpy()[kept]
+            completed.iloc[:, position] = column
+        return completed
 
     def family(self, real_family):
         """The columns' :class:`~skvae._likelihoods.MixedLikelihood`, ``real_family`` for reals."""
-        n_real, n_count = len(self.real), len(self.count)
-        parts = [(0, n_real, real_family)] if n_real else []
-        if n_count:
-            parts.append((n_real, n_real + n_count, _POISSON))
-        start = n_real + n_count
+        parts, start = [], 0
+        for family, n in (
+            (real_family, len(self.real)),
+            (LogScale(real_family), len(self.positive)),
+            (_POISSON, len(self.count)),
+        ):
+            if n:
+                parts.append((start, start + n, family))
+            start += n
         for column in self.categorical:
-            parts.append((start, start + column.width, _CATEGORICAL))
+            family = _ORDINAL if column.kind == ORDINAL else _CATEGORICAL
+            parts.append((start, start + column.width, family))
             start += column.width
         return MixedLikelihood(parts)
 
@@ -120,8 +158,8 @@ class TableColumns:
         features = np.empty((len(X), self.n_features), dtype=np.float64)
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
-        start = len(self.real) + len(self.count)
-        for position, column in self.of_kind(CATEGORICAL):
+        start = self.n_numeric
+        for position, column in self.of_kind(*CATEGORY_TYPES):
             series = X.iloc[:, position]
             codes = _category_codes(series, column, pd, name)
             block = np.zeros((len(X), column.width))
@@ -165,16 +203,21 @@ class TableColumns:
         import pandas as pd
 
         means = np.asarray(means)
-        values, start = {}, len(self.real) + len(self.count)
+        values, start = {}, self.n_numeric
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             dtype = pd.api.types.pandas_dtype(column.dtype)
-            if column.kind == COUNT and dtype.kind in "iu":
+            if column.kind == POSITIVE:
+                # The network's feature is log x: its location decodes to the median.
+                values[position] = np.exp(means[:, j]).astype(
+                    dtype if dtype.kind == "f" else np.float64
+                )
+            elif column.kind == COUNT and dtype.kind in "iu":
                 # An integer count column gets its rate's nearest integer.
                 values[position] = pd.Series(np.rint(means[:, j])).astype(dtype)
             else:
                 # Integer columns modelled as real come back as float64.
                 values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
-        for position, column in self.of_kind(CATEGORICAL):
+        for position, column in self.of_kind(*CATEGORY_TYPES):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
             start += column.width
@@ -197,6 +240,7 @@ class TableColumns:
 
 
 _CATEGORICAL = Categorical()
+_ORDINAL = Ordinal()
 _POISSON = Poisson()
 
 
@@ -245,7 +289,7 @@ def infer_columns(X, column_types, n_samples_name="X"):
             columns.append(Column(name, kind, dtype))
             continue
         categories, ordered = _fitted_categories(series, name, pd)
-        columns.append(Column(name, CATEGORICAL, dtype, categories, ordered))
+        columns.append(Column(name, kind, dtype, categories, ordered))
     return TableColumns(tuple(columns))
 
 
@@ -281,6 +325,8 @@ def _dtype_name(series, pd):
 
 def _inferred_kind(series, pd):
     dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+        return ORDINAL
     if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype, pd.BooleanDtype)):
         return CATEGORICAL
     kind = getattr(dtype, "kind", None)
@@ -305,6 +351,14 @@ def _real_values(series, column, pd, name):
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise ValueError(f"column {column.name!r} of {name} contains infinity.")
+    if column.kind == POSITIVE:
+        observed = values[~np.isnan(values)]
+        if (observed <= 0).any():
+            raise ValueError(
+                f"column {column.name!r} of {name} is a positive column, but holds "
+                f"{float(observed[observed <= 0][0])!r}; its values must be above 0."
+            )
+        return np.log(values)
     if column.kind == COUNT:
         observed = values[~np.isnan(values)]
         bad = observed[(observed < 0) | (observed != np.round(observed))]

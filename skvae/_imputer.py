@@ -322,7 +322,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
         if self._layout.columns is not None:
             # Observed categories are one-hot, imputed ones probabilities (or a
             # drawn one-hot): decoding takes each row's most probable category.
-            completed = self._layout.columns.decode(completed)
+            columns = self._layout.columns
+            completed = columns.keep_observed(columns.decode(completed), frame)
             completed.index = frame.index
             return completed
         # As scikit-learn's imputers do: a feature never observed at fit has no

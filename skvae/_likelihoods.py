@@ -20,10 +20,11 @@ The formulas are module functions that take arrays and return one value
 per sample (a test reaches each without a family); each family's methods
 call its own.
 
-:class:`Categorical` and :class:`Poisson` model single columns of a mixed
-table, and :class:`MixedLikelihood` sums a table's families over its
-columns (``_columns`` builds it); they are not registered, since no whole
-array follows them.
+:class:`Categorical`, :class:`Ordinal`, :class:`Poisson` and
+:class:`LogScale` model columns of a mixed table, and
+:class:`MixedLikelihood` sums a table's families over its columns
+(``_columns`` builds it); they are not registered, since no whole array
+follows them.
 """
 
 import collections.abc
@@ -460,6 +461,43 @@ class Categorical(Likelihood):
         return np.eye(location.shape[-1], dtype=np.float32)[chosen]
 
 
+class Ordinal(Categorical):
+    """An ordered column of ``k`` categories: cumulative logits from ``k`` decoder outputs.
+
+    The outputs are a location ``eta`` and ``k - 1`` ordered thresholds
+    (the first, then softplus steps up from it), and
+    ``P(x <= j) = sigmoid(theta_j - eta)``: each category's probability is
+    the difference of two neighbouring cumulative ones, floored at
+    :data:`BERNOULLI_EPSILON` so its logarithm stays finite. The data, the
+    mean (probabilities), mode and draws are as for :class:`Categorical`.
+    """
+
+    name = "ordinal"
+
+    def mean(self, x_hat):
+        x_hat = ops.convert_to_tensor(x_hat)
+        eta, first = x_hat[:, :1], x_hat[:, 1:2]
+        thresholds = ops.concatenate(
+            [first, first + ops.cumsum(ops.softplus(x_hat[:, 2:]), axis=-1)], axis=-1
+        )
+        cumulative = ops.sigmoid(thresholds - eta)
+        zeros, ones = ops.zeros_like(eta), ops.ones_like(eta)
+        cumulative = ops.concatenate([zeros, cumulative, ones], axis=-1)
+        return ops.maximum(cumulative[:, 1:] - cumulative[:, :-1], BERNOULLI_EPSILON)
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        x = ops.convert_to_tensor(x)
+        log_p = ops.log(ops.convert_to_tensor(self.mean(x_hat), dtype=x.dtype))
+        return _masked_sum(x * log_p, mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The cross-entropy, ``-log p(x | z)``, of the column."""
+        return -self.log_prob(x, x_hat, mask)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        return self.log_prob(x, x_hat, mask)
+
+
 #: Added to the softplus of a count column's output: the smallest Poisson
 #: rate, so that ``log(rate)`` stays finite where the softplus underflows.
 MIN_POISSON_RATE = 1e-6
@@ -516,14 +554,56 @@ class Poisson(Likelihood):
         return stats.poisson.ppf(noise, location).astype(np.float32)
 
 
+class LogScale(Likelihood):
+    """Positive columns: the family ``base`` on ``log x``, which the network reads and outputs.
+
+    The data given to :meth:`log_prob` are ``log x``; the density over ``x``
+    adds the Jacobian ``-log x`` per observed entry, so that scores stay
+    densities of the data. With a Gaussian ``base`` this is the log-normal,
+    with Student's t the log-t. The decoded value ``exp(x_hat)`` is the
+    distribution's median. Not registered: it models the positive columns
+    of a mixed table, with the noise of its features.
+
+    Args:
+        base: The family of ``log x`` (one with a location ``x_hat``).
+    """
+
+    def __init__(self, base):
+        self.base = base
+        self.name = f"log_{base.name}"
+        self.has_variance = base.has_variance
+        self.min_df = base.min_df
+        self.initial_df = base.initial_df
+        self.calibrates_on_batch = base.calibrates_on_batch
+
+    def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
+        x = ops.convert_to_tensor(x)
+        return self.base.log_prob(x, x_hat, mask, variance=variance, df=df) - _masked_sum(x, mask)
+
+    def reconstruction_error(self, x, x_hat, mask=None):
+        """The base family's error on ``log x``."""
+        return self.base.reconstruction_error(x, x_hat, mask)
+
+    def calibrated_log_prob(self, x, x_hat, mask=None):
+        x = ops.convert_to_tensor(x)
+        return self.base.calibrated_log_prob(x, x_hat, mask) - _masked_sum(x, mask)
+
+    def standard_noise(self, rng, shape, *, df=None):
+        return self.base.standard_noise(rng, shape, df=df)
+
+    def draw(self, location, noise, *, variance):
+        """A draw of ``log x`` (decoding takes its exponential)."""
+        return self.base.draw(location, noise, variance=variance)
+
+
 class MixedLikelihood(Likelihood):
     """A table whose columns follow different families: ``log p(x | z)`` is the sum over them.
 
     The network's features are laid out as consecutive parts, one
     ``(start, stop, family)`` each (see ``_columns``): the real columns
     first, under one family (Student's t or Gaussian) whose noise is that of
-    the first ``stop`` features, then the count columns (Poisson), then one
-    part per categorical column. The
+    their features, then the positive columns (that family on ``log x``),
+    the count columns (Poisson), and one part per categorical (or ordinal) column. The
     learned noise has one entry per network feature, as for a numeric
     table; only the real columns' entries are used.
 

@@ -370,7 +370,6 @@ def _is_column_value(value):
 
 def _load_columns(value, context):
     from ._columns import (
-        CATEGORICAL,
         COLUMN_TYPES,
         MAX_CATEGORIES,
         NUMERIC_TYPES,
@@ -425,7 +424,7 @@ def _load_columns(value, context):
             (not ordered or dtype == "category") and dtype_kind in "biufOSUc",
             f"{where}: a categorical column's dtype is categorical, and only it is ordered",
         )
-        columns.append(Column(name, CATEGORICAL, dtype, tuple(categories), ordered))
+        columns.append(Column(name, kind, dtype, tuple(categories), ordered))
     _check(
         any(column.kind != REAL for column in columns),
         "layout.columns must hold a column that is not real (a numeric table has none)",

@@ -270,30 +270,35 @@ SHARED_PARAMETER_DOCS = {
         The type of each column of a pandas DataFrame, where its dtype does
         not say it: a dict from a column's name (or, where ``X`` has no
         column of that name, its integer position) to ``"real"``,
-        ``"count"`` or ``"categorical"``. Other columns are inferred from
-        their dtype: ``category``, ``object``, ``string``, ``bool`` and
-        ``boolean`` are categorical (a ``category`` dtype's categories,
-        ``False, True`` for booleans, else the sorted distinct values; an
-        ordered ``category`` is modelled as unordered), integers and floats
-        real; integers are never taken for categories or counts unless named
-        here. A DataFrame with a categorical or count column is a mixed
-        table: each categorical column is one-hot for the encoder and its
-        decoder outputs are the logits of a softmax over its categories; a
-        count column (non-negative integers) is Poisson, with the softplus
-        of its decoder output as the rate. ``inverse_transform`` and
-        ``sample`` return a DataFrame with the fitted columns, dtypes and
-        categories (the most probable category; an integer count column the
-        rate's nearest integer), and ``VAEImputer`` fills every column's
-        missing entries (NaN, None, ``pd.NA``) in a DataFrame of the input's
-        columns and dtypes. The real columns follow ``likelihood``
-        (``"gaussian"`` or ``"student_t"``, the default, with ``noise_scale``
-        over the real columns only) and the model learns their noise, so
-        ``alpha`` must be ``"auto"``. A category unseen at fit, a categorical
-        column with one value, more than 256 categories or values of more
-        than one Python type, a non-numeric value in a real or count column
-        and a negative or fractional count raise ``ValueError``, naming the
-        column. Numeric data (and a DataFrame whose columns are all real)
-        are modelled as ever.
+        ``"positive"``, ``"count"``, ``"categorical"`` or ``"ordinal"``.
+        Other columns are inferred from their dtype: ``category``,
+        ``object``, ``string``, ``bool`` and ``boolean`` are categorical (a
+        ``category`` dtype's categories, ``False, True`` for booleans, else
+        the sorted distinct values), an ordered ``category`` is ordinal (its
+        categories in order, modelled by cumulative logits), integers and
+        floats real; integers are never taken for categories or counts
+        unless named here. A DataFrame with a column that is not real is a
+        mixed table: each categorical column is one-hot for the encoder and
+        its decoder outputs are the logits of a softmax over its categories;
+        a count column (non-negative integers) is Poisson, with the softplus
+        of its decoder output as the rate; a positive column (values above
+        0) is read as ``log x`` and follows the real columns' family there
+        (log-normal for ``"gaussian"``), decoded as ``exp`` of its location.
+        ``inverse_transform`` and ``sample`` return a DataFrame with the
+        fitted columns, dtypes and categories (the most probable category;
+        an integer count column the rate's nearest integer), and
+        ``VAEImputer`` fills every column's missing entries (NaN, None,
+        ``pd.NA``) in a DataFrame of the input's columns and dtypes. The real
+        columns follow ``likelihood`` (``"gaussian"`` or ``"student_t"``,
+        the default, with ``noise_scale`` over the real and positive columns
+        only) and the model learns their noise, so ``alpha`` must be
+        ``"auto"``. A category unseen at fit, a categorical column with one
+        value, more than 256 categories or values of more than one Python
+        type, a non-numeric value in a real, positive or count column, a
+        value of 0 or below in a positive column and a negative or
+        fractional count raise ``ValueError``, naming the column. Numeric
+        data (and a DataFrame whose columns are all real) are modelled as
+        ever.
         """,
     ),
     "random_state": (

@@ -209,6 +209,46 @@ def test_poisson_draws_follow_the_rate():
     )
 
 
+@property_test
+@given(tables(elements=float32s(1e-2, 1e3)), st.data())
+def test_a_positive_column_is_the_summed_lognormal_logpdf(table, data):
+    x, x_hat, observed = table
+    variance = per_feature(data, x.shape, 1e-2, 1e1)
+    family = _likelihoods.LogScale(likelihood_family("gaussian"))
+    filled, mask = observed_entries(np.log(x.astype(np.float64)).astype(np.float32))
+    logpdf = stats.lognorm.logpdf(
+        np.float64(x), np.sqrt(np.float64(variance)), scale=np.exp(np.float64(x_hat))
+    )
+    np.testing.assert_allclose(
+        np.asarray(family.log_prob(filled, x_hat, mask, variance=variance), dtype=np.float64),
+        summed_observed(logpdf, observed),
+        rtol=1e-4,
+        atol=1e-3,
+    )
+
+
+@property_test
+@given(categorical_columns())
+def test_the_ordinal_is_the_difference_of_cumulative_logistic_probabilities(column):
+    one_hot, x_hat, observed = column
+    x_hat = x_hat / 4  # moderate steps keep every category's probability above the floor
+    eta = np.float64(x_hat[:, :1])
+    thresholds = np.cumsum(
+        np.concatenate([x_hat[:, 1:2], np.logaddexp(0, x_hat[:, 2:])], axis=1), axis=1
+    )
+    cumulative = stats.logistic.cdf(np.float64(thresholds) - eta)
+    n = len(x_hat)
+    cumulative = np.concatenate([np.zeros((n, 1)), cumulative, np.ones((n, 1))], axis=1)
+    probabilities = np.maximum(np.diff(cumulative, axis=1), 1e-7)
+    expected = np.log((one_hot * probabilities).sum(axis=1))
+    np.testing.assert_allclose(
+        _categorical_log_prob(one_hot, x_hat, observed, family=_likelihoods.Ordinal()),
+        np.where(observed, expected, 0.0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
 def test_the_categorical_mean_is_the_softmax_and_its_draws_follow_it():
     family = _likelihoods.Categorical()
     logits = np.log(np.array([[0.2, 0.5, 0.3]], np.float32))

@@ -1078,7 +1078,7 @@ MIXED_REFUSALS = {
         "layout.columns must be null or a list of n_features_in",
     ),
     "extra column entry": (_set_column(0, "extra", 1), r"layout.columns\[0\] must have exactly"),
-    "unknown kind": (_set_column(0, "kind", "ordinal"), r"layout.columns\[0\].kind"),
+    "unknown kind": (_set_column(0, "kind", "interval"), r"layout.columns\[0\].kind"),
     "renamed column": (_set_column(0, "name", "w"), r"columns\[0\].name must be feature_names_in"),
     "name not a string": (_set_column(0, "name", [1]), r"columns\[0\].name must be a string"),
     "real with categories": (_set_column(0, "categories", [1, 2]), "a real column has"),
@@ -1134,7 +1134,7 @@ MIXED_REFUSALS = {
         "params.column_types must be null or distinct",
     ),
     "column_types of an unknown type": (
-        _edit_json(_set("params.column_types", [["n", "ordinal"]])),
+        _edit_json(_set("params.column_types", [["n", "interval"]])),
         "params.column_types must be null or distinct",
     ),
     "column_types repeated": (
