@@ -37,16 +37,14 @@ POINTS_PER_IMPUTATION_CALL = 512
 # A batch of one row runs a different oneDNN convolution kernel from larger
 # batches, and its results differ from theirs in the last bits; padding to two
 # rows keeps a row's latent mean the same whether it is encoded alone or in a
-# batch. Two rows, not more, because the padding is computed too (1-row
-# transform: 1.2 ms padded to two rows, 1.7 ms padded to eight). Other kernels
+# batch. Two rows, not more, because the padding is computed too. Other kernels
 # still vary with the batch size by a few float32 ulps (a dense decoder's
 # output, for one), far inside scikit-learn's subset-invariance tolerance.
 _MIN_BATCH = 2
 # Larger inputs run as a loop over chunks of this many rows inside one graph:
 # a 64-row chunk's activations stay in the CPU caches (1024 rows overflow
 # them), and the loop saves a Python round trip per chunk and lets two chunks
-# run at once. On 10,000 MNIST rows this made encoding 12% faster than one
-# call per 64-row chunk.
+# run at once, which encodes MNIST faster than one call per 64-row chunk.
 _CHUNK = 64
 _PARALLEL_CHUNKS = 2
 
