@@ -702,7 +702,7 @@ def _model_command(args):
     else:  # impute, or transform with an imputer
         values = _imputed(model, X, Xs)
         columns = [str(name) for name in estimator.get_feature_names_out(columns)]
-        if hasattr(X, "dtypes") and values.ndim == 2:
+        if hasattr(X, "dtypes") and not hasattr(values, "dtypes") and values.ndim == 2:
             values = _as_table(values, columns, X.dtypes)
     _write(args.out, values, columns if np.ndim(values) == 2 else None)
     print(f"Wrote {len(values)} rows to {args.out}")
@@ -712,7 +712,10 @@ def _model_command(args):
 def _imputed(model, X, Xs):
     """The imputer's output for ``X``, in ``X``'s units, observed cells exactly as given."""
     estimator = model.estimator
-    completed = model.unscaled(_apply("impute", estimator.transform, Xs))
+    completed = _apply("impute", estimator.transform, Xs)
+    if model.scaler is None:
+        return completed  # the imputer gives observed cells back as they are
+    completed = model.unscaled(completed)
     original = np.asarray(X, dtype=np.float64)
     if original.ndim != 2 or completed.shape[1] < original.shape[1]:
         return completed  # images, or empty features dropped: nothing to line up

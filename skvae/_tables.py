@@ -149,7 +149,12 @@ def write_data(path, values, columns=None):
     name = os.fspath(path)
     check_output_name(name)
     if name.lower().endswith(".npy"):
-        np.save(name, np.asarray(values), allow_pickle=False)
+        array = np.asarray(values)
+        if array.dtype == object:  # a mixed table's categories: text, or Python objects
+            raise ValueError(
+                "a table with text columns cannot be written to .npy; name it .csv or .parquet"
+            )
+        np.save(name, array, allow_pickle=False)
         return
     pandas = _pandas("writing tables")
     if isinstance(values, pandas.DataFrame):

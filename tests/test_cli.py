@@ -524,12 +524,21 @@ def test_unknown_output_formats_are_refused_before_loading(capsys, tmp_path, sav
     assert_one_line_error(code, err, "name it .csv, .tsv, .parquet or .npy")
 
 
-@pytest.mark.parametrize("standardize", [[], ["--standardize"]], ids=["raw", "standardized"])
-def test_a_text_column_is_a_one_line_error(capsys, tmp_path, table, standardize):
+def test_standardize_refuses_a_text_column_in_one_line(capsys, tmp_path, table):
     data = tmp_path / "mixed.csv"
     table.assign(colour=["red", "blue"] * 30).to_csv(data, index=False)
-    code, _, err = run_cli(capsys, "fit", str(data), *standardize, *TABLE_FAST)
+    code, _, err = run_cli(capsys, "fit", str(data), "--standardize", *TABLE_FAST)
     assert_one_line_error(code, err, "cannot fit", "non-numeric columns: colour")
+
+
+def test_a_mixed_table_cannot_be_written_as_npy(capsys, tmp_path, table):
+    data = tmp_path / "mixed.csv"
+    table.assign(colour=["red", "blue"] * 30).to_csv(data, index=False)
+    model = tmp_path / "vae.skvae"
+    code, _, err = run_cli(capsys, "fit", str(data), "--out", str(model), *TABLE_FAST)
+    assert (code, err) == (0, ""), err
+    code, _, err = run_cli(capsys, "sample", str(model), "--out", str(tmp_path / "s.npy"))
+    assert_one_line_error(code, err, "text columns", ".csv or .parquet")
 
 
 def test_the_wrong_columns_are_a_one_line_error(capsys, tmp_path, table):
@@ -683,6 +692,39 @@ def test_the_installed_command_imputes_a_csv_and_runs_every_command(tmp_path, ta
     assert "nats per row" in out
     run_installed(tmp_path, "sample", "vae.skvae", "-n", "7", "--out", "drawn.npy")
     assert np.load(tmp_path / "drawn.npy").shape == (7, 4)
+
+
+def test_the_installed_command_imputes_and_samples_a_csv_with_a_text_column(tmp_path, table):
+    rng = np.random.default_rng(2)
+    mixed = table.astype({"height": float})
+    mixed["size"] = np.where(table["height"] > table["height"].median(), "tall", "short")
+    for column in ("height", "size"):
+        mixed.loc[rng.random(len(table)) < 0.2, column] = None
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    fast = ["--epochs", "2", "--batch-size", "16", "--hidden-layer-sizes", "8"]
+
+    run_installed(tmp_path, "fit", "mixed.csv", "--imputer", "--out", "imp.skvae", *fast)
+    run_installed(tmp_path, "impute", "imp.skvae", "mixed.csv", "--out", "imputed.csv")
+    header, *rows = (tmp_path / "imputed.csv").read_text().splitlines()
+    assert header == "height,weight,age,size"
+    assert all("" not in row.split(",") for row in rows) and len(rows) == len(table)
+    imputed = pd.read_csv(tmp_path / "imputed.csv")
+    assert set(imputed["size"]) <= {"tall", "short"}
+    observed = mixed.notna().to_numpy()
+    np.testing.assert_array_equal(
+        imputed.to_numpy(dtype=object)[observed], mixed.to_numpy(dtype=object)[observed]
+    )
+
+    complete = mixed.dropna()
+    complete.to_csv(tmp_path / "complete.csv", index=False)
+    run_installed(tmp_path, "fit", "complete.csv", "--out", "vae.skvae", *fast)
+    run_installed(tmp_path, "reconstruct", "vae.skvae", "complete.csv", "--out", "rec.csv")
+    assert set(pd.read_csv(tmp_path / "rec.csv")["size"]) <= {"tall", "short"}
+    run_installed(tmp_path, "sample", "vae.skvae", "-n", "7", "--out", "drawn.csv")
+    drawn = pd.read_csv(tmp_path / "drawn.csv")
+    assert list(drawn.columns) == list(complete.columns) and len(drawn) == 7
+    assert set(drawn["size"]) <= {"tall", "short"}
+    assert "nats per row" in run_installed(tmp_path, "score", "vae.skvae", "complete.csv")
 
 
 def test_tables_say_pandas_is_missing(tmp_path, table):
