@@ -81,6 +81,17 @@ def _pandas(purpose):
     return pandas
 
 
+def _exact(pandas):
+    """``read_csv``'s options to read each number exactly as written.
+
+    So that an imputed file's observed cells equal the input's: pandas 2's
+    default parser can be off in the last place, and its ``round_trip``
+    parser, which pandas 3 deprecates, is exact; pandas 3's default is.
+    """
+    major = int(pandas.__version__.split(".")[0])
+    return {"float_precision": "round_trip"} if major < 3 else {}
+
+
 def _parquet_engine(purpose):
     import importlib.util
 
@@ -120,7 +131,7 @@ def read_data(path, *, key=None):
             raise ValueError(f"{name!r} is not a readable Parquet file: {error}") from None
     pandas = _pandas("reading CSV")
     try:
-        return pandas.read_csv(path, sep=TEXT_SUFFIXES[_text_suffix(name)])
+        return pandas.read_csv(path, sep=TEXT_SUFFIXES[_text_suffix(name)], **_exact(pandas))
     except (ValueError, UnicodeDecodeError, pandas.errors.ParserError) as error:
         raise ValueError(f"{name!r} is not a readable CSV file: {error}") from None
 

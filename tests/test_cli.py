@@ -16,6 +16,7 @@ import pytest
 import skvae
 from skvae import VariationalAutoencoder
 from skvae._cli import main
+from skvae._tables import read_data
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--quiet"]
 
@@ -672,7 +673,7 @@ def test_the_installed_command_imputes_a_csv_and_runs_every_command(tmp_path, ta
     header, *rows = text.splitlines()
     assert header == "height,weight,age,pulse"
     assert all("" not in row.split(",") for row in rows) and len(rows) == len(table)
-    imputed = pd.read_csv(tmp_path / "imputed.csv")
+    imputed = read_data(tmp_path / "imputed.csv")  # exactly as written
     observed = incomplete.notna().to_numpy()
     np.testing.assert_array_equal(imputed.to_numpy()[observed], incomplete.to_numpy()[observed])
     assert imputed["age"].dtype.kind == "i"  # a complete integer column stays integers
@@ -708,7 +709,7 @@ def test_the_installed_command_imputes_and_samples_a_csv_with_a_text_column(tmp_
     header, *rows = (tmp_path / "imputed.csv").read_text().splitlines()
     assert header == "height,weight,age,size"
     assert all("" not in row.split(",") for row in rows) and len(rows) == len(table)
-    imputed = pd.read_csv(tmp_path / "imputed.csv")
+    imputed = read_data(tmp_path / "imputed.csv")  # exactly as written
     assert set(imputed["size"]) <= {"tall", "short"}
     observed = mixed.notna().to_numpy()
     np.testing.assert_array_equal(
