@@ -232,11 +232,12 @@ def test_a_positive_column_is_the_summed_lognormal_logpdf(table, data):
 def test_the_ordinal_is_the_difference_of_cumulative_logistic_probabilities(column):
     one_hot, x_hat, observed = column
     x_hat = x_hat / 4  # moderate steps keep every category's probability above the floor
-    eta = np.float64(x_hat[:, :1])
+    eta = x_hat[:, :1].astype(np.float64)
     thresholds = np.cumsum(
         np.concatenate([x_hat[:, 1:2], np.logaddexp(0, x_hat[:, 2:])], axis=1), axis=1
     )
-    cumulative = stats.logistic.cdf(np.float64(thresholds) - eta)
+    # astype, not np.float64(...): NumPy 1.x makes a one-element array a scalar.
+    cumulative = stats.logistic.cdf(thresholds.astype(np.float64) - eta)
     n = len(x_hat)
     cumulative = np.concatenate([np.zeros((n, 1)), cumulative, np.ones((n, 1))], axis=1)
     probabilities = np.maximum(np.diff(cumulative, axis=1), 1e-7)
