@@ -396,11 +396,22 @@ class BaseVAE(BaseEstimator):
             return self._encoded_table(X, self._layout.columns, reset=False), None
         return validate_samples(self, X, reset=False, fitted_image_shape=self.image_shape_)
 
-    def _decode(self, Z):
+    def _decode(self, Z, noise_rng=None):
+        """Decoder means at latent points ``Z``, or draws from ``p(x | z)`` given ``noise_rng``."""
         latents = iter_batches(Z, INFERENCE_BATCH_SIZE, (self._n_features_out,))
         decoded = [self._compiled.decode(batch) for batch in latents]
-        decoded = np.concatenate(decoded) if decoded else np.empty((0, self._layout.n_features))
-        return self._layout.to_output(decoded)
+        shape = (0, *self._layout.sample_shape)
+        decoded = np.concatenate(decoded) if decoded else np.empty(shape, dtype=np.float32)
+        if noise_rng is None:
+            return self._layout.to_output(decoded)
+        compiled = self._compiled
+        family = compiled.family
+        df = None if compiled.decoder_df is None else np.asarray(compiled.decoder_df)
+        noise = family.standard_noise(noise_rng, decoded.shape, df=df)
+        drawn = family.draw(
+            np.asarray(family.mean(decoded)), noise, variance=compiled.decoder_variance.numpy()
+        )
+        return self._layout.values_to_output(drawn)
 
     def _score_samples(self, X):
         """Log-likelihood bound of each row of validated 2-D ``X`` (of its observed entries)."""

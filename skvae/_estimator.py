@@ -251,7 +251,7 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return decoded
         return decoded.astype(Z.dtype, copy=False)
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, *, noise="auto"):
         """Generate samples by decoding draws from the prior ``N(0, I)``.
 
         Parameters
@@ -260,14 +260,26 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             Number of samples to generate.
 
         random_state : int, RandomState instance or None, default=None
-            Seeds the latent draws; an int makes the output reproducible.
+            Seeds the latent draws (and the decoder's noise); an int makes
+            the output reproducible.
+
+        noise : {"auto"} or bool, default="auto"
+            Whether a sample is drawn from the decoder's distribution
+            ``p(x | z)`` at each latent point (True) or is its mean (False:
+            the mean image, as ``inverse_transform`` decodes). ``"auto"`` is
+            True for a mixed table, whose categorical, ordinal and count
+            columns have no mean in their own values: a synthetic table
+            needs its categories drawn with their probabilities (the most
+            probable one alone would drop the rare categories), and its real
+            columns their spread. It is False for numeric arrays and images.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features) or \
-                (n_samples, height, width, channels)
-            Decoder means at the drawn latent points, float64, in the layout
-            that ``fit`` received.
+                (n_samples, height, width, channels), or DataFrame
+            The samples, float64, in the layout that ``fit`` received; for
+            a model fitted on a mixed DataFrame, a DataFrame of its columns,
+            dtypes and categories.
 
         Examples
         --------
@@ -282,8 +294,13 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if isinstance(n_samples, (bool, np.bool_)):
             raise TypeError(f"n_samples must be an int, not bool ({n_samples!r}).")
         check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        if isinstance(noise, str) and noise == "auto":
+            noise = self._layout.columns is not None
+        elif not isinstance(noise, (bool, np.bool_)):
+            raise ValueError(f'noise must be "auto", True or False, got {noise!r}.')
         rng = check_random_state(random_state)
-        return self._decode(rng.standard_normal((n_samples, self._n_features_out)))
+        Z = rng.standard_normal((n_samples, self._n_features_out))
+        return self._decode(Z, noise_rng=rng if noise else None)
 
     def score_samples(self, X):
         """Lower bound on the log-likelihood ``log p(x)`` of each sample, in nats.

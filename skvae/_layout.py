@@ -87,14 +87,18 @@ class Layout:
         return iter_batches(X, batch_size, self.sample_shape, self.input_scale, rows)
 
     def to_output(self, decoded):
-        """Decoder means as the user sees them: rescaled, in the layout fit received.
+        """The decoder's raw outputs as the user sees them: see :meth:`values_to_output`."""
+        return self.values_to_output(np.asarray(self.family.mean(decoded)))
+
+    def values_to_output(self, values):
+        """Values in the network's space (means or draws) rescaled, in the layout fit received.
 
         A mixed table's are a DataFrame of its columns (see ``_columns``).
         """
         if self.columns is not None:
-            return self.columns.decode(self.family.mean(decoded))
+            return self.columns.decode(values)
         shape = self.image_shape if self.outputs_images else (self.n_features,)
-        return (decoded * self.input_scale).reshape((-1, *shape))
+        return (values * self.input_scale).reshape((-1, *shape))
 
 
 def resolve_layout(

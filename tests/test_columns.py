@@ -174,6 +174,26 @@ def test_inverse_transform_and_sample_give_back_the_columns_and_their_dtypes(fit
         assert set(decoded["name"]) <= {"a", "b"}
 
 
+def test_sample_draws_categories_with_their_probabilities():
+    # A coin independent of everything else: the most probable side of every
+    # row is heads, so a synthetic table needs draws to keep its tails.
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {"x": rng.normal(size=400), "coin": np.where(rng.random(400) < 0.3, "tails", "heads")}
+    )
+    vae = VariationalAutoencoder(
+        latent_dim=1, epochs=60, early_stopping=False, random_state=0
+    ).fit(table)
+    synthetic = vae.sample(2000, random_state=0)
+    assert 0.2 < (synthetic["coin"] == "tails").mean() < 0.4
+    # The real column keeps its spread (drawn with the decoder's noise).
+    assert 0.7 < synthetic["x"].std() < 1.3
+    modes = vae.sample(2000, random_state=0, noise=False)
+    pd.testing.assert_frame_equal(
+        modes, vae.inverse_transform(np.random.RandomState(0).standard_normal((2000, 1)))
+    )
+
+
 def test_categories_driven_by_the_latent_factor_are_reconstructed(fitted):
     decoded = fitted.inverse_transform(fitted.transform(TABLE))
     for name in ("colour", "flag", "size", "name"):

@@ -202,6 +202,28 @@ def test_sample_checks_n_samples(fitted_on_40_digits, n_samples, error):
         fitted_on_40_digits.sample(n_samples)
 
 
+@pytest.mark.parametrize("noise", ["yes", None, 1])
+def test_sample_checks_noise(fitted_on_40_digits, noise):
+    with pytest.raises(ValueError, match="noise"):
+        fitted_on_40_digits.sample(2, noise=noise)
+
+
+def test_sample_with_noise_adds_the_decoders_noise_to_its_mean(fitted_on_40_digits):
+    vae = fitted_on_40_digits
+    means = vae.sample(400, random_state=0)
+    # Numeric data keep the decoder's mean by default, as inverse_transform decodes.
+    np.testing.assert_array_equal(means, vae.sample(400, random_state=0, noise=False))
+    Z = np.random.RandomState(0).standard_normal((400, vae.latent_dim))
+    np.testing.assert_allclose(means, vae.inverse_transform(Z), rtol=1e-6)
+    drawn = vae.sample(400, random_state=0, noise=True)
+    # Same latent draws, then the decoder's noise on every entry: a table's
+    # is Student's t, with scale**2 decoder_variance_ and df decoder_df_.
+    assert vae.likelihood_ == "student_t"
+    df = vae.decoder_df_
+    residual = (drawn - means) / np.sqrt(vae.decoder_variance_ * df / (df - 2))
+    assert abs(residual.mean()) < 0.05 and abs(residual.std() - 1.0) < 0.05
+
+
 def test_divergence_raises_and_keeps_the_previous_model(digits):
     X = digits[0][:100]
     vae = VariationalAutoencoder(**FAST).fit(X)
