@@ -20,8 +20,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from ._compat import SingleReplicaAdam, deterministic_ops
-from ._distribute import fit_inputs
+from ._backends import backend
 from ._logs import SkvaeWarning
 from ._model import (
     NetworkStructure,
@@ -242,14 +241,14 @@ def train(
             continued training sees new orders (a fresh fit must not be
             offset, or refitting would differ from fitting).
         strategy: The ``tf.distribute`` strategy to train under, or None.
-        deterministic: Whether to enable TensorFlow op determinism.
+        deterministic: Whether to run deterministic kernels only.
 
     Raises:
         ValueError: If the loss or the weights became non-finite.
     """
     train_rows, validation_rows = split_rows(len(X), schedule.validation_fraction, seeds.split)
     scope = strategy.scope() if strategy else contextlib.nullcontext()
-    with deterministic_ops(enabled=deterministic), scope:
+    with backend.deterministic_ops(enabled=deterministic), scope:
         # Adam's moment estimates start from zero with a new optimiser, the
         # case a warm-up is for; a continued trainer keeps its own.
         new_optimizer = True
@@ -394,7 +393,7 @@ def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=
         noise=noise,
         n_draws=objective.n_draws,
     )
-    trainer.compile(optimizer=SingleReplicaAdam(learning_rate))
+    trainer.compile(optimizer=backend.adam(learning_rate))
     # Built lazily inside the traced train step, Adam creates its slots
     # under tf.cond, whose branch functions stay registered in the eager
     # context for the life of the process: about 8 MB leaked per fit.
@@ -569,7 +568,7 @@ def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, dat
     if schedule.verbose == 1:
         callbacks.append(EpochProgressBar(schedule.epochs))
     keras_history = trainer.fit(
-        **fit_inputs(
+        **backend.fit_inputs(
             X,
             train_rows,
             validation_rows,

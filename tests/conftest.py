@@ -93,3 +93,18 @@ def tiny_mnist_dir(tmp_path, digits):
     _write_idx(directory / "images-idx3-ubyte.gz", images)
     _write_idx(directory / "labels-idx1-ubyte.gz", labels[:600])
     return directory
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``tensorflow_only`` unless Keras runs on TensorFlow."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(
+        reason=f"tests TensorFlow-only behaviour; Keras runs on {backend!r} (KERAS_BACKEND)"
+    )
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)

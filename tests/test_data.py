@@ -19,9 +19,8 @@ from skvae._data import (
     as_model_batch,
     global_batch_count,
     iter_batches,
-    replica_dataset,
-    training_dataset,
 )
+from skvae._distribute import replica_dataset, training_dataset
 
 # Each example builds a tf.data pipeline and drains it twice (about 0.2 s);
 # a tenth of the profile's examples keeps this file fast, and the dev profile
