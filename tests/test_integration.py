@@ -253,6 +253,7 @@ print("RESULT", mirrored.history_["loss"][-1], single.history_["loss"][-1], *mse
 # A fresh interpreter that trains two models with enough epochs to compare
 # their losses: slow, like the two-worker run of test_distribute.
 @pytest.mark.slow
+@pytest.mark.tensorflow_only
 def test_mirrored_strategy_matches_single_device_training():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.getcwd()}
     result = subprocess.run(
@@ -282,6 +283,7 @@ def _fit_and_report_threads(X):
     )
 
 
+@pytest.mark.tensorflow_only
 def test_parallel_workers_give_tensorflow_their_thread_share(digits):
     # loky sets OMP_NUM_THREADS to cores // n_jobs in each worker; a fit there
     # must size TensorFlow's pools to it instead of to every core.
