@@ -20,7 +20,8 @@ Sessions (each prints its name, its Python and every dependency's version):
     The README's selection of a documented subset of the suite
     (``JAX_PYTEST_ARGS``) on Keras' JAX backend (CPU), with the ``jax``
     extra and the newest dependencies; the TensorFlow-only tests are
-    skipped with their reason.
+    skipped with their reason. Then the slow tests of ``test_backends``
+    (model files written on one backend, loaded on the other).
 ``lowest_tensorflow``
     The lowest supported TensorFlow with the newest of everything else, the
     corner the ``minimum`` session (every extra pinned low) never sees: the
@@ -100,11 +101,12 @@ NEWEST_PYTHON_PYTEST_ARGS = [
 ]
 
 # The jax session's selection: the estimators' behaviour end to end, the
-# backends' own tests, the model files and the math that runs in the
-# compiled graph. The rest of the suite (the doctests, the command line, the
-# docs, the examples, scikit-learn's common checks) drives the same code
-# through these paths; all of it passes on JAX too (`KERAS_BACKEND=jax
-# python -m pytest`), but would add about as long as the README's run to CI.
+# backends' own tests, seeds and the math that runs in the compiled graph.
+# XLA compiles every new model's steps, so a fit on JAX costs more on a CPU
+# than on TensorFlow, and the whole README selection on JAX would add about
+# as long as its run on TensorFlow to CI; the rest of the suite (the
+# doctests, the command line, the docs, the examples, scikit-learn's common
+# checks) drives the same code through these paths.
 JAX_PYTEST_ARGS = [
     "tests/test_backends.py",
     "tests/test_estimator.py",
@@ -113,7 +115,6 @@ JAX_PYTEST_ARGS = [
     "tests/test_likelihoods.py",
     "tests/test_inference.py",
     "tests/test_score_samples.py",
-    "tests/test_model_file.py",
     "tests/test_data.py",
     "tests/test_determinism.py",
 ]
@@ -215,6 +216,9 @@ def jax(session):
     session.install(".[test,jax]")
     _report_versions(session)
     _pytest(session, *JAX_PYTEST_ARGS, env={"KERAS_BACKEND": "jax"})
+    # Model files across backends and seeds in fresh processes: slow, and
+    # only here is JAX installed beside TensorFlow.
+    _pytest(session, "-m", "slow", "-n", "0", "tests/test_backends.py")
 
 
 @nox.session(python=MAIN_PYTHON)
