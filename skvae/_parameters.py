@@ -33,18 +33,20 @@ SHARED_PARAMETER_DOCS = {
     "alpha": (
         'float or "auto"',
         """
-        The training objective. A number trains on ``alpha * mse + KL``: the
-        weight of the reconstruction error (averaged over features) against
-        the KL term, a Gaussian decoder of variance ``n_features / (2 *
-        alpha)``. Larger values trust the reconstruction more, smaller values
-        pull posteriors to the prior. ``"auto"`` trains on the negative ELBO
-        with that variance set, per batch, to the batch's mean squared error
-        over the observed entries, its maximum-likelihood value (the
-        sigma-VAE of Rybkin et al., 2021), so there is nothing to tune.
-        With ``"auto"`` the noise model (``likelihood``, ``noise_scale``) can
-        also be learned. Either way ``score`` is comparable across values, so
-        ``GridSearchCV`` can choose; the user guide compares them. With
-        ``likelihood="bernoulli"`` use ``"auto"``, the Bernoulli ELBO itself.
+        The training objective. ``"auto"``, the default, trains on the
+        negative ELBO with the decoder's noise fitted rather than tuned: for
+        a Gaussian decoder its variance is set, per batch, to the batch's
+        mean squared error over the observed entries, its maximum-likelihood
+        value (the sigma-VAE of Rybkin et al., 2021), and the noise model
+        (``likelihood``, ``noise_scale``) can also be learned, so there is
+        nothing to tune. With ``likelihood="bernoulli"`` it is the Bernoulli
+        ELBO itself. A number trains on the original objective ``alpha * mse
+        + KL``: the weight of the reconstruction error (averaged over
+        features) against the KL term, a Gaussian decoder of variance
+        ``n_features / (2 * alpha)``. Larger values trust the reconstruction
+        more, smaller values pull posteriors to the prior. Either way
+        ``score`` is comparable across values, so ``GridSearchCV`` can
+        choose; the user guide compares them.
         """,
     ),
     "likelihood": (
