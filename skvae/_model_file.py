@@ -217,19 +217,29 @@ FEATURE_NAMES = Kind(
 
 
 def _load_layout(value, context):
+    from ._columns import HANDLE_UNKNOWN
     from ._layout import Layout
     from ._likelihoods import likelihood_family
 
-    # A numeric model's layout has no columns entry (files from before mixed tables).
+    # A numeric model's layout has no columns entry (files from before mixed
+    # tables), nor handle_unknown (a mixed model's files from before it: "error").
     fields = {field.name for field in dataclasses.fields(Layout)} - {"columns"}
+    mixed = fields | {"columns"}
     _check(
-        isinstance(value, dict) and set(value) in (fields, fields | {"columns"}),
-        f"layout must have exactly the entries {sorted(fields)} (and columns for a mixed table)",
+        isinstance(value, dict) and set(value) in (fields, mixed, mixed | {"handle_unknown"}),
+        f"layout must have exactly the entries {sorted(fields)} (and columns and "
+        "handle_unknown for a mixed table)",
+    )
+    value = dict(value)
+    handle_unknown = value.pop("handle_unknown", "error")
+    _check(
+        handle_unknown in HANDLE_UNKNOWN,
+        f"layout.handle_unknown must be one of {list(HANDLE_UNKNOWN)}, got {handle_unknown!r}",
     )
     columns = None
     n_features, image_shape = value["n_features"], value["image_shape"]
     if value.get("columns") is not None:
-        columns = _load_columns(value["columns"], context)
+        columns = _load_columns(value["columns"], context, handle_unknown)
         _check(
             _is_int(n_features) and n_features == columns.n_features,
             f"layout.n_features must equal the columns' features ({columns.n_features}), "
@@ -318,6 +328,7 @@ def _dump_layout(layout, arrays):
     }
     if layout.columns is not None:
         fields["columns"] = _dump_columns(layout.columns)
+        fields["handle_unknown"] = layout.columns.handle_unknown
     image_shape = layout.image_shape
     return {
         **fields,
@@ -366,7 +377,7 @@ def _is_column_value(value):
     )
 
 
-def _load_columns(value, context):
+def _load_columns(value, context, handle_unknown):
     from ._columns import (
         COLUMN_TYPES,
         MAX_CATEGORIES,
@@ -429,7 +440,7 @@ def _load_columns(value, context):
         any(column.kind != REAL for column in columns),
         "layout.columns must hold a column that is not real (a numeric table has none)",
     )
-    return TableColumns(tuple(columns))
+    return TableColumns(tuple(columns), handle_unknown)
 
 
 def _dtype_kind(dtype, where):
@@ -880,7 +891,11 @@ def _dump_params(estimator, arrays):
 
 #: Parameters newer than some format-1 files, with the value that trains a
 #: continued or repeated fit of such a file's estimator as it was trained.
-ADDED_PARAMETERS = {"learning_rate_schedule": "constant", "column_types": None}
+ADDED_PARAMETERS = {
+    "learning_rate_schedule": "constant",
+    "column_types": None,
+    "handle_unknown": "error",
+}
 
 
 def _load_params(value, estimator_class, read_array):

@@ -210,6 +210,8 @@ def test_a_model_file_written_before_the_description_loads():
         ("s", "categorical", ("u", "v")),
     ]
     assert completed["c"].notna().all()
+    # Written before handle_unknown: an unknown category is still an error.
+    assert loaded._layout.columns.handle_unknown == loaded.handle_unknown == "error"
 
 
 def _old_table():
