@@ -307,6 +307,22 @@ def test_sample_posterior_draws_valid_categories(imputer):
     ].any()
 
 
+@pytest.mark.parametrize("sample_posterior", [False, True])
+def test_imputed_categories_are_categories_seen_at_fit(imputer, sample_posterior):
+    completed = clone_fitted(imputer).set_params(sample_posterior=sample_posterior)
+    completed = completed.transform(INCOMPLETE)
+    # One column of each categorical dtype: category, ordered category, boolean, object.
+    for name, categories in {
+        "colour": {"red", "green", "blue", "unused"},
+        "size": {"small", "large"},
+        "flag": {False, True},
+        "name": {"a", "b"},
+    }.items():
+        missing = INCOMPLETE[name].isna().to_numpy()
+        assert missing.any(), name
+        assert set(completed[name][missing]) <= categories, name
+
+
 def test_a_mixed_imputer_round_trips_through_a_model_file(imputer):
     buffer = io.BytesIO()
     skvae.save(imputer, buffer)
