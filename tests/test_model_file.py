@@ -1177,6 +1177,13 @@ MIXED_REFUSALS = {
 }
 
 
+def test_load_refuses_handle_unknown_in_a_numeric_layout(fitted):
+    # A numeric table has no categories, so no way to read unknown ones.
+    edit = _edit_json(_set("fitted.layout.handle_unknown", "ignore"))
+    with pytest.raises(ValueError, match="layout must have exactly the entries"):
+        _load(edit(fitted["vae-2d-dense-linear-f64"][2]))
+
+
 @pytest.mark.parametrize(
     ("mutate", "fragment"), MIXED_REFUSALS.values(), ids=MIXED_REFUSALS.keys()
 )
