@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
 from . import _scoring
-from ._columns import infer_columns
+from ._columns import HANDLE_UNKNOWN, infer_columns
 from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
@@ -82,6 +82,7 @@ class BaseVAE(BaseEstimator):
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "distribute_strategy": [None, tf.distribute.Strategy],
         "column_types": [None, dict],
+        "handle_unknown": [StrOptions(set(HANDLE_UNKNOWN))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -113,6 +114,7 @@ class BaseVAE(BaseEstimator):
         n_importance_samples=10,
         distribute_strategy=None,
         column_types=None,
+        handle_unknown="error",
         random_state=None,
         verbose=0,
     ):
@@ -140,6 +142,7 @@ class BaseVAE(BaseEstimator):
         self.n_importance_samples = n_importance_samples
         self.distribute_strategy = distribute_strategy
         self.column_types = column_types
+        self.handle_unknown = handle_unknown
         self.random_state = random_state
         self.verbose = verbose
 
@@ -179,7 +182,7 @@ class BaseVAE(BaseEstimator):
         with its :class:`~skvae._columns.TableColumns`; other data take the
         numeric path, with None.
         """
-        columns = infer_columns(X, self.column_types)
+        columns = infer_columns(X, self.column_types, self.handle_unknown)
         if columns is None:
             return (*self._validate_training_samples(X), None)
         return self._validate_training_mixed(X, columns), None, columns

@@ -57,6 +57,10 @@ MAX_CATEGORIES = 256
 
 _CATEGORICAL_DTYPE_KINDS = "bOSU"
 
+#: What a category unseen at fit can be read as (the ``handle_unknown``
+#: parameter): an error naming column and value, or a missing entry.
+HANDLE_UNKNOWN = ("error", "ignore")
+
 
 @dataclasses.dataclass(frozen=True)
 class Column:
@@ -84,9 +88,16 @@ class Column:
 
 @dataclasses.dataclass(frozen=True)
 class TableColumns:
-    """The fitted columns of a mixed table, in the training DataFrame's order."""
+    """The fitted columns of a mixed table, in the training DataFrame's order.
+
+    Attributes:
+        columns: The :class:`Column` of each column.
+        handle_unknown: How :meth:`encode` reads a category not seen at fit
+            (one of :data:`HANDLE_UNKNOWN`), fixed at fit like the columns.
+    """
 
     columns: tuple
+    handle_unknown: str = "error"
 
     @property
     def real(self):
@@ -149,10 +160,17 @@ class TableColumns:
     def encode(self, X, *, allow_missing, name="X"):
         """The network's float64 features of DataFrame ``X``, NaN where an entry is missing.
 
+        A category not seen at fit is, with ``handle_unknown="ignore"``, a
+        missing entry of its column: NaN features where ``allow_missing``
+        (the imputer fills it), else all zeros, how the encoder reads a
+        missing category (its one-hot has no 1, so the column adds nothing
+        to a log-likelihood).
+
         Raises:
             ValueError: If ``X`` is not a DataFrame, a real column is not
                 numeric, a category was not seen at fit (naming column and
-                value), or an entry is missing and ``allow_missing`` is False.
+                value) and ``handle_unknown`` is ``"error"``, or an entry is
+                missing and ``allow_missing`` is False.
         """
         pd = self.pandas_of_frame(X, name)
         features = np.empty((len(X), self.n_features), dtype=np.float64)
@@ -161,11 +179,13 @@ class TableColumns:
         start = self.n_numeric
         for position, column in self.of_kind(*CATEGORY_TYPES):
             series = X.iloc[:, position]
-            codes = _category_codes(series, column, pd, name)
+            codes = _category_codes(series, column, pd, name, self.handle_unknown)
             block = np.zeros((len(X), column.width))
             observed = codes >= 0
             block[np.flatnonzero(observed), codes[observed]] = 1.0
-            block[~observed] = np.nan
+            block[codes == _MISSING] = np.nan
+            if allow_missing:
+                block[codes == _UNKNOWN] = np.nan
             features[:, start : start + column.width] = block
             start += column.width
         if not allow_missing and np.isnan(features).any():
@@ -254,10 +274,11 @@ def _pandas_of(X):
     return pd if isinstance(X, pd.DataFrame) else None
 
 
-def infer_columns(X, column_types, n_samples_name="X"):
+def infer_columns(X, column_types, handle_unknown="error"):
     """The :class:`TableColumns` of training data ``X``, or None for a numeric table.
 
-    ``column_types`` is the estimator's parameter (None or a dict).
+    ``column_types`` and ``handle_unknown`` are the estimator's parameters
+    (None or a dict; one of :data:`HANDLE_UNKNOWN`).
 
     Raises:
         ValueError: For ``column_types`` on data that is not a DataFrame, a
@@ -290,7 +311,7 @@ def infer_columns(X, column_types, n_samples_name="X"):
             continue
         categories, ordered = _fitted_categories(series, name, pd)
         columns.append(Column(name, kind, dtype, categories, ordered))
-    return TableColumns(tuple(columns))
+    return TableColumns(tuple(columns), handle_unknown)
 
 
 def _overrides_by_position(X, column_types):
@@ -400,18 +421,25 @@ def _fitted_categories(series, name, pd):
     return categories, ordered
 
 
-def _category_codes(series, column, pd, name):
-    """Each entry's index among the column's categories, -1 where missing."""
+#: :func:`_category_codes` of a missing entry, and of an unknown category that is ignored.
+_MISSING, _UNKNOWN = -1, -2
+
+
+def _category_codes(series, column, pd, name, handle_unknown):
+    """Each entry's index among the column's categories, or :data:`_MISSING` / :data:`_UNKNOWN`."""
     missing = series.isna().to_numpy()
-    codes = np.full(len(series), -1, dtype=np.intp)
+    codes = np.full(len(series), _MISSING, dtype=np.intp)
     observed = series.to_numpy(dtype=object)[~missing]
     codes[~missing] = pd.Index(list(column.categories), dtype=object).get_indexer(observed)
     unknown = (codes < 0) & ~missing
-    if unknown.any():
+    if handle_unknown == "ignore":
+        codes[unknown] = _UNKNOWN
+    elif unknown.any():
         value = series[unknown].iloc[0]
         raise ValueError(
             f"column {column.name!r} of {name} has the category {value!r}, which was not "
-            f"seen at fit (categories: {list(column.categories)})."
+            f"seen at fit (categories: {list(column.categories)}); pass "
+            "handle_unknown='ignore' at fit to read unseen categories as missing entries."
         )
     return codes
 

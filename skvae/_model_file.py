@@ -10,8 +10,9 @@ saved parameters with skvae's builders, and assigns the weights after
 checking each array's shape, dtype and values against the rebuilt networks.
 Nothing read from the file is ever imported, called or unpickled.
 
-What is saved lives in two places: :data:`FITTED_ATTRIBUTES` (each fitted
-attribute, its name in the file and its kind) and :func:`rebuild_networks`
+What is saved lives in three places: ``_fitted_state`` (each fitted
+attribute and its name in the file, shared with pickling and ONNX export),
+:data:`KINDS` (how each is written and read) and :func:`rebuild_networks`
 (the networks from the fitted layout and network parameters).
 """
 
@@ -30,6 +31,8 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from ._fitted_state import FITTED_STATE, fitted_values
 
 #: What the ``format`` entry of ``skvae.json`` says.
 FORMAT_NAME = "skvae-model"
@@ -214,19 +217,29 @@ FEATURE_NAMES = Kind(
 
 
 def _load_layout(value, context):
+    from ._columns import HANDLE_UNKNOWN
     from ._layout import Layout
     from ._likelihoods import likelihood_family
 
-    # A numeric model's layout has no columns entry (files from before mixed tables).
+    # A numeric model's layout has no columns entry (files from before mixed
+    # tables), nor handle_unknown (a mixed model's files from before it: "error").
     fields = {field.name for field in dataclasses.fields(Layout)} - {"columns"}
+    mixed = fields | {"columns"}
     _check(
-        isinstance(value, dict) and set(value) in (fields, fields | {"columns"}),
-        f"layout must have exactly the entries {sorted(fields)} (and columns for a mixed table)",
+        isinstance(value, dict) and set(value) in (fields, mixed, mixed | {"handle_unknown"}),
+        f"layout must have exactly the entries {sorted(fields)} (and columns and "
+        "handle_unknown for a mixed table)",
+    )
+    value = dict(value)
+    handle_unknown = value.pop("handle_unknown", "error")
+    _check(
+        handle_unknown in HANDLE_UNKNOWN,
+        f"layout.handle_unknown must be one of {list(HANDLE_UNKNOWN)}, got {handle_unknown!r}",
     )
     columns = None
     n_features, image_shape = value["n_features"], value["image_shape"]
     if value.get("columns") is not None:
-        columns = _load_columns(value["columns"], context)
+        columns = _load_columns(value["columns"], context, handle_unknown)
         _check(
             _is_int(n_features) and n_features == columns.n_features,
             f"layout.n_features must equal the columns' features ({columns.n_features}), "
@@ -315,6 +328,7 @@ def _dump_layout(layout, arrays):
     }
     if layout.columns is not None:
         fields["columns"] = _dump_columns(layout.columns)
+        fields["handle_unknown"] = layout.columns.handle_unknown
     image_shape = layout.image_shape
     return {
         **fields,
@@ -326,8 +340,6 @@ def _dump_layout(layout, arrays):
 
 LAYOUT = Kind(dump=_dump_layout, load=_load_layout)
 
-#: The entries of one column of a mixed table (see ``_columns.Column``).
-_COLUMN_ENTRIES = {"name", "kind", "dtype", "categories", "ordered"}
 #: Longest dtype name a file may hold (``"datetime64[ns, Europe/London]"`` is 29).
 _MAX_DTYPE_NAME = 64
 
@@ -345,21 +357,18 @@ def _column_value_to_json(value, what):
 
 
 def _dump_columns(columns):
-    return [
-        {
-            "name": _column_value_to_json(column.name, "the column name"),
-            "kind": column.kind,
-            "dtype": column.dtype,
-            "categories": None
-            if column.categories is None
-            else [
+    """Each column's fields (``_columns.Column``), as plain JSON."""
+    dumped = []
+    for column in columns.columns:
+        entry = dataclasses.asdict(column)
+        entry["name"] = _column_value_to_json(column.name, "the column name")
+        if column.categories is not None:
+            entry["categories"] = [
                 _column_value_to_json(value, f"column {column.name!r}'s category")
                 for value in column.categories
-            ],
-            "ordered": column.ordered,
-        }
-        for column in columns.columns
-    ]
+            ]
+        dumped.append(entry)
+    return dumped
 
 
 def _is_column_value(value):
@@ -368,7 +377,7 @@ def _is_column_value(value):
     )
 
 
-def _load_columns(value, context):
+def _load_columns(value, context, handle_unknown):
     from ._columns import (
         COLUMN_TYPES,
         MAX_CATEGORIES,
@@ -383,12 +392,14 @@ def _load_columns(value, context):
         f"layout.columns must be null or a list of n_features_in ({context.n_features}) columns",
     )
     names = context.fitted.get("feature_names_in")
+    # The entries of one column: its fields (see ``_columns.Column``).
+    entries = {field.name for field in dataclasses.fields(Column)}
     columns = []
     for i, entry in enumerate(value):
         where = f"layout.columns[{i}]"
         _check(
-            isinstance(entry, dict) and set(entry) == _COLUMN_ENTRIES,
-            f"{where} must have exactly the entries {sorted(_COLUMN_ENTRIES)}",
+            isinstance(entry, dict) and set(entry) == entries,
+            f"{where} must have exactly the entries {sorted(entries)}",
         )
         name, kind, dtype = entry["name"], entry["kind"], entry["dtype"]
         categories, ordered = entry["categories"], entry["ordered"]
@@ -429,7 +440,7 @@ def _load_columns(value, context):
         any(column.kind != REAL for column in columns),
         "layout.columns must hold a column that is not real (a numeric table has none)",
     )
-    return TableColumns(tuple(columns))
+    return TableColumns(tuple(columns), handle_unknown)
 
 
 def _dtype_kind(dtype, where):
@@ -730,46 +741,27 @@ def _load_scaler(value, context):
     return steps, scaler
 
 
-@dataclasses.dataclass(frozen=True)
-class FittedAttribute:
-    """One fitted attribute: its name in the file, on the estimator, and its kind."""
-
-    key: str
-    attribute: str
-    kind: Kind
-    #: Whether the estimator may lack it (saved as null, then left unset).
-    optional: bool = False
-
-
-#: Every fitted attribute a model file holds, in the order load reads them
-#: (later ones use the earlier: shapes need n_features_in, the networks need
-#: the layout and network parameters). The networks are rebuilt between
-#: ``network_parameters`` and ``encoder`` (see :func:`rebuild_networks`).
-FITTED_ATTRIBUTES = {
-    "VariationalAutoencoder": (
-        FittedAttribute("n_features_in", "n_features_in_", _int_kind("n_features_in", 1)),
-        FittedAttribute("feature_names_in", "feature_names_in_", FEATURE_NAMES, optional=True),
-        FittedAttribute("layout", "_layout", LAYOUT),
-        FittedAttribute("network_parameters", "_network_parameters", NETWORK_PARAMETERS),
-        FittedAttribute(
-            "inference_seed", "_inference_seed", _int_kind("inference_seed", 0, 2**31 - 1)
-        ),
-        FittedAttribute("n_iter", "n_iter_", _int_kind("n_iter", 1)),
-        FittedAttribute("history", "history_", HISTORY),
-        FittedAttribute("decoder_variance", "decoder_variance_", DECODER_VARIANCE),
-        FittedAttribute("decoder_df", "decoder_df_", DECODER_DF),
-        FittedAttribute("noise_floor", "_noise_floor", NOISE_FLOOR),
-        FittedAttribute("encoder", "encoder_", _network_kind("encoder")),
-        FittedAttribute("decoder", "decoder_", _network_kind("decoder")),
-    ),
+#: How each entry of the fitted state (``_fitted_state``) is written and
+#: read, by its key. The networks are rebuilt just before the first network
+#: entry is read (see :func:`rebuild_networks`).
+KINDS = {
+    "n_features_in": _int_kind("n_features_in", 1),
+    "feature_names_in": FEATURE_NAMES,
+    "layout": LAYOUT,
+    "network_parameters": NETWORK_PARAMETERS,
+    "inference_seed": _int_kind("inference_seed", 0, 2**31 - 1),
+    "n_iter": _int_kind("n_iter", 1),
+    "history": HISTORY,
+    "decoder_variance": DECODER_VARIANCE,
+    "decoder_df": DECODER_DF,
+    "noise_floor": NOISE_FLOOR,
+    "encoder": _network_kind("encoder"),
+    "decoder": _network_kind("decoder"),
+    "missing_values": MISSING_VALUES,
+    "keep_empty_features": BOOLEAN,
+    "empty_features": _mask_kind("empty_features.npy"),
+    "indicator": INDICATOR,
 }
-FITTED_ATTRIBUTES["VAEImputer"] = (
-    *FITTED_ATTRIBUTES["VariationalAutoencoder"],
-    FittedAttribute("missing_values", "_missing_values", MISSING_VALUES),
-    FittedAttribute("keep_empty_features", "_keep_empty_features", BOOLEAN),
-    FittedAttribute("empty_features", "_empty_features", _mask_kind("empty_features.npy")),
-    FittedAttribute("indicator", "indicator_", INDICATOR),
-)
 
 
 def _estimator_classes():
@@ -899,7 +891,11 @@ def _dump_params(estimator, arrays):
 
 #: Parameters newer than some format-1 files, with the value that trains a
 #: continued or repeated fit of such a file's estimator as it was trained.
-ADDED_PARAMETERS = {"learning_rate_schedule": "constant", "column_types": None}
+ADDED_PARAMETERS = {
+    "learning_rate_schedule": "constant",
+    "column_types": None,
+    "handle_unknown": "error",
+}
 
 
 def _load_params(value, estimator_class, read_array):
@@ -1073,9 +1069,8 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
     arrays = {}
     params = _dump_params(estimator, arrays)
     fitted = {}
-    for entry in FITTED_ATTRIBUTES[name]:
-        value = getattr(estimator, entry.attribute, None)
-        fitted[entry.key] = None if value is None else entry.kind.dump(value, arrays)
+    for key, value in fitted_values(estimator).items():
+        fitted[key] = None if value is None else KINDS[key].dump(value, arrays)
     from . import __version__
 
     document = {
@@ -1411,7 +1406,7 @@ class _ArchiveReader:
         estimator = _validated_estimator(estimator_class, params)
 
         fitted_json = document["fitted"]
-        entries = FITTED_ATTRIBUTES[name]
+        entries = FITTED_STATE[name]
         keys = {entry.key for entry in entries}
         _check(
             isinstance(fitted_json, dict) and set(fitted_json) == keys,
@@ -1420,12 +1415,12 @@ class _ArchiveReader:
         context = _LoadContext(estimator_class, params, self.read_array, version)
         allow_gpu_memory_growth()
         for entry in entries:
-            if entry.key == "encoder":
+            if entry.network and not context.networks:
                 context.networks = self._rebuilt_networks(context)
             value = fitted_json[entry.key]
             if value is None and entry.optional:
                 continue
-            context.fitted[entry.key] = entry.kind.load(value, context)
+            context.fitted[entry.key] = KINDS[entry.key].load(value, context)
             setattr(estimator, entry.attribute, context.fitted[entry.key])
         if _has_version_1_conv_network(context):
             # So that a repeated fit builds the network the file was trained with.

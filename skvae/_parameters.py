@@ -294,13 +294,30 @@ SHARED_PARAMETER_DOCS = {
         columns follow ``likelihood`` (``"gaussian"`` or ``"student_t"``,
         the default, with ``noise_scale`` over the real and positive columns
         only) and the model learns their noise, so ``alpha`` must be
-        ``"auto"``. A category unseen at fit, a categorical column with one
-        value, more than 256 categories or values of more than one Python
-        type, a non-numeric value in a real, positive or count column, a
-        value of 0 or below in a positive column and a negative or
-        fractional count raise ``ValueError``, naming the column. Numeric
-        data (and a DataFrame whose columns are all real) are modelled as
-        ever.
+        ``"auto"``. A category unseen at fit (unless
+        ``handle_unknown="ignore"``), a categorical column with one value,
+        more than 256 categories or values of more than one Python type, a
+        non-numeric value in a real, positive or count column, a value of 0
+        or below in a positive column and a negative or fractional count
+        raise ``ValueError``, naming the column. Numeric data (and a
+        DataFrame whose columns are all real) are modelled as ever.
+        """,
+    ),
+    "handle_unknown": (
+        '{"error", "ignore"}',
+        """
+        What a category of a mixed table's categorical or ordinal column
+        that was not seen at fit does, as for ``OneHotEncoder``.
+        ``"error"`` raises ``ValueError`` naming the column and the value.
+        ``"ignore"`` reads it as a missing entry of its column: its one-hot
+        is all zeros, as a missing category's, so
+        :class:`~skvae.VariationalAutoencoder`'s ``transform`` encodes the
+        row from its other columns and its ``score_samples`` scores those
+        alone (the column adds nothing to the row's log-likelihood), and
+        ``VAEImputer`` fills it as a missing entry: the unknown value is
+        replaced by an imputed category in its output. ``inverse_transform``,
+        ``sample`` and imputation only ever give the categories seen at fit.
+        Fixed at fit, like the columns' types and categories.
         """,
     ),
     "random_state": (

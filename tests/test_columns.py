@@ -307,6 +307,22 @@ def test_sample_posterior_draws_valid_categories(imputer):
     ].any()
 
 
+@pytest.mark.parametrize("sample_posterior", [False, True])
+def test_imputed_categories_are_categories_seen_at_fit(imputer, sample_posterior):
+    completed = clone_fitted(imputer).set_params(sample_posterior=sample_posterior)
+    completed = completed.transform(INCOMPLETE)
+    # One column of each categorical dtype: category, ordered category, boolean, object.
+    for name, categories in {
+        "colour": {"red", "green", "blue", "unused"},
+        "size": {"small", "large"},
+        "flag": {False, True},
+        "name": {"a", "b"},
+    }.items():
+        missing = INCOMPLETE[name].isna().to_numpy()
+        assert missing.any(), name
+        assert set(completed[name][missing]) <= categories, name
+
+
 def test_a_mixed_imputer_round_trips_through_a_model_file(imputer):
     buffer = io.BytesIO()
     skvae.save(imputer, buffer)
@@ -538,3 +554,89 @@ def test_an_ordinal_column_learns_its_order():
     codes, truth = decoded["grade"].cat.codes, table["grade"].cat.codes
     assert (codes == truth).mean() > 0.8 and np.abs(codes - truth).max() <= 1
     assert infer_columns(table, {"grade": "categorical"}).columns[1].kind == CATEGORICAL
+
+
+# A category unseen at fit: handle_unknown ----------------------------------------
+
+# "zebra" and "okapi" were never in the column "name" ("a", "b") nor in "colour".
+UNKNOWN = TABLE.head(12).assign(
+    name=pd.Series(["zebra", "okapi"] * 6, dtype=object),
+    colour=pd.Categorical(["red", "violet"] * 6, categories=["red", "violet"]),
+)
+
+
+def test_handle_unknown_ignore_encodes_an_unknown_category_as_a_missing_one():
+    columns = infer_columns(TABLE, None, "ignore")
+    blocks = {}
+    start = columns.n_numeric
+    for _, column in columns.of_kind(CATEGORICAL, ORDINAL):
+        blocks[column.name] = slice(start, start + column.width)
+        start += column.width
+    complete = columns.encode(UNKNOWN, allow_missing=False)
+    incomplete = columns.encode(UNKNOWN, allow_missing=True)
+    # The encoder's reading of a missing category: no 1 in its one-hot.
+    assert (complete[:, blocks["name"]] == 0).all()
+    assert np.isnan(incomplete[:, blocks["name"]]).all()
+    # "violet" (odd rows) is unknown, "red" is not.
+    assert (complete[1::2, blocks["colour"]] == 0).all()
+    assert (complete[::2, blocks["colour"]].sum(axis=1) == 1).all()
+    unknown_colour = np.isnan(incomplete[:, blocks["colour"]]).all(axis=1)
+    np.testing.assert_array_equal(unknown_colour, [False, True] * 6)
+    with pytest.raises(ValueError, match=r"'violet', which was not seen at fit.*handle_unknown="):
+        infer_columns(TABLE, None).encode(UNKNOWN, allow_missing=True)
+
+
+@pytest.fixture(scope="module")
+def ignoring():
+    return VariationalAutoencoder(
+        latent_dim=1, epochs=20, handle_unknown="ignore", random_state=0
+    ).fit(TABLE)
+
+
+def test_handle_unknown_ignore_transforms_and_scores_from_the_other_columns(ignoring):
+    Z = ignoring.transform(UNKNOWN)
+    scores = ignoring.score_samples(UNKNOWN)
+    assert np.isfinite(Z).all() and np.isfinite(scores).all()
+    # Which unknown value a row holds makes no difference: it is not read.
+    swapped = UNKNOWN.assign(name=pd.Series(["okapi", "zebra"] * 6, dtype=object))
+    np.testing.assert_array_equal(ignoring.transform(swapped), Z)
+    np.testing.assert_array_equal(ignoring.score_samples(swapped), scores)
+    # Decoding gives only the categories seen at fit.
+    decoded = ignoring.inverse_transform(Z)
+    assert set(decoded["name"]) <= {"a", "b"}
+    assert set(decoded["colour"]) <= set(TABLE["colour"].cat.categories)
+
+
+def test_handle_unknown_ignore_imputes_an_unknown_category_as_a_missing_one():
+    imputer = VAEImputer(epochs=10, handle_unknown="ignore", random_state=0).fit(INCOMPLETE)
+    unknown = INCOMPLETE.head(12).assign(name=UNKNOWN["name"])
+    missing = INCOMPLETE.head(12).assign(name=pd.Series([None] * 12, dtype=object))
+    completed = imputer.transform(unknown)
+    pd.testing.assert_frame_equal(completed, imputer.transform(missing))
+    assert set(completed["name"]) <= {"a", "b"}  # the unknown value is replaced
+
+
+def test_set_params_handle_unknown_waits_for_the_next_fit(fitted, ignoring):
+    strict = clone_fitted(fitted).set_params(handle_unknown="ignore")
+    with pytest.raises(ValueError, match="not seen at fit"):
+        strict.transform(UNKNOWN)
+    lenient = clone_fitted(ignoring).set_params(handle_unknown="error")
+    np.testing.assert_array_equal(lenient.transform(UNKNOWN), ignoring.transform(UNKNOWN))
+    with pytest.raises(ValueError, match="not seen at fit"):
+        lenient.set_params(epochs=1).fit(TABLE).transform(UNKNOWN)
+
+
+def test_handle_unknown_round_trips_through_a_model_file(ignoring):
+    buffer = io.BytesIO()
+    skvae.save(ignoring, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    assert loaded.handle_unknown == "ignore"
+    np.testing.assert_array_equal(loaded.transform(UNKNOWN), ignoring.transform(UNKNOWN))
+    # Fixed at fit: a loaded model reads unknown categories as its fit did.
+    loaded.set_params(handle_unknown="error")
+    np.testing.assert_array_equal(loaded.transform(UNKNOWN), ignoring.transform(UNKNOWN))
+
+
+def test_handle_unknown_is_validated():
+    with pytest.raises(ValueError, match="handle_unknown"):
+        VariationalAutoencoder(handle_unknown="infrequent_if_exist").fit(TABLE)

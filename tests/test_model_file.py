@@ -1059,6 +1059,27 @@ def test_a_mixed_file_holds_its_columns_as_plain_json(mixed):
     )
 
 
+def test_a_mixed_file_holds_how_it_reads_unknown_categories(mixed):
+    document = json.loads(_members(mixed[2])["skvae.json"])
+    assert document["fitted"]["layout"]["handle_unknown"] == "error"
+    assert document["params"]["handle_unknown"] == "error"
+    # A numeric model's layout has none: it has no categories.
+    layout = json.loads(_members(_saved_numeric())["skvae.json"])["fitted"]["layout"]
+    assert "handle_unknown" not in layout
+
+
+def test_a_mixed_file_from_before_handle_unknown_raises_on_unknown_categories(mixed):
+    def older(document):
+        del document["fitted"]["layout"]["handle_unknown"]
+        del document["params"]["handle_unknown"]
+
+    loaded = _load(_edit_json(older)(mixed[2]))
+    assert loaded.handle_unknown == "error"
+    unknown = mixed[1].head(3).assign(flag=["yes", "no", "maybe"])
+    with pytest.raises(ValueError, match="column 'flag' of X has the category 'yes'"):
+        loaded.transform(unknown)
+
+
 def _saved_numeric():
     X = np.random.default_rng(0).normal(size=(30, 3))
     return _saved(VariationalAutoencoder(random_state=0, **TINY).fit(X))
@@ -1141,7 +1162,26 @@ MIXED_REFUSALS = {
         _edit_json(_set("params.column_types", [["n", "real"], ["n", "categorical"]])),
         "params.column_types must be null or distinct",
     ),
+    "handle_unknown of no such value": (
+        _edit_json(_set("fitted.layout.handle_unknown", "infrequent_if_exist")),
+        r"layout.handle_unknown must be one of \['error', 'ignore'\]",
+    ),
+    "handle_unknown not a string": (
+        _edit_json(_set("fitted.layout.handle_unknown", ["ignore"])),
+        "layout.handle_unknown must be one of",
+    ),
+    "handle_unknown parameter": (
+        _edit_json(_set("params.handle_unknown", "skip")),
+        "handle_unknown",
+    ),
 }
+
+
+def test_load_refuses_handle_unknown_in_a_numeric_layout(fitted):
+    # A numeric table has no categories, so no way to read unknown ones.
+    edit = _edit_json(_set("fitted.layout.handle_unknown", "ignore"))
+    with pytest.raises(ValueError, match="layout must have exactly the entries"):
+        _load(edit(fitted["vae-2d-dense-linear-f64"][2]))
 
 
 @pytest.mark.parametrize(
