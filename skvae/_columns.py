@@ -22,8 +22,10 @@ columns are typed once, at the first ``fit``:
   integers, modelled as Poisson.
 
 The network sees the real columns first, in their order, then the positive
-columns' logarithms, the count columns, and each categorical, then each
-ordinal column's categories one-hot, in column order; a missing entry (NaN, None, ``pd.NA``)
+columns' logarithms, each standardized by its mean and standard deviation at
+fit (so that columns in different units weigh alike), the count columns,
+and each categorical, then each ordinal column's categories one-hot, in
+column order; a missing entry (NaN, None, ``pd.NA``)
 is NaN in each of its features. Decoding reverses this: the decoder's means
 become the real columns, ``exp`` of the positive columns' locations, the
 count columns' rates (rounded to the nearest integer for an integer dtype)
@@ -39,7 +41,7 @@ import dataclasses
 
 import numpy as np
 
-from ._likelihoods import Categorical, LogScale, MixedLikelihood, Ordinal, Poisson
+from ._likelihoods import Categorical, MixedLikelihood, Ordinal, Poisson, Standardized
 
 REAL, POSITIVE, COUNT = "real", "positive", "count"
 CATEGORICAL, ORDINAL = "categorical", "ordinal"
@@ -72,6 +74,10 @@ class Column:
         dtype: Its pandas dtype's name at fit (``"category"`` for a categorical dtype).
         categories: The categories (plain Python values), or None for a real column.
         ordered: Whether its ``category`` dtype was ordered.
+        location, scale: For a real (positive) column, the mean and standard
+            deviation of its (log) values at fit: the network reads
+            ``(x - location) / scale`` (of ``log x``). 0 and 1 otherwise,
+            and for a constant column's scale.
     """
 
     name: object
@@ -79,6 +85,8 @@ class Column:
     dtype: str
     categories: tuple | None = None
     ordered: bool = False
+    location: float = 0.0
+    scale: float = 1.0
 
     @property
     def width(self):
@@ -127,12 +135,12 @@ class TableColumns:
         return sum(column.kind in NUMERIC_TYPES for column in self.columns)
 
     def keep_observed(self, completed, X):
-        """Decoded ``completed`` with the observed entries of ``X``'s positive columns as given.
+        """Decoded ``completed`` with the observed entries of ``X``'s real and positive columns.
 
-        ``exp(log x)`` may differ from ``x`` in its last bits; an imputer
-        returns observed entries unchanged.
+        Standardizing and back (and ``exp(log x)``) may change ``x`` in its
+        last bits; an imputer returns observed entries unchanged.
         """
-        for position, _ in self.of_kind(POSITIVE):
+        for position, _ in self.of_kind(REAL, POSITIVE):
             original = X.iloc[:, position]
             kept = original.notna().to_numpy()
             column = completed.iloc[:, position].to_numpy().copy()
@@ -144,8 +152,8 @@ class TableColumns:
         """The columns' :class:`~skvae._likelihoods.MixedLikelihood`, ``real_family`` for reals."""
         parts, start = [], 0
         for family, n in (
-            (real_family, len(self.real)),
-            (LogScale(real_family), len(self.positive)),
+            (_standardized(real_family, self.real), len(self.real)),
+            (_standardized(real_family, self.positive, log=True), len(self.positive)),
             (_POISSON, len(self.count)),
         ):
             if n:
@@ -175,7 +183,8 @@ class TableColumns:
         pd = self.pandas_of_frame(X, name)
         features = np.empty((len(X), self.n_features), dtype=np.float64)
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
-            features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
+            values = _real_values(X.iloc[:, position], column, pd, name)
+            features[:, j] = (values - column.location) / column.scale
         start = self.n_numeric
         for position, column in self.of_kind(*CATEGORY_TYPES):
             series = X.iloc[:, position]
@@ -226,9 +235,10 @@ class TableColumns:
         values, start = {}, self.n_numeric
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             dtype = pd.api.types.pandas_dtype(column.dtype)
+            unscaled = means[:, j].astype(np.float64) * column.scale + column.location
             if column.kind == POSITIVE:
                 # The network's feature is log x: its location decodes to the median.
-                values[position] = np.exp(means[:, j]).astype(
+                values[position] = np.exp(unscaled).astype(
                     dtype if dtype.kind == "f" else np.float64
                 )
             elif column.kind == COUNT and dtype.kind in "iu":
@@ -236,7 +246,7 @@ class TableColumns:
                 values[position] = pd.Series(np.rint(means[:, j])).astype(dtype)
             else:
                 # Integer columns modelled as real come back as float64.
-                values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
+                values[position] = unscaled.astype(dtype if dtype.kind == "f" else np.float64)
         for position, column in self.of_kind(*CATEGORY_TYPES):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
@@ -257,6 +267,27 @@ class TableColumns:
             for i, column in enumerate(self.columns)
             if column.kind == kind
         ]
+
+
+def _standardization(values):
+    """``(location, scale)`` of a column's observed (NaN-free) values: their mean and deviation.
+
+    A column with one distinct value keeps scale 1: its features are then
+    ``x - location``, 0 at fit.
+    """
+    observed = values[~np.isnan(values)]
+    if not observed.size:  # refused later, by the estimator that needs observed values
+        return 0.0, 1.0
+    location = float(observed.mean())
+    scale = float(observed.std())
+    return location, scale if np.isfinite(scale) and scale > 0 else 1.0
+
+
+def _standardized(real_family, columns, *, log=False):
+    """The :class:`~skvae._likelihoods.Standardized` family of ``columns``."""
+    location = [column.location for column in columns]
+    scale = [column.scale for column in columns]
+    return Standardized(real_family, location, scale, log=log)
 
 
 _CATEGORICAL = Categorical()
@@ -306,8 +337,9 @@ def infer_columns(X, column_types, handle_unknown="error"):
         name = X.columns[i]
         dtype = _dtype_name(series, pd)
         if kind in NUMERIC_TYPES:
-            _real_values(series, Column(name, kind, dtype), pd, "X")
-            columns.append(Column(name, kind, dtype))
+            values = _real_values(series, Column(name, kind, dtype), pd, "X")
+            location, scale = _standardization(values) if kind != COUNT else (0.0, 1.0)
+            columns.append(Column(name, kind, dtype, location=location, scale=scale))
             continue
         categories, ordered = _fitted_categories(series, name, pd)
         columns.append(Column(name, kind, dtype, categories, ordered))

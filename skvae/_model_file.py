@@ -382,6 +382,7 @@ def _load_columns(value, context, handle_unknown):
         COLUMN_TYPES,
         MAX_CATEGORIES,
         NUMERIC_TYPES,
+        POSITIVE,
         REAL,
         Column,
         TableColumns,
@@ -392,23 +393,36 @@ def _load_columns(value, context, handle_unknown):
         f"layout.columns must be null or a list of n_features_in ({context.n_features}) columns",
     )
     names = context.fitted.get("feature_names_in")
-    # The entries of one column: its fields (see ``_columns.Column``).
+    # The entries of one column: its fields (see ``_columns.Column``). Files
+    # written before real columns were standardized have no location and
+    # scale: their network read the values as they are (0 and 1).
     entries = {field.name for field in dataclasses.fields(Column)}
+    unscaled_entries = entries - {"location", "scale"}
     columns = []
     for i, entry in enumerate(value):
         where = f"layout.columns[{i}]"
         _check(
-            isinstance(entry, dict) and set(entry) == entries,
+            isinstance(entry, dict) and set(entry) in (entries, unscaled_entries),
             f"{where} must have exactly the entries {sorted(entries)}",
         )
         name, kind, dtype = entry["name"], entry["kind"], entry["dtype"]
         categories, ordered = entry["categories"], entry["ordered"]
+        location, scale = entry.get("location", 0.0), entry.get("scale", 1.0)
+        _check(
+            _is_float(location)
+            and _is_float(scale)
+            and math.isfinite(location)
+            and math.isfinite(scale)
+            and scale > 0,
+            f"{where}.location must be a finite number and its scale a positive one",
+        )
         _check(
             isinstance(name, (str, int)) and not isinstance(name, bool),
             f"{where}.name must be a string or an integer",
         )
         _check(names is None or name == names[i], f"{where}.name must be feature_names_in[{i}]")
         _check(kind in COLUMN_TYPES, f"{where}.kind must be one of {list(COLUMN_TYPES)}")
+        standardized = (location, scale) != (0.0, 1.0)
         _check(isinstance(ordered, bool), f"{where}.ordered must be true or false")
         _check(
             isinstance(dtype, str) and len(dtype) <= _MAX_DTYPE_NAME,
@@ -420,7 +434,11 @@ def _load_columns(value, context, handle_unknown):
                 dtype_kind in "iuf" and categories is None and not ordered,
                 f"{where}: a {kind} column has a numeric dtype, no categories and is not ordered",
             )
-            columns.append(Column(name, kind, dtype))
+            _check(
+                kind in (REAL, POSITIVE) or not standardized,
+                f"{where}: only a real or positive column has a location and scale",
+            )
+            columns.append(Column(name, kind, dtype, location=float(location), scale=float(scale)))
             continue
         _check(
             isinstance(categories, list)
@@ -434,6 +452,9 @@ def _load_columns(value, context, handle_unknown):
         _check(
             (not ordered or dtype == "category") and dtype_kind in "biufOSUc",
             f"{where}: a categorical column's dtype is categorical, and only it is ordered",
+        )
+        _check(
+            not standardized, f"{where}: only a real or positive column has a location and scale"
         )
         columns.append(Column(name, kind, dtype, tuple(categories), ordered))
     _check(

@@ -134,8 +134,10 @@ def test_encoding_is_one_hot_with_missing_entries_as_nan_and_decodes_back():
     frame.loc[3, "flag"] = pd.NA
     columns = infer_columns(TABLE.assign(flag=TABLE["flag"].astype("boolean")), None)
     features = columns.encode(frame, allow_missing=True)
-    # Real columns first, then each categorical column's categories, then the ordinal's.
-    np.testing.assert_array_equal(features[:, 0], frame["x"])
+    # Real columns first, standardized by their mean and deviation at fit,
+    # then each categorical column's categories, then the ordinal's.
+    x = TABLE["x"].to_numpy()
+    np.testing.assert_allclose(features[:, 0], (frame["x"] - x.mean()) / x.std())
     colour = features[:, 2:6]
     assert np.isnan(colour[2]).all()
     np.testing.assert_array_equal(np.nansum(colour, axis=1), [1, 1, 0, 1, 1, 1])
@@ -640,3 +642,49 @@ def test_handle_unknown_round_trips_through_a_model_file(ignoring):
 def test_handle_unknown_is_validated():
     with pytest.raises(ValueError, match="handle_unknown"):
         VariationalAutoencoder(handle_unknown="infrequent_if_exist").fit(TABLE)
+
+
+# Real columns in their own units -------------------------------------------------
+
+
+def in_other_units(table):
+    """``table`` with ``x`` in thousandths and ``y`` moved by 10,000: the same information."""
+    other = table.copy()
+    other["x"] = table["x"] * 1000.0
+    other["y"] = table["y"] + np.float32(1e4)
+    return other
+
+
+def test_real_columns_are_standardized_so_their_units_do_not_matter():
+    # The network reads each real column standardized by its mean and
+    # deviation at fit: the same table in other units trains the same model,
+    # and its density changes by the Jacobian alone.
+    settings = dict(latent_dim=1, epochs=20, early_stopping=False, random_state=0)
+    table = mixed_table(n=120)
+    other = in_other_units(table)
+    vae = VariationalAutoencoder(**settings).fit(table)
+    vae_other = VariationalAutoencoder(**settings).fit(other)
+    np.testing.assert_allclose(vae_other.transform(other), vae.transform(table), atol=1e-3)
+    # x in thousandths: each row's density is 1000 times smaller. (A row's
+    # latent draws are seeded by its values, so rows agree on average only.)
+    assert np.mean(vae_other.score_samples(other)) == pytest.approx(
+        np.mean(vae.score_samples(table)) - np.log(1000.0), abs=0.05
+    )
+    decoded = vae.inverse_transform(vae.transform(table))
+    decoded_other = vae_other.inverse_transform(vae_other.transform(other))
+    np.testing.assert_allclose(decoded_other["x"], decoded["x"] * 1000.0, rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(decoded_other["y"], decoded["y"] + 1e4, atol=1e-1)
+
+
+def test_the_imputer_fills_real_columns_of_very_different_scales():
+    # Grams and millimetres, as in a table of penguins: read as they are,
+    # the column in grams swamped the network and the fills were off by
+    # hundreds of standard deviations.
+    table = in_other_units(mixed_table(n=240))
+    incomplete = with_missing(table)
+    incomplete.loc[np.random.default_rng(2).random(len(table)) < 0.15, "y"] = np.nan
+    completed = VAEImputer(latent_dim=2, epochs=40, random_state=0).fit_transform(incomplete)
+    for name in ("x", "y"):
+        missing = incomplete[name].isna().to_numpy()
+        error = completed[name][missing] - table[name][missing]
+        assert np.sqrt(np.mean(error**2)) < 0.5 * table[name].std(), name

@@ -219,23 +219,57 @@ def test_poisson_draws_follow_the_rate():
     )
 
 
+def standardizing(data, shape, location, scale):
+    """Per-column ``(location, scale)`` in the given ranges, drawn by hypothesis."""
+    location = data.draw(hnp.arrays(np.float32, shape[1:], elements=float32s(*location)))
+    scale = data.draw(hnp.arrays(np.float32, shape[1:], elements=float32s(*scale)))
+    return location.astype(np.float64), scale.astype(np.float64)
+
+
 @property_test
 @given(tables(elements=float32s(1e-2, 1e3)), st.data())
 def test_a_positive_column_is_the_summed_lognormal_logpdf(table, data):
     x, x_hat, observed = table
     variance = per_feature(data, x.shape, 1e-2, 1e1)
-    family = _likelihoods.LogScale(likelihood_family("gaussian"))
-    filled, mask = observed_entries(np.log(x.astype(np.float64)).astype(np.float32))
+    # Log-scale locations and scales of real positive data.
+    location, scale = standardizing(data, x.shape, (-3, 3), (0.1, 3))
+    family = _likelihoods.Standardized(likelihood_family("gaussian"), location, scale, log=True)
+    # The network reads u = (log x - location) / scale; N(x_hat, variance) on
+    # u is the log-normal of x with log-location and log-scale mapped back.
+    u = (np.log(x.astype(np.float64)) - location) / scale
+    filled, mask = observed_entries(u.astype(np.float32))
     logpdf = stats.lognorm.logpdf(
         np.asarray(x, dtype=np.float64),
-        np.sqrt(np.asarray(variance, dtype=np.float64)),
-        scale=np.exp(np.asarray(x_hat, dtype=np.float64)),
+        np.sqrt(np.asarray(variance, dtype=np.float64)) * scale,
+        scale=np.exp(np.asarray(x_hat, dtype=np.float64) * scale + location),
     )
     np.testing.assert_allclose(
         np.asarray(family.log_prob(filled, x_hat, mask, variance=variance), dtype=np.float64),
         summed_observed(logpdf, observed),
         rtol=1e-4,
-        atol=1e-3,
+        atol=1e-2,
+    )
+
+
+@property_test
+@given(tables(), st.data())
+def test_a_standardized_real_column_is_the_normal_logpdf_in_its_own_units(table, data):
+    x, x_hat, observed = table
+    variance = per_feature(data, x.shape, 1e-2, 1e1)
+    location, scale = standardizing(data, x.shape, (-10, 10), (0.1, 100))
+    family = _likelihoods.Standardized(likelihood_family("gaussian"), location, scale)
+    u = (np.asarray(x, dtype=np.float64) - location) / scale
+    filled, mask = observed_entries(u.astype(np.float32))
+    logpdf = stats.norm.logpdf(
+        np.asarray(x, dtype=np.float64),
+        np.asarray(x_hat, dtype=np.float64) * scale + location,
+        np.sqrt(np.asarray(variance, dtype=np.float64)) * scale,
+    )
+    np.testing.assert_allclose(
+        np.asarray(family.log_prob(filled, x_hat, mask, variance=variance), dtype=np.float64),
+        summed_observed(logpdf, observed),
+        rtol=1e-4,
+        atol=1e-2,
     )
 
 

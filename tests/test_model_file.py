@@ -8,6 +8,7 @@ table, the payload tests and the seeded fuzz test at the end.
 import hashlib
 import io
 import json
+import math
 import pickle
 import struct
 import time
@@ -1050,7 +1051,13 @@ def test_a_mixed_file_holds_its_columns_as_plain_json(mixed):
         "dtype": "category",
         "categories": ["red", "blue", "green"],
         "ordered": False,
+        "location": 0.0,
+        "scale": 1.0,
     }
+    # A real column keeps the mean and deviation that standardize it.
+    x = mixed[1]["x"].to_numpy()
+    assert columns[0]["location"] == pytest.approx(x.mean())
+    assert columns[0]["scale"] == pytest.approx(x.std())
     assert columns[3]["ordered"] and columns[2]["categories"] == [False, True]
     assert document["params"]["column_types"] == [["n", "categorical"]]
     # A numeric model's layout has no columns entry, as before mixed tables.
@@ -1100,6 +1107,18 @@ MIXED_REFUSALS = {
     ),
     "extra column entry": (_set_column(0, "extra", 1), r"layout.columns\[0\] must have exactly"),
     "unknown kind": (_set_column(0, "kind", "interval"), r"layout.columns\[0\].kind"),
+    "scale zero": (_set_column(0, "scale", 0.0), r"columns\[0\].location must be a finite"),
+    "scale negative": (_set_column(0, "scale", -2.0), r"columns\[0\].location must be"),
+    "location a string": (_set_column(0, "location", "0"), r"columns\[0\].location must be"),
+    "location infinite": (_set_column(0, "location", math.inf), r"columns\[0\].location"),
+    "categorical with a scale": (
+        _set_column(1, "scale", 2.0),
+        r"columns\[1\]: only a real or positive column has a location and scale",
+    ),
+    "only a scale": (
+        _edit_json(lambda d: d["fitted"]["layout"]["columns"][0].pop("location")),
+        r"layout.columns\[0\] must have exactly",
+    ),
     "renamed column": (_set_column(0, "name", "w"), r"columns\[0\].name must be feature_names_in"),
     "name not a string": (_set_column(0, "name", [1]), r"columns\[0\].name must be a string"),
     "real with categories": (_set_column(0, "categories", [1, 2]), "a real column has"),
