@@ -146,7 +146,10 @@ def resolve_layout(
     with a scale per feature, since its columns differ in how well the others
     predict them and in their tails, as factor analysis assumes; images (and
     any numeric ``alpha``) get one Gaussian noise scale, since a scale per
-    pixel lets the constant border pixels dominate the likelihood.
+    pixel lets the constant border pixels dominate the likelihood. So does a
+    numeric table of more than ``WIDE_TABLE_FEATURES`` columns, whose
+    near-constant columns would do the same (flat MNIST rows); a mixed
+    table keeps its learned noise.
     """
     if columns is not None and (image_shape is not None or architecture == "conv"):
         raise ValueError(
@@ -166,7 +169,11 @@ def resolve_layout(
             "which is not a square number; pass image_shape=(height, width[, "
             "channels]), 4-D input, or use architecture='dense'."
         )
-    learns_table_noise = resolved_shape is None and alpha == "auto"
+    # A wide numeric table is modelled as images are: one Gaussian variance,
+    # so that its near-constant columns cannot each buy the density of the
+    # noise floor (benchmarks/README.md, "Wide tables").
+    wide = resolved_shape is None and columns is None and n_features > WIDE_TABLE_FEATURES
+    learns_table_noise = resolved_shape is None and alpha == "auto" and not wide
     if likelihood == "auto":
         likelihood = "student_t" if learns_table_noise else "gaussian"
     family = likelihood_family(likelihood)

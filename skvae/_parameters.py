@@ -59,7 +59,8 @@ SHARED_PARAMETER_DOCS = {
         reconstruction error is the binary cross-entropy, ``X`` must lie in
         [0, 1], and the likelihoods are log-probabilities only for binary
         ``X``. ``"auto"``: ``"student_t"`` for a table with
-        ``alpha="auto"``, ``"gaussian"`` for images or a numeric ``alpha``.
+        ``alpha="auto"``, ``"gaussian"`` for images, a numeric table of more
+        than 128 columns (see ``noise_scale``) or a numeric ``alpha``.
         """,
     ),
     "noise_scale": (
@@ -74,7 +75,13 @@ SHARED_PARAMETER_DOCS = {
         likelihood diverge. ``"auto"``: ``"feature"`` for a table with
         ``alpha="auto"`` (its columns are noisy to different degrees),
         ``"shared"`` for images (where per-pixel variances let the constant
-        border pixels dominate the likelihood) or a numeric ``alpha``.
+        border pixels dominate the likelihood), a numeric table of more than
+        128 columns (``likelihood="auto"`` then gives it a Gaussian: one
+        variance fitted to all its columns, which scores a constant or
+        near-constant column with the noise of the average column, as
+        probabilistic PCA does, instead of each buying the density of the
+        floor) or a numeric ``alpha``. A mixed table (see ``column_types``)
+        keeps ``"feature"`` at any width.
         """,
     ),
     "decoder_variance": (
