@@ -23,7 +23,7 @@ from ._columns import HANDLE_UNKNOWN, infer_columns
 from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensorflow_threads
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
-from ._layout import network_structure, resolve_layout
+from ._layout import auto_hidden_layer_sizes, network_structure, resolve_layout
 from ._likelihoods import LIKELIHOOD_NAMES
 from ._logs import retracing_warnings_silenced
 from ._model import NetworkStructure, NoiseModel
@@ -171,6 +171,11 @@ class BaseVAE(BaseEstimator):
     #: "Time to a good model"), so it is for the user to ask for.
     _auto_hidden_layer_sizes = {"dense": (64,), "conv": ()}
 
+    #: Whether a dense network on more than ``_layout.WIDE_TABLE_FEATURES``
+    #: features gets wider, deeper ``"auto"`` layers
+    #: (``_layout.auto_hidden_layer_sizes``) instead of the fixed ones.
+    _widens_auto_layers = True
+
     def _validate_training_samples(self, X):
         """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
         return validate_samples(self, X, reset=True)
@@ -252,7 +257,11 @@ class BaseVAE(BaseEstimator):
                 )
                 structure = network_structure(
                     self._layout,
-                    auto_hidden_layer_sizes=self._auto_hidden_layer_sizes,
+                    auto_hidden_layer_sizes=auto_hidden_layer_sizes(
+                        self._layout,
+                        self._auto_hidden_layer_sizes,
+                        widens=self._widens_auto_layers,
+                    ),
                     **{name: getattr(self, name) for name in NetworkStructure.parameter_names()},
                 )
                 self._network_parameters = {

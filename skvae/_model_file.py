@@ -43,9 +43,17 @@ FORMAT_NAME = "skvae-model"
 #: Version 3: an optional ``scaler`` entry, the ``StandardScaler`` of a
 #: saved ``Pipeline(StandardScaler, estimator)``. A file without one is still
 #: written as version 2, which older skvae reads.
-FORMAT_VERSION = 3
+#: Version 4: ``hidden_layer_sizes="auto"`` of a dense network on more than
+#: ``_layout.WIDE_TABLE_FEATURES`` features means the wider layers of
+#: ``_layout.wide_hidden_layer_sizes``; in older files it means the fixed
+#: widths. Only a file whose network that changes is written as version 4.
+FORMAT_VERSION = 4
+#: The first version whose ``"auto"`` dense layers widen with the features.
+WIDE_AUTO_LAYERS_VERSION = 4
 #: The version of a file that holds an estimator alone.
 ESTIMATOR_FORMAT_VERSION = 2
+#: The first version with an optional ``scaler`` entry.
+SCALER_VERSION = 3
 #: The JSON member.
 METADATA_MEMBER = "skvae.json"
 #: How a zip archive, and so a model file, starts.
@@ -812,7 +820,28 @@ def rebuild_networks(layout, structure):
     return {"encoder": encoder, "decoder": decoder}
 
 
-def _network_structure(layout, network_parameters, estimator_class):
+def _auto_hidden_layer_sizes(layout, estimator_class, format_version):
+    """What ``hidden_layer_sizes="auto"`` meant to the skvae that wrote ``format_version``."""
+    from ._layout import auto_hidden_layer_sizes
+
+    return auto_hidden_layer_sizes(
+        layout,
+        estimator_class._auto_hidden_layer_sizes,
+        widens=estimator_class._widens_auto_layers and format_version >= WIDE_AUTO_LAYERS_VERSION,
+    )
+
+
+def _needs_wide_auto_layers(estimator):
+    """Whether the fitted ``estimator``'s "auto" layers differ from those before version 4."""
+    if estimator._network_parameters["hidden_layer_sizes"] != "auto":
+        return False
+    layout, cls = estimator._layout, type(estimator)
+    return _auto_hidden_layer_sizes(layout, cls, FORMAT_VERSION) != _auto_hidden_layer_sizes(
+        layout, cls, WIDE_AUTO_LAYERS_VERSION - 1
+    )
+
+
+def _network_structure(layout, network_parameters, estimator_class, format_version):
     from ._layout import network_structure
     from ._model import NetworkStructure
 
@@ -820,7 +849,9 @@ def _network_structure(layout, network_parameters, estimator_class):
     try:
         return network_structure(
             layout,
-            auto_hidden_layer_sizes=estimator_class._auto_hidden_layer_sizes,
+            auto_hidden_layer_sizes=_auto_hidden_layer_sizes(
+                layout, estimator_class, format_version
+            ),
             **{name: network_parameters[name] for name in names},
         )
     except ValueError as error:
@@ -1102,8 +1133,10 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
         "params": params,
         "fitted": fitted,
     }
+    if _needs_wide_auto_layers(estimator):
+        document["format_version"] = WIDE_AUTO_LAYERS_VERSION
     if scaler is not None:
-        document["format_version"] = FORMAT_VERSION
+        document["format_version"] = max(document["format_version"], SCALER_VERSION)
         document["scaler"] = _dump_scaler(step_names, scaler, estimator.n_features_in_, arrays)
     members = {member: _npy_bytes(array) for member, array in arrays.items()}
     checksums = {member: _sha256(content) for member, content in members.items()}
@@ -1403,7 +1436,7 @@ class _ArchiveReader:
         )
         top = {"format", "format_version", "skvae_version", "estimator", "params", "fitted"}
         top.add("checksums")
-        if version >= 3 and "scaler" in document:
+        if version >= SCALER_VERSION and "scaler" in document:
             top.add("scaler")
         _check(set(document) == top, f"{METADATA_MEMBER}: {_difference(document, top)}")
         checksums = document["checksums"]
@@ -1470,7 +1503,10 @@ class _ArchiveReader:
     def _rebuilt_networks(self, context):
         layout = context.fitted["layout"]
         structure = _network_structure(
-            layout, context.fitted["network_parameters"], context.estimator_class
+            layout,
+            context.fitted["network_parameters"],
+            context.estimator_class,
+            context.format_version,
         )
         # Weights are stored, so the members bound how large the networks can be.
         weight_bytes = sum(

@@ -61,7 +61,8 @@ SHARED_PARAMETER_DOCS = {
         reconstruction error is the binary cross-entropy, ``X`` must lie in
         [0, 1], and the likelihoods are log-probabilities only for binary
         ``X``. ``"auto"``: ``"student_t"`` for a table with
-        ``alpha="auto"``, ``"gaussian"`` for images or a numeric ``alpha``.
+        ``alpha="auto"``, ``"gaussian"`` for images, a numeric table of more
+        than 128 columns (see ``noise_scale``) or a numeric ``alpha``.
         """,
     ),
     "noise_scale": (
@@ -76,7 +77,13 @@ SHARED_PARAMETER_DOCS = {
         likelihood diverge. ``"auto"``: ``"feature"`` for a table with
         ``alpha="auto"`` (its columns are noisy to different degrees),
         ``"shared"`` for images (where per-pixel variances let the constant
-        border pixels dominate the likelihood) or a numeric ``alpha``.
+        border pixels dominate the likelihood), a numeric table of more than
+        128 columns (``likelihood="auto"`` then gives it a Gaussian: one
+        variance fitted to all its columns, which scores a constant or
+        near-constant column with the noise of the average column, as
+        probabilistic PCA does, instead of each buying the density of the
+        floor) or a numeric ``alpha``. A mixed table (see ``column_types``)
+        keeps ``"feature"`` at any width.
         """,
     ),
     "decoder_variance": (
@@ -137,11 +144,19 @@ SHARED_PARAMETER_DOCS = {
         """
         Units of the encoder's hidden Dense layers, between the input (dense
         network) or the last convolution (conv network) and the latent
-        space; the decoder mirrors them. ``"auto"``: on a table, ``(64,)``
-        for :class:`~skvae.VariationalAutoencoder` and MIWAE's ``(128, 128)``
-        for :class:`~skvae.VAEImputer`; none on images, whose latent is read
-        straight off the convolutions (try ``(256,)`` for a 2-D latent map
-        of MNIST-sized images; the user guide says when it helps).
+        space; the decoder mirrors them. ``"auto"``: for a dense network
+        (a table, or images with ``architecture="dense"``) on ``n`` input
+        features (a table's columns, a mixed table's categorical column
+        counting one per category), ``(64,)`` for
+        :class:`~skvae.VariationalAutoencoder` when ``n <= 128``, and above
+        two layers, ``(w, w // 2)``, with ``w`` the smallest power of two at
+        or above ``n / 4``, at most 512: ``(64, 32)`` for 129 to 256
+        features, ``(128, 64)`` to 512, ``(256, 128)`` to 1,024 (flat
+        28x28 images), ``(512, 256)`` beyond; MIWAE's ``(128, 128)`` for
+        :class:`~skvae.VAEImputer` at any width. None for a conv network
+        (images), whose latent is read straight off the convolutions (try ``(256,)`` for a
+        2-D latent map of MNIST-sized images; the user guide says when it
+        helps).
         """,
     ),
     "batch_norm": (

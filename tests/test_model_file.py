@@ -257,6 +257,36 @@ def test_version_1_dense_file_keeps_its_hidden_layers(fitted):
     np.testing.assert_array_equal(loaded.transform(X), original.transform(X))
 
 
+def _hidden_units(network):
+    """Units of the Dense layers before the latent heads (encoder) or output."""
+    return [layer.units for layer in network.layers if hasattr(layer, "units")]
+
+
+def test_wide_auto_layers_are_version_4_and_older_files_keep_the_fixed_ones():
+    # hidden_layer_sizes="auto" widens a dense network on more than 128
+    # columns, from format version 4; in an older file it meant (64,).
+    table = np.random.default_rng(0).normal(size=(40, 130))
+    wide = VariationalAutoencoder(random_state=0, **{**TINY, "hidden_layer_sizes": "auto"})
+    data = _saved(wide.fit(table))
+    assert json.loads(_members(data)["skvae.json"])["format_version"] == 4
+    loaded = _load(data)
+    assert _hidden_units(loaded.encoder_)[:2] == [64, 32]
+    np.testing.assert_array_equal(loaded.transform(table), wide.transform(table))
+
+    fixed = VariationalAutoencoder(random_state=0, **{**TINY, "hidden_layer_sizes": (64,)})
+    fixed.fit(table)
+
+    def as_version_2_auto(document):
+        assert document["format_version"] == 2
+        document["params"]["hidden_layer_sizes"] = "auto"
+        document["fitted"]["network_parameters"]["hidden_layer_sizes"] = "auto"
+
+    older = _load(_edit_json(as_version_2_auto)(_saved(fixed)))
+    assert older.hidden_layer_sizes == "auto"
+    assert _hidden_units(older.encoder_)[:1] == [64]
+    np.testing.assert_array_equal(older.transform(table), fixed.transform(table))
+
+
 def test_save_and_load_paths_and_file_objects(fitted, tmp_path):
     original, X, data = fitted["vae-2d-dense-linear-f64"]
     path = tmp_path / "model.skvae"
@@ -536,7 +566,7 @@ REFUSALS = {
         "infinite",
     ),
     # The JSON.
-    "newer format": (_edit_json(_set("format_version", 4)), "newer than the version 3"),
+    "newer format": (_edit_json(_set("format_version", 5)), "newer than the version 4"),
     "other format": (_edit_json(_set("format", "keras")), "does not say format"),
     "unknown estimator": (_edit_json(_set("estimator", "os.system")), "is not one of"),
     "metadata not JSON": (
