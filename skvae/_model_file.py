@@ -46,10 +46,16 @@ FORMAT_NAME = "skvae-model"
 #: Version 4: ``hidden_layer_sizes="auto"`` of a dense network on more than
 #: ``_layout.WIDE_TABLE_FEATURES`` features means the wider layers of
 #: ``_layout.wide_hidden_layer_sizes``; in older files it means the fixed
-#: widths. Only a file whose network that changes is written as version 4.
+#: widths. And a mixed table's layout holds ``handle_unknown`` and each
+#: real and positive column's ``location`` and ``scale`` (its network reads
+#: the column standardized); an older mixed file has neither, which reads
+#: as ``"error"``, 0 and 1 (the values as they are). Only a file whose
+#: network or columns that changes is written as version 4.
 FORMAT_VERSION = 4
 #: The first version whose ``"auto"`` dense layers widen with the features.
 WIDE_AUTO_LAYERS_VERSION = 4
+#: The first version whose mixed tables' columns are standardized.
+STANDARDIZED_COLUMNS_VERSION = 4
 #: The version of a file that holds an estimator alone.
 ESTIMATOR_FORMAT_VERSION = 2
 #: The first version with an optional ``scaler`` entry.
@@ -1135,6 +1141,8 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
     }
     if _needs_wide_auto_layers(estimator):
         document["format_version"] = WIDE_AUTO_LAYERS_VERSION
+    if estimator._layout.columns is not None:
+        document["format_version"] = STANDARDIZED_COLUMNS_VERSION
     if scaler is not None:
         document["format_version"] = max(document["format_version"], SCALER_VERSION)
         document["scaler"] = _dump_scaler(step_names, scaler, estimator.n_features_in_, arrays)

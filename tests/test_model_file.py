@@ -1098,6 +1098,9 @@ def test_a_mixed_file_holds_its_columns_as_plain_json(mixed):
 
 def test_a_mixed_file_holds_how_it_reads_unknown_categories(mixed):
     document = json.loads(_members(mixed[2])["skvae.json"])
+    # Its standardized columns and handle_unknown came with version 4: an
+    # older skvae says the file is newer instead of misreading it.
+    assert document["format_version"] == 4
     assert document["fitted"]["layout"]["handle_unknown"] == "error"
     assert document["params"]["handle_unknown"] == "error"
     # A numeric model's layout has none: it has no categories.
