@@ -774,7 +774,9 @@ def summarised(results):
         )
         results["imputation_summary"] = summary
         results["bars"]["imputation"] = imputation_bars(summary, tables)
-        results["bars"]["imputation_verdict"] = imputation_verdict(results["bars"]["imputation"])
+        if results["bars"]["imputation"]:
+            verdict = imputation_verdict(results["bars"]["imputation"])
+            results["bars"]["imputation_verdict"] = verdict
         scaled = imputation_bars(summary, tables, SCALED_IMPUTER)
         if scaled:
             results["bars"]["imputation_scaled"] = scaled

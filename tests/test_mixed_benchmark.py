@@ -172,6 +172,7 @@ def test_smoke_imputation_with_scikit_learn_methods_writes_every_number(tmp_path
     assert "| generated | 20% |" in capsys.readouterr().out
     # no VAEImputer, no bar: the bars need it
     assert results["bars"]["imputation"] == []
+    assert "imputation_verdict" not in results["bars"]
 
     merged = tmp_path / "merged.json"
     mixed.main(["--out", str(merged), "--merge", str(out), str(out)])
@@ -215,3 +216,13 @@ def test_bars_compare_the_vae_with_each_baseline():
     verdict = mixed.imputation_verdict([bar])
     assert not verdict["numeric_error_ratio_met"] and not verdict["numeric_error_beats_KNNImputer"]
     assert verdict["categorical_error_beats_KNNImputer"] and verdict["fit_under_60s"]
+
+
+def test_standardised_real_columns_round_trip_and_leave_categories(table):
+    scaler = mixed.Standardised(table)
+    forward = scaler.forward(table)
+    assert forward[["x", "y", "count"]].mean().abs().max() < 1e-12
+    assert forward[["x", "y", "count"]].std().to_numpy() == pytest.approx(1.0)
+    assert forward["group"].equals(table["group"]) and forward["level"].equals(table["level"])
+    back = scaler.back(forward)
+    assert np.allclose(back[["x", "y", "count"]], table[["x", "y", "count"]])
