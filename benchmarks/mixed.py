@@ -528,8 +528,11 @@ def conform(synthetic, like):
     out = pd.DataFrame(index=range(len(synthetic)))
     for column in like.columns:
         values = pd.Series(np.asarray(synthetic[column]))
-        if isinstance(like[column].dtype, pd.CategoricalDtype):
-            out[column] = pd.Categorical(values.astype(object), dtype=like[column].dtype)
+        dtype = like[column].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            values = values.astype(object)
+            known = values.where(values.isin(dtype.categories))
+            out[column] = pd.Categorical(known, dtype=dtype)
         else:
             out[column] = values.astype(np.float64)
     return out

@@ -179,6 +179,9 @@ def test_smoke_imputation_with_scikit_learn_methods_writes_every_number(tmp_path
     assert len(json.loads(merged.read_text())["imputation"]) == 2 * len(rows)
 
 
+# Fits a VAE (one epoch): slow on a loaded machine, so left to CI's slow run like the
+# other benchmark smoke runs.
+@pytest.mark.slow
 def test_smoke_synthetic_path_with_the_vae(tmp_path):
     out = tmp_path / "mixed.json"
 
