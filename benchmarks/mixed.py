@@ -61,6 +61,7 @@ and rounds. ``--imputer-params``, ``--vae-params`` and ``--tvae-params``
 import argparse
 import io
 import json
+import operator
 import os
 import platform
 import tarfile
@@ -309,21 +310,39 @@ class MissForestImputer:
 
 
 class MiceforestImputer:
-    """miceforest's ``ImputationKernel`` (LightGBM per column), one dataset, ``mice``."""
+    """miceforest's ``ImputationKernel`` (LightGBM per column), one dataset, ``mice``.
+
+    Its default mean matching ("normal") can fail on a binary column that a
+    model predicts with probability 1 (an infinite odds ratio reaches a
+    KD-tree: "data must be finite"); the fit is then redone with
+    ``mean_match_strategy="fast"`` on the categorical columns (a category
+    drawn with its predicted probabilities) and ``fallback_`` is True.
+    """
 
     def __init__(self, iterations=MICEFOREST_ITERATIONS, random_state=None):
         self.iterations = iterations
         self.random_state = random_state
 
-    def fit_transform(self, df):
+    def _impute(self, df, strategy):
         import miceforest
 
         kernel = miceforest.ImputationKernel(
-            df.copy(), num_datasets=1, random_state=self.random_state
+            df.copy(), num_datasets=1, random_state=self.random_state, **strategy
         )
         # LightGBM on every core is many times slower than one thread on a shared machine.
         kernel.mice(self.iterations, num_threads=1)
         return _restore(df, kernel.complete_data(dataset=0))
+
+    def fit_transform(self, df):
+        self.fallback_ = False
+        try:
+            return self._impute(df, {})
+        except ValueError as error:
+            if "finite" not in str(error):
+                raise
+        self.fallback_ = True
+        _, categorical = column_kinds(df)
+        return self._impute(df, {"mean_match_strategy": dict.fromkeys(categorical, "fast")})
 
 
 class VAEMixedImputer:
@@ -473,6 +492,7 @@ def imputation_runs(name, df, seeds, names, imputer_params=None, smoke=False):
                         "categorical_error": categorical,
                         "fit_s": fit_s,
                         "cpu_s": cpu_s,
+                        "fallback": getattr(imputer, "fallback_", False),
                     }
                 )
                 print(
@@ -633,6 +653,7 @@ def imputation_bars(summary, tables, vae_name="VAEImputer"):
                             value < by[baseline][f"{metric}_mean"]
                         )
                 trees = [by[n][f"{metric}_mean"] for n in ("missForest", "miceforest") if n in by]
+                trees = [value for value in trees if np.isfinite(value)]
                 if trees:
                     bar[f"{metric}_ratio"] = value / min(trees)
             bars.append(bar)
@@ -807,10 +828,14 @@ def merged(paths):
         config[key] = list(dict.fromkeys(item for run in runs for item in run["config"][key]))
     config["shapes"] = {k: v for run in runs for k, v in run["config"]["shapes"].items()}
     config["merged_from"] = [str(path) for path in paths]
+    imputation = [row for run in runs for row in run["imputation"]]
+    key = operator.itemgetter("table", "rate", "seed", "imputer")
+    redone = {key(row) for row in imputation if "error" not in row}
     results = {
         "config": config,
         "machine": [run["machine"] for run in runs],
-        "imputation": [row for run in runs for row in run["imputation"]],
+        # A failed contender's row goes when another file has it measured.
+        "imputation": [row for row in imputation if "error" not in row or key(row) not in redone],
         "synthetic": [row for run in runs for row in run["synthetic"]],
         "wall_s": sum(run["wall_s"] for run in runs),
     }
