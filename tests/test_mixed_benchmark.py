@@ -229,3 +229,28 @@ def test_standardised_real_columns_round_trip_and_leave_categories(table):
     assert forward["group"].equals(table["group"]) and forward["level"].equals(table["level"])
     back = scaler.back(forward)
     assert np.allclose(back[["x", "y", "count"]], table[["x", "y", "count"]])
+
+
+def test_merge_replaces_a_failed_row_by_a_measured_one(tmp_path):
+    def run(path, row):
+        config = {
+            "tables": ["t"],
+            "seeds": [0],
+            "parts": ["imputation"],
+            "imputers": [row["imputer"]],
+            "generators": [],
+            "shapes": {},
+        }
+        results = {"config": config, "machine": {}, "imputation": [row], "synthetic": []}
+        path.write_text(json.dumps({**results, "wall_s": 1.0}))
+        return str(path)
+
+    key = {"table": "t", "rate": 0.2, "seed": 0, "imputer": "miceforest"}
+    failed = run(tmp_path / "a.json", {**key, "error": "ValueError()", "numeric_error": None})
+    measured = {**key, "numeric_error": 0.5, "categorical_error": 0.25, "fit_s": 1.0, "cpu_s": 1.0}
+    redone = run(tmp_path / "b.json", measured)
+
+    results = mixed.merged([failed, redone])
+
+    assert results["imputation"] == [measured]
+    assert results["imputation_summary"][0]["numeric_error_mean"] == 0.5
