@@ -644,7 +644,12 @@ def imputation_bars(summary, tables, vae_name="VAEImputer"):
             if vae_name not in by:
                 continue
             vae = by[vae_name]
-            bar = {"table": table, "rate": rate, "vae_fit_s_max": vae["fit_s_max"]}
+            bar = {
+                "table": table,
+                "rate": rate,
+                "vae_fit_s_max": vae["fit_s_max"],
+                "vae_cpu_s_max": vae["cpu_s_max"],
+            }
             for metric in ("numeric_error", "categorical_error"):
                 value = vae[f"{metric}_mean"]
                 for baseline in ("SimpleImputer", "KNNImputer"):
@@ -675,6 +680,9 @@ def imputation_verdict(bars):
             key = f"{metric}_beats_{baseline}"
             verdict[key] = all(bar.get(key, True) for bar in bars)
     verdict["fit_under_60s"] = all(bar["vae_fit_s_max"] <= FIT_BAR_S for bar in bars)
+    # On a shared machine the wall time measures the other processes too: the
+    # processor time (every thread) bounds what 2 free cores would take.
+    verdict["cpu_under_60s"] = all(bar["vae_cpu_s_max"] <= FIT_BAR_S for bar in bars)
     return verdict
 
 

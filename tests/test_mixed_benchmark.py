@@ -203,6 +203,7 @@ def test_bars_compare_the_vae_with_each_baseline():
             "numeric_error_mean": numeric,
             "categorical_error_mean": categorical,
             "fit_s_max": fit,
+            "cpu_s_max": fit,
         }
 
     summary = [
@@ -219,6 +220,7 @@ def test_bars_compare_the_vae_with_each_baseline():
     verdict = mixed.imputation_verdict([bar])
     assert not verdict["numeric_error_ratio_met"] and not verdict["numeric_error_beats_KNNImputer"]
     assert verdict["categorical_error_beats_KNNImputer"] and verdict["fit_under_60s"]
+    assert verdict["cpu_under_60s"]
 
 
 def test_standardised_real_columns_round_trip_and_leave_categories(table):
