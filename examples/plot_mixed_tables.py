@@ -33,12 +33,10 @@ categorical = ["species", "island", "sex"]
 numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 # Text columns are categorical: a category dtype says so whatever the pandas version.
 penguins[categorical] = penguins[categorical].astype("category")
-
-# The network reads real columns as they are: put them on one scale (body
-# mass is in thousands of grams, bill depth in tens of millimetres).
-mean, std = penguins[numeric].mean(), penguins[numeric].std()
-table = penguins.copy()
-table[numeric] = (penguins[numeric] - mean) / std
+# The columns stay in their units (body mass in thousands of grams, bill
+# depth in tens of millimetres): the network reads each real column
+# standardized by its mean and deviation at fit, and gives it back in them.
+table = penguins
 print(table.dtypes.to_string())
 
 vae_params = dict(epochs=2 if SMOKE else 300, n_importance_samples=5 if SMOKE else 50)
@@ -73,7 +71,8 @@ def errors(completed):
         rows = hidden[:, j]
         truth, guess = table[name][rows], completed[name][rows]
         if name in numeric:
-            result[name] = float(np.sqrt(np.mean((guess.astype(float) - truth) ** 2)))
+            rmse = np.sqrt(np.mean((guess.astype(float) - truth) ** 2))
+            result[name] = float(rmse / table[name].std())
         else:
             result[name] = float(np.mean(guess.astype(object) != truth.astype(object)))
     return result
@@ -118,10 +117,8 @@ fig.tight_layout()
 # ``sample`` draws new rows from the model: a latent point from the prior,
 # then every column from the decoder's distribution (a category with its
 # probabilities, a measurement with its learned noise). The result has the
-# fitted columns, dtypes and categories; the measurements go back to their
-# units.
+# fitted columns, dtypes and categories, the measurements in their units.
 synthetic = vae.sample(300, random_state=0)
-synthetic[numeric] = synthetic[numeric] * std + mean
 print("\nFive synthetic penguins")
 print(synthetic.head().round(1).to_string())
 print("\nShare of each species: data, synthetic")
