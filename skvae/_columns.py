@@ -70,7 +70,7 @@ class Column:
 
     Attributes:
         name: Its label in the training DataFrame.
-        kind: ``"real"``, ``"count"`` or ``"categorical"``.
+        kind: One of :data:`COLUMN_TYPES`.
         dtype: Its pandas dtype's name at fit (``"category"`` for a categorical dtype).
         categories: The categories (plain Python values), or None for a real column.
         ordered: Whether its ``category`` dtype was ordered.
