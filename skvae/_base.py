@@ -417,12 +417,8 @@ class BaseVAE(BaseEstimator):
         if noise_rng is None:
             return self._layout.to_output(decoded)
         compiled = self._compiled
-        family = compiled.family
-        df = None if compiled.decoder_df is None else np.asarray(compiled.decoder_df)
-        noise = family.standard_noise(noise_rng, decoded.shape, df=df)
-        drawn = family.draw(
-            np.asarray(family.mean(decoded)), noise, variance=compiled.decoder_variance.numpy()
-        )
+        means = np.asarray(compiled.family.mean(decoded))
+        drawn = compiled.draw(means, compiled.standard_noise(noise_rng, decoded.shape))
         return self._layout.values_to_output(drawn)
 
     def _score_samples(self, X):

@@ -9,8 +9,9 @@ read this description; a new fitted attribute is one entry here (and, for
 the model file, how its value is written, in ``_model_file.KINDS``).
 
 A mixed table's columns live in the layout (``_layout.Layout.columns``, a
-``_columns.TableColumns``): each column's name, type, dtype, categories and
-whether they are ordered, and how an unknown category is read
+``_columns.TableColumns``): each column's name, type, dtype, categories,
+whether they are ordered and, for a real or positive column, the location
+and scale it is standardized by, and how an unknown category is read
 (``handle_unknown``). They are part of the ``layout`` entry, so every
 reader of the state gets them with it.
 """
