@@ -19,11 +19,11 @@ from sklearn.utils.validation import validate_data
 
 from . import _scoring
 from ._backends import backend
-from ._columns import infer_columns
+from ._columns import HANDLE_UNKNOWN, infer_columns
 from ._compat import Interval, StrOptions
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
-from ._layout import network_structure, resolve_layout
+from ._layout import auto_hidden_layer_sizes, network_structure, resolve_layout
 from ._likelihoods import LIKELIHOOD_NAMES
 from ._logs import retracing_warnings_silenced
 from ._model import NetworkStructure, NoiseModel
@@ -82,6 +82,7 @@ class BaseVAE(BaseEstimator):
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "distribute_strategy": [None, *backend.STRATEGY_TYPES],
         "column_types": [None, dict],
+        "handle_unknown": [StrOptions(set(HANDLE_UNKNOWN))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -113,6 +114,7 @@ class BaseVAE(BaseEstimator):
         n_importance_samples=10,
         distribute_strategy=None,
         column_types=None,
+        handle_unknown="error",
         random_state=None,
         verbose=0,
     ):
@@ -140,6 +142,7 @@ class BaseVAE(BaseEstimator):
         self.n_importance_samples = n_importance_samples
         self.distribute_strategy = distribute_strategy
         self.column_types = column_types
+        self.handle_unknown = handle_unknown
         self.random_state = random_state
         self.verbose = verbose
 
@@ -168,6 +171,11 @@ class BaseVAE(BaseEstimator):
     #: "Time to a good model"), so it is for the user to ask for.
     _auto_hidden_layer_sizes = {"dense": (64,), "conv": ()}
 
+    #: Whether a dense network on more than ``_layout.WIDE_TABLE_FEATURES``
+    #: features gets wider, deeper ``"auto"`` layers
+    #: (``_layout.auto_hidden_layer_sizes``) instead of the fixed ones.
+    _widens_auto_layers = True
+
     def _validate_training_samples(self, X):
         """Validated 2-D training ``X`` (NaN where missing) and its image shape, if 4-D."""
         return validate_samples(self, X, reset=True)
@@ -179,7 +187,7 @@ class BaseVAE(BaseEstimator):
         with its :class:`~skvae._columns.TableColumns`; other data take the
         numeric path, with None.
         """
-        columns = infer_columns(X, self.column_types)
+        columns = infer_columns(X, self.column_types, self.handle_unknown)
         if columns is None:
             return (*self._validate_training_samples(X), None)
         return self._validate_training_mixed(X, columns), None, columns
@@ -250,7 +258,11 @@ class BaseVAE(BaseEstimator):
                 )
                 structure = network_structure(
                     self._layout,
-                    auto_hidden_layer_sizes=self._auto_hidden_layer_sizes,
+                    auto_hidden_layer_sizes=auto_hidden_layer_sizes(
+                        self._layout,
+                        self._auto_hidden_layer_sizes,
+                        widens=self._widens_auto_layers,
+                    ),
                     **{name: getattr(self, name) for name in NetworkStructure.parameter_names()},
                 )
                 self._network_parameters = {
@@ -406,12 +418,8 @@ class BaseVAE(BaseEstimator):
         if noise_rng is None:
             return self._layout.to_output(decoded)
         compiled = self._compiled
-        family = compiled.family
-        df = None if compiled.decoder_df is None else np.asarray(compiled.decoder_df)
-        noise = family.standard_noise(noise_rng, decoded.shape, df=df)
-        drawn = family.draw(
-            np.asarray(family.mean(decoded)), noise, variance=compiled.decoder_variance.numpy()
-        )
+        means = np.asarray(compiled.family.mean(decoded))
+        drawn = compiled.draw(means, compiled.standard_noise(noise_rng, decoded.shape))
         return self._layout.values_to_output(drawn)
 
     def _score_samples(self, X):

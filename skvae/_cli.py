@@ -361,6 +361,14 @@ def _parser():
         "file (default: %(default)s)",
     )
     sample.add_argument("--seed", type=int, default=None, help="seed of the draws")
+    sample.add_argument(
+        "--noise",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="draw each sample from the decoder's distribution (yes) or give its mean (no); "
+        "auto: yes for a model of a table with categorical, ordinal or count columns, "
+        "no otherwise (default: %(default)s)",
+    )
     return parser
 
 
@@ -779,7 +787,8 @@ def _sample_command(args):
             f"MODEL {args.model!r} was fitted on tabular data, which has no picture; "
             "write a table or an array with --out samples.csv or samples.npy."
         )
-    samples = estimator.sample(args.n_samples, random_state=args.seed)
+    noise = {"auto": "auto", "yes": True, "no": False}[args.noise]
+    samples = estimator.sample(args.n_samples, random_state=args.seed, noise=noise)
     if model.scaler is not None:
         samples = model.unscaled(samples)
     if as_data:

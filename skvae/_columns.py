@@ -22,8 +22,10 @@ columns are typed once, at the first ``fit``:
   integers, modelled as Poisson.
 
 The network sees the real columns first, in their order, then the positive
-columns' logarithms, the count columns, and each categorical, then each
-ordinal column's categories one-hot, in column order; a missing entry (NaN, None, ``pd.NA``)
+columns' logarithms, each standardized by its mean and standard deviation at
+fit (so that columns in different units weigh alike), the count columns,
+and each categorical, then each ordinal column's categories one-hot, in
+column order; a missing entry (NaN, None, ``pd.NA``)
 is NaN in each of its features. Decoding reverses this: the decoder's means
 become the real columns, ``exp`` of the positive columns' locations, the
 count columns' rates (rounded to the nearest integer for an integer dtype)
@@ -39,7 +41,7 @@ import dataclasses
 
 import numpy as np
 
-from ._likelihoods import Categorical, LogScale, MixedLikelihood, Ordinal, Poisson
+from ._likelihoods import Categorical, MixedLikelihood, Ordinal, Poisson, Standardized
 
 REAL, POSITIVE, COUNT = "real", "positive", "count"
 CATEGORICAL, ORDINAL = "categorical", "ordinal"
@@ -57,6 +59,10 @@ MAX_CATEGORIES = 256
 
 _CATEGORICAL_DTYPE_KINDS = "bOSU"
 
+#: What a category unseen at fit can be read as (the ``handle_unknown``
+#: parameter): an error naming column and value, or a missing entry.
+HANDLE_UNKNOWN = ("error", "ignore")
+
 
 @dataclasses.dataclass(frozen=True)
 class Column:
@@ -64,10 +70,14 @@ class Column:
 
     Attributes:
         name: Its label in the training DataFrame.
-        kind: ``"real"``, ``"count"`` or ``"categorical"``.
+        kind: One of :data:`COLUMN_TYPES`.
         dtype: Its pandas dtype's name at fit (``"category"`` for a categorical dtype).
         categories: The categories (plain Python values), or None for a real column.
         ordered: Whether its ``category`` dtype was ordered.
+        location, scale: For a real (positive) column, the mean and standard
+            deviation of its (log) values at fit: the network reads
+            ``(x - location) / scale`` (of ``log x``). 0 and 1 otherwise,
+            and for a constant column's scale.
     """
 
     name: object
@@ -75,6 +85,8 @@ class Column:
     dtype: str
     categories: tuple | None = None
     ordered: bool = False
+    location: float = 0.0
+    scale: float = 1.0
 
     @property
     def width(self):
@@ -84,9 +96,16 @@ class Column:
 
 @dataclasses.dataclass(frozen=True)
 class TableColumns:
-    """The fitted columns of a mixed table, in the training DataFrame's order."""
+    """The fitted columns of a mixed table, in the training DataFrame's order.
+
+    Attributes:
+        columns: The :class:`Column` of each column.
+        handle_unknown: How :meth:`encode` reads a category not seen at fit
+            (one of :data:`HANDLE_UNKNOWN`), fixed at fit like the columns.
+    """
 
     columns: tuple
+    handle_unknown: str = "error"
 
     @property
     def real(self):
@@ -116,12 +135,12 @@ class TableColumns:
         return sum(column.kind in NUMERIC_TYPES for column in self.columns)
 
     def keep_observed(self, completed, X):
-        """Decoded ``completed`` with the observed entries of ``X``'s positive columns as given.
+        """Decoded ``completed`` with the observed entries of ``X``'s real and positive columns.
 
-        ``exp(log x)`` may differ from ``x`` in its last bits; an imputer
-        returns observed entries unchanged.
+        Standardizing and back (and ``exp(log x)``) may change ``x`` in its
+        last bits; an imputer returns observed entries unchanged.
         """
-        for position, _ in self.of_kind(POSITIVE):
+        for position, _ in self.of_kind(REAL, POSITIVE):
             original = X.iloc[:, position]
             kept = original.notna().to_numpy()
             column = completed.iloc[:, position].to_numpy().copy()
@@ -133,8 +152,8 @@ class TableColumns:
         """The columns' :class:`~skvae._likelihoods.MixedLikelihood`, ``real_family`` for reals."""
         parts, start = [], 0
         for family, n in (
-            (real_family, len(self.real)),
-            (LogScale(real_family), len(self.positive)),
+            (_standardized(real_family, self.real), len(self.real)),
+            (_standardized(real_family, self.positive, log=True), len(self.positive)),
             (_POISSON, len(self.count)),
         ):
             if n:
@@ -149,23 +168,33 @@ class TableColumns:
     def encode(self, X, *, allow_missing, name="X"):
         """The network's float64 features of DataFrame ``X``, NaN where an entry is missing.
 
+        A category not seen at fit is, with ``handle_unknown="ignore"``, a
+        missing entry of its column: NaN features where ``allow_missing``
+        (the imputer fills it), else all zeros, how the encoder reads a
+        missing category (its one-hot has no 1, so the column adds nothing
+        to a log-likelihood).
+
         Raises:
             ValueError: If ``X`` is not a DataFrame, a real column is not
                 numeric, a category was not seen at fit (naming column and
-                value), or an entry is missing and ``allow_missing`` is False.
+                value) and ``handle_unknown`` is ``"error"``, or an entry is
+                missing and ``allow_missing`` is False.
         """
         pd = self.pandas_of_frame(X, name)
         features = np.empty((len(X), self.n_features), dtype=np.float64)
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
-            features[:, j] = _real_values(X.iloc[:, position], column, pd, name)
+            values = _real_values(X.iloc[:, position], column, pd, name)
+            features[:, j] = (values - column.location) / column.scale
         start = self.n_numeric
         for position, column in self.of_kind(*CATEGORY_TYPES):
             series = X.iloc[:, position]
-            codes = _category_codes(series, column, pd, name)
+            codes = _category_codes(series, column, pd, name, self.handle_unknown)
             block = np.zeros((len(X), column.width))
             observed = codes >= 0
             block[np.flatnonzero(observed), codes[observed]] = 1.0
-            block[~observed] = np.nan
+            block[codes == _MISSING] = np.nan
+            if allow_missing:
+                block[codes == _UNKNOWN] = np.nan
             features[:, start : start + column.width] = block
             start += column.width
         if not allow_missing and np.isnan(features).any():
@@ -206,9 +235,10 @@ class TableColumns:
         values, start = {}, self.n_numeric
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             dtype = pd.api.types.pandas_dtype(column.dtype)
+            unscaled = means[:, j].astype(np.float64) * column.scale + column.location
             if column.kind == POSITIVE:
                 # The network's feature is log x: its location decodes to the median.
-                values[position] = np.exp(means[:, j]).astype(
+                values[position] = np.exp(unscaled).astype(
                     dtype if dtype.kind == "f" else np.float64
                 )
             elif column.kind == COUNT and dtype.kind in "iu":
@@ -216,7 +246,7 @@ class TableColumns:
                 values[position] = pd.Series(np.rint(means[:, j])).astype(dtype)
             else:
                 # Integer columns modelled as real come back as float64.
-                values[position] = means[:, j].astype(dtype if dtype.kind == "f" else np.float64)
+                values[position] = unscaled.astype(dtype if dtype.kind == "f" else np.float64)
         for position, column in self.of_kind(*CATEGORY_TYPES):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
@@ -239,6 +269,27 @@ class TableColumns:
         ]
 
 
+def _standardization(values):
+    """``(location, scale)`` of a column's observed (NaN-free) values: their mean and deviation.
+
+    A column with one distinct value keeps scale 1: its features are then
+    ``x - location``, 0 at fit.
+    """
+    observed = values[~np.isnan(values)]
+    if not observed.size:  # refused later, by the estimator that needs observed values
+        return 0.0, 1.0
+    location = float(observed.mean())
+    scale = float(observed.std())
+    return location, scale if np.isfinite(scale) and scale > 0 else 1.0
+
+
+def _standardized(real_family, columns, *, log=False):
+    """The :class:`~skvae._likelihoods.Standardized` family of ``columns``."""
+    location = [column.location for column in columns]
+    scale = [column.scale for column in columns]
+    return Standardized(real_family, location, scale, log=log)
+
+
 _CATEGORICAL = Categorical()
 _ORDINAL = Ordinal()
 _POISSON = Poisson()
@@ -254,10 +305,11 @@ def _pandas_of(X):
     return pd if isinstance(X, pd.DataFrame) else None
 
 
-def infer_columns(X, column_types, n_samples_name="X"):
+def infer_columns(X, column_types, handle_unknown="error"):
     """The :class:`TableColumns` of training data ``X``, or None for a numeric table.
 
-    ``column_types`` is the estimator's parameter (None or a dict).
+    ``column_types`` and ``handle_unknown`` are the estimator's parameters
+    (None or a dict; one of :data:`HANDLE_UNKNOWN`).
 
     Raises:
         ValueError: For ``column_types`` on data that is not a DataFrame, a
@@ -285,12 +337,13 @@ def infer_columns(X, column_types, n_samples_name="X"):
         name = X.columns[i]
         dtype = _dtype_name(series, pd)
         if kind in NUMERIC_TYPES:
-            _real_values(series, Column(name, kind, dtype), pd, "X")
-            columns.append(Column(name, kind, dtype))
+            values = _real_values(series, Column(name, kind, dtype), pd, "X")
+            location, scale = _standardization(values) if kind != COUNT else (0.0, 1.0)
+            columns.append(Column(name, kind, dtype, location=location, scale=scale))
             continue
         categories, ordered = _fitted_categories(series, name, pd)
         columns.append(Column(name, kind, dtype, categories, ordered))
-    return TableColumns(tuple(columns))
+    return TableColumns(tuple(columns), handle_unknown)
 
 
 def _overrides_by_position(X, column_types):
@@ -400,18 +453,25 @@ def _fitted_categories(series, name, pd):
     return categories, ordered
 
 
-def _category_codes(series, column, pd, name):
-    """Each entry's index among the column's categories, -1 where missing."""
+#: :func:`_category_codes` of a missing entry, and of an unknown category that is ignored.
+_MISSING, _UNKNOWN = -1, -2
+
+
+def _category_codes(series, column, pd, name, handle_unknown):
+    """Each entry's index among the column's categories, or :data:`_MISSING` / :data:`_UNKNOWN`."""
     missing = series.isna().to_numpy()
-    codes = np.full(len(series), -1, dtype=np.intp)
+    codes = np.full(len(series), _MISSING, dtype=np.intp)
     observed = series.to_numpy(dtype=object)[~missing]
     codes[~missing] = pd.Index(list(column.categories), dtype=object).get_indexer(observed)
     unknown = (codes < 0) & ~missing
-    if unknown.any():
+    if handle_unknown == "ignore":
+        codes[unknown] = _UNKNOWN
+    elif unknown.any():
         value = series[unknown].iloc[0]
         raise ValueError(
             f"column {column.name!r} of {name} has the category {value!r}, which was not "
-            f"seen at fit (categories: {list(column.categories)})."
+            f"seen at fit (categories: {list(column.categories)}); pass "
+            "handle_unknown='ignore' at fit to read unseen categories as missing entries."
         )
     return codes
 

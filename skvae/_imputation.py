@@ -39,8 +39,6 @@ def impute(compiled, X, layout, *, n_draws, sample_posterior, seed):
 
 
 def _imputed_batch(compiled, x, n_draws, sample_posterior, seed):
-    family = compiled.family
-    df = None if compiled.decoder_df is None else np.asarray(compiled.decoder_df)
     eps = np.empty((len(x), n_draws, compiled.latent_dim), dtype=np.float32)
     u = np.empty(len(x), dtype=np.float32)
     noise = np.empty(x.shape, dtype=np.float32)
@@ -48,8 +46,8 @@ def _imputed_batch(compiled, x, n_draws, sample_posterior, seed):
         eps[i] = rng.standard_normal(eps.shape[1:])
         u[i] = rng.random()
         if sample_posterior:
-            noise[i] = family.standard_noise(rng, x.shape[1:], df=df)
+            noise[i] = compiled.standard_noise(rng, x.shape[1:])
     mean, drawn = compiled.impute(x, eps, u)
     if not sample_posterior:
         return mean
-    return family.draw(drawn, noise, variance=compiled.decoder_variance.numpy())
+    return compiled.draw(drawn, noise)

@@ -131,8 +131,11 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseVAE):
     # hidden (missing) entry from an observed 0: it reads the mask too.
     _missing_entries = "zero_and_mask"
 
-    # MIWAE's two hidden layers on a table; none on images, as for the VAE.
+    # MIWAE's two hidden layers on a table, whatever its width (the widths
+    # that grow with a wide table's columns were measured for the VAE only);
+    # none on images, as for the VAE.
     _auto_hidden_layer_sizes = {"dense": (128, 128), "conv": ()}
+    _widens_auto_layers = False
 
     @shared_parameters(
         latent_dim=16,

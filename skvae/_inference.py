@@ -185,6 +185,15 @@ class CompiledVAE:
             return _call_chunked(self._decode_chunks, z)
         return _call_padded(self._decode, z)
 
+    def standard_noise(self, rng, shape):
+        """The family's standard noise of ``shape`` from NumPy's ``rng``, at the fitted df."""
+        df = None if self.decoder_df is None else np.asarray(self.decoder_df)
+        return self.family.standard_noise(rng, shape, df=df)
+
+    def draw(self, means, noise):
+        """Draws from ``p(x | z)`` at the family's ``means``, from :meth:`standard_noise`."""
+        return self.family.draw(means, noise, variance=self.decoder_variance.numpy())
+
     def log_likelihood(self, x, z):
         """``log p(x_i | z_ij)`` for ``x`` of shape ``(n, ...)``, ``z`` of ``(n, k, L)``."""
         n_draws = z.shape[1]

@@ -18,6 +18,16 @@ from ._likelihoods import likelihood_family
 from ._model import NetworkStructure
 from ._validation import as_positive_ints, normalize_image_shape
 
+#: A dense network's input of at most this many features (a table's columns)
+#: keeps the estimator's fixed ``hidden_layer_sizes="auto"``, the widths
+#: measured on tables of 10 to 36 columns; a wider input gets wider, deeper
+#: layers (:func:`wide_hidden_layer_sizes`), and a wide table one noise scale
+#: (see :func:`resolve_layout`).
+WIDE_TABLE_FEATURES = 128
+
+#: The widest first hidden layer that ``hidden_layer_sizes="auto"`` gives.
+MAX_AUTO_WIDTH = 512
+
 # uint8 input is read as 8-bit intensities: the model sees it divided by this,
 # and decoded outputs are multiplied back.
 UINT8_SCALE = 255.0
@@ -136,7 +146,10 @@ def resolve_layout(
     with a scale per feature, since its columns differ in how well the others
     predict them and in their tails, as factor analysis assumes; images (and
     any numeric ``alpha``) get one Gaussian noise scale, since a scale per
-    pixel lets the constant border pixels dominate the likelihood.
+    pixel lets the constant border pixels dominate the likelihood. So does a
+    numeric table of more than ``WIDE_TABLE_FEATURES`` columns, whose
+    near-constant columns would do the same (flat MNIST rows); a mixed
+    table keeps its learned noise.
     """
     if columns is not None and (image_shape is not None or architecture == "conv"):
         raise ValueError(
@@ -156,7 +169,11 @@ def resolve_layout(
             "which is not a square number; pass image_shape=(height, width[, "
             "channels]), 4-D input, or use architecture='dense'."
         )
-    learns_table_noise = resolved_shape is None and alpha == "auto"
+    # A wide numeric table is modelled as images are: one Gaussian variance,
+    # so that its near-constant columns cannot each buy the density of the
+    # noise floor (benchmarks/README.md, "Wide tables").
+    wide = resolved_shape is None and columns is None and n_features > WIDE_TABLE_FEATURES
+    learns_table_noise = resolved_shape is None and alpha == "auto" and not wide
     if likelihood == "auto":
         likelihood = "student_t" if learns_table_noise else "gaussian"
     family = likelihood_family(likelihood)
@@ -201,6 +218,33 @@ def resolve_layout(
     )
 
 
+def wide_hidden_layer_sizes(n_features):
+    """``hidden_layer_sizes="auto"`` of a dense network on a wide input.
+
+    A wide input has more than ``WIDE_TABLE_FEATURES`` features.
+
+    Two layers: the smallest power of two at or above a quarter of the
+    features (at most ``MAX_AUTO_WIDTH``), then half of that: ``(64, 32)``
+    for 129 to 256 features, ``(128, 64)`` to 512, ``(256, 128)`` to 1,024
+    (flat MNIST rows), ``(512, 256)`` beyond.
+    """
+    first = min(MAX_AUTO_WIDTH, 1 << max(0, math.ceil(n_features / 4) - 1).bit_length())
+    return (first, first // 2)
+
+
+def auto_hidden_layer_sizes(layout, fixed, *, widens=True):
+    """What ``hidden_layer_sizes="auto"`` means for the networks of ``layout``.
+
+    ``fixed``: the estimator's widths per architecture. ``widens``: whether a
+    dense network on more than ``WIDE_TABLE_FEATURES`` features gets
+    :func:`wide_hidden_layer_sizes` instead (False: the fixed widths
+    whatever the input, as model files before format version 4 were built).
+    """
+    if widens and layout.architecture == "dense" and layout.n_features > WIDE_TABLE_FEATURES:
+        return wide_hidden_layer_sizes(layout.n_features)
+    return fixed[layout.architecture]
+
+
 def network_structure(
     layout,
     *,
@@ -215,12 +259,13 @@ def network_structure(
 
     The keyword arguments are the estimator parameters that the structure
     holds (``NetworkStructure.parameter_names()``), and the estimator's
-    ``auto_hidden_layer_sizes``: what ``hidden_layer_sizes="auto"`` means,
-    per architecture. Conv parameters are checked against the image only
-    for a conv network; a dense network ignores them.
+    ``auto_hidden_layer_sizes``: what ``hidden_layer_sizes="auto"`` means
+    for this layout (see :func:`auto_hidden_layer_sizes`). Conv parameters
+    are checked against the image only for a conv network; a dense network
+    ignores them.
     """
     if isinstance(hidden_layer_sizes, str) and hidden_layer_sizes == "auto":
-        hidden_layer_sizes = auto_hidden_layer_sizes[layout.architecture]
+        hidden_layer_sizes = auto_hidden_layer_sizes
     structure = NetworkStructure(
         architecture=layout.architecture,
         hidden_layer_sizes=as_positive_ints(hidden_layer_sizes, "hidden_layer_sizes"),

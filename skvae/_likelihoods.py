@@ -21,7 +21,7 @@ per sample (a test reaches each without a family); each family's methods
 call its own.
 
 :class:`Categorical`, :class:`Ordinal`, :class:`Poisson` and
-:class:`LogScale` model columns of a mixed table, and
+:class:`Standardized` model columns of a mixed table, and
 :class:`MixedLikelihood` sums a table's families over its columns
 (``_columns`` builds it); they are not registered, since no whole array
 follows them.
@@ -554,45 +554,63 @@ class Poisson(Likelihood):
         return stats.poisson.ppf(noise, location).astype(np.float32)
 
 
-class LogScale(Likelihood):
-    """Positive columns: the family ``base`` on ``log x``, which the network reads and outputs.
+class Standardized(Likelihood):
+    """A mixed table's real or positive columns: the family ``base`` on standardized values.
 
-    The data given to :meth:`log_prob` are ``log x``; the density over ``x``
-    adds the Jacobian ``-log x`` per observed entry, so that scores stay
-    densities of the data. With a Gaussian ``base`` this is the log-normal,
-    with Student's t the log-t. The decoded value ``exp(x_hat)`` is the
-    distribution's median. Not registered: it models the positive columns
-    of a mixed table, with the noise of its features.
+    The network reads and outputs ``u = (t(x) - location) / scale`` per
+    column, with ``t`` the identity for real columns and ``log`` for positive
+    ones (``log=True``), and ``location`` and ``scale`` the column's mean and
+    standard deviation of ``t(x)`` at fit: columns in grams and in
+    millimetres then weigh alike in the network and its noise. The density
+    over ``x`` adds the Jacobian, ``-log scale`` per observed entry and, on
+    the log scale, ``-log x``, so that scores stay densities of the data in
+    its own units. With a Gaussian ``base`` a positive column is
+    log-normal, with Student's t log-t; its decoded value ``exp(t^-1)`` of
+    the location is the distribution's median. Not registered: it models
+    columns of a mixed table, with the noise of their features.
 
     Args:
-        base: The family of ``log x`` (one with a location ``x_hat``).
+        base: The family of ``u`` (one with a location ``x_hat``).
+        location, scale: Per-column arrays (``scale > 0``).
+        log: Whether ``t`` is ``log`` (positive columns).
     """
 
-    def __init__(self, base):
+    def __init__(self, base, location, scale, *, log=False):
         self.base = base
-        self.name = f"log_{base.name}"
+        self.location = np.asarray(location, dtype=np.float32)
+        self.scale = np.asarray(scale, dtype=np.float32)
+        self.log = log
+        self.name = f"log_{base.name}" if log else base.name
         self.has_variance = base.has_variance
         self.min_df = base.min_df
         self.initial_df = base.initial_df
         self.calibrates_on_batch = base.calibrates_on_batch
 
+    def _log_jacobian(self, u, mask):
+        """``sum log |du/dx|`` over the observed entries of each sample."""
+        u = ops.convert_to_tensor(u)
+        scale = ops.convert_to_tensor(self.scale, dtype=u.dtype)
+        terms = -ops.log(scale) * ops.ones_like(u)
+        if self.log:
+            terms = terms - (u * scale + ops.convert_to_tensor(self.location, dtype=u.dtype))
+        return _masked_sum(terms, mask)
+
     def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
-        x = ops.convert_to_tensor(x)
-        return self.base.log_prob(x, x_hat, mask, variance=variance, df=df) - _masked_sum(x, mask)
+        base = self.base.log_prob(x, x_hat, mask, variance=variance, df=df)
+        return base + self._log_jacobian(x, mask)
 
     def reconstruction_error(self, x, x_hat, mask=None):
-        """The base family's error on ``log x``."""
+        """The base family's error on the standardized values."""
         return self.base.reconstruction_error(x, x_hat, mask)
 
     def calibrated_log_prob(self, x, x_hat, mask=None):
-        x = ops.convert_to_tensor(x)
-        return self.base.calibrated_log_prob(x, x_hat, mask) - _masked_sum(x, mask)
+        return self.base.calibrated_log_prob(x, x_hat, mask) + self._log_jacobian(x, mask)
 
     def standard_noise(self, rng, shape, *, df=None):
         return self.base.standard_noise(rng, shape, df=df)
 
     def draw(self, location, noise, *, variance):
-        """A draw of ``log x`` (decoding takes its exponential)."""
+        """A draw of the standardized value (decoding takes it back to ``x``)."""
         return self.base.draw(location, noise, variance=variance)
 
 

@@ -10,8 +10,9 @@ saved parameters with skvae's builders, and assigns the weights after
 checking each array's shape, dtype and values against the rebuilt networks.
 Nothing read from the file is ever imported, called or unpickled.
 
-What is saved lives in two places: :data:`FITTED_ATTRIBUTES` (each fitted
-attribute, its name in the file and its kind) and :func:`rebuild_networks`
+What is saved lives in three places: ``_fitted_state`` (each fitted
+attribute and its name in the file, shared with pickling and ONNX export),
+:data:`KINDS` (how each is written and read) and :func:`rebuild_networks`
 (the networks from the fitted layout and network parameters).
 """
 
@@ -31,6 +32,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ._fitted_state import FITTED_STATE, fitted_values
+
 #: What the ``format`` entry of ``skvae.json`` says.
 FORMAT_NAME = "skvae-model"
 #: The version this code writes; :func:`load` reads this one and older ones.
@@ -40,9 +43,23 @@ FORMAT_NAME = "skvae-model"
 #: Version 3: an optional ``scaler`` entry, the ``StandardScaler`` of a
 #: saved ``Pipeline(StandardScaler, estimator)``. A file without one is still
 #: written as version 2, which older skvae reads.
-FORMAT_VERSION = 3
+#: Version 4: ``hidden_layer_sizes="auto"`` of a dense network on more than
+#: ``_layout.WIDE_TABLE_FEATURES`` features means the wider layers of
+#: ``_layout.wide_hidden_layer_sizes``; in older files it means the fixed
+#: widths. And a mixed table's layout holds ``handle_unknown`` and each
+#: real and positive column's ``location`` and ``scale`` (its network reads
+#: the column standardized); an older mixed file has neither, which reads
+#: as ``"error"``, 0 and 1 (the values as they are). Only a file whose
+#: network or columns that changes is written as version 4.
+FORMAT_VERSION = 4
+#: The first version whose ``"auto"`` dense layers widen with the features.
+WIDE_AUTO_LAYERS_VERSION = 4
+#: The first version whose mixed tables' columns are standardized.
+STANDARDIZED_COLUMNS_VERSION = 4
 #: The version of a file that holds an estimator alone.
 ESTIMATOR_FORMAT_VERSION = 2
+#: The first version with an optional ``scaler`` entry.
+SCALER_VERSION = 3
 #: The JSON member.
 METADATA_MEMBER = "skvae.json"
 #: How a zip archive, and so a model file, starts.
@@ -214,19 +231,29 @@ FEATURE_NAMES = Kind(
 
 
 def _load_layout(value, context):
+    from ._columns import HANDLE_UNKNOWN
     from ._layout import Layout
     from ._likelihoods import likelihood_family
 
-    # A numeric model's layout has no columns entry (files from before mixed tables).
+    # A numeric model's layout has no columns entry (files from before mixed
+    # tables), nor handle_unknown (a mixed model's files from before it: "error").
     fields = {field.name for field in dataclasses.fields(Layout)} - {"columns"}
+    mixed = fields | {"columns"}
     _check(
-        isinstance(value, dict) and set(value) in (fields, fields | {"columns"}),
-        f"layout must have exactly the entries {sorted(fields)} (and columns for a mixed table)",
+        isinstance(value, dict) and set(value) in (fields, mixed, mixed | {"handle_unknown"}),
+        f"layout must have exactly the entries {sorted(fields)} (and columns and "
+        "handle_unknown for a mixed table)",
+    )
+    value = dict(value)
+    handle_unknown = value.pop("handle_unknown", "error")
+    _check(
+        handle_unknown in HANDLE_UNKNOWN,
+        f"layout.handle_unknown must be one of {list(HANDLE_UNKNOWN)}, got {handle_unknown!r}",
     )
     columns = None
     n_features, image_shape = value["n_features"], value["image_shape"]
     if value.get("columns") is not None:
-        columns = _load_columns(value["columns"], context)
+        columns = _load_columns(value["columns"], context, handle_unknown)
         _check(
             _is_int(n_features) and n_features == columns.n_features,
             f"layout.n_features must equal the columns' features ({columns.n_features}), "
@@ -315,6 +342,7 @@ def _dump_layout(layout, arrays):
     }
     if layout.columns is not None:
         fields["columns"] = _dump_columns(layout.columns)
+        fields["handle_unknown"] = layout.columns.handle_unknown
     image_shape = layout.image_shape
     return {
         **fields,
@@ -326,8 +354,6 @@ def _dump_layout(layout, arrays):
 
 LAYOUT = Kind(dump=_dump_layout, load=_load_layout)
 
-#: The entries of one column of a mixed table (see ``_columns.Column``).
-_COLUMN_ENTRIES = {"name", "kind", "dtype", "categories", "ordered"}
 #: Longest dtype name a file may hold (``"datetime64[ns, Europe/London]"`` is 29).
 _MAX_DTYPE_NAME = 64
 
@@ -345,21 +371,18 @@ def _column_value_to_json(value, what):
 
 
 def _dump_columns(columns):
-    return [
-        {
-            "name": _column_value_to_json(column.name, "the column name"),
-            "kind": column.kind,
-            "dtype": column.dtype,
-            "categories": None
-            if column.categories is None
-            else [
+    """Each column's fields (``_columns.Column``), as plain JSON."""
+    dumped = []
+    for column in columns.columns:
+        entry = dataclasses.asdict(column)
+        entry["name"] = _column_value_to_json(column.name, "the column name")
+        if column.categories is not None:
+            entry["categories"] = [
                 _column_value_to_json(value, f"column {column.name!r}'s category")
                 for value in column.categories
-            ],
-            "ordered": column.ordered,
-        }
-        for column in columns.columns
-    ]
+            ]
+        dumped.append(entry)
+    return dumped
 
 
 def _is_column_value(value):
@@ -368,11 +391,12 @@ def _is_column_value(value):
     )
 
 
-def _load_columns(value, context):
+def _load_columns(value, context, handle_unknown):
     from ._columns import (
         COLUMN_TYPES,
         MAX_CATEGORIES,
         NUMERIC_TYPES,
+        POSITIVE,
         REAL,
         Column,
         TableColumns,
@@ -383,21 +407,36 @@ def _load_columns(value, context):
         f"layout.columns must be null or a list of n_features_in ({context.n_features}) columns",
     )
     names = context.fitted.get("feature_names_in")
+    # The entries of one column: its fields (see ``_columns.Column``). Files
+    # written before real columns were standardized have no location and
+    # scale: their network read the values as they are (0 and 1).
+    entries = {field.name for field in dataclasses.fields(Column)}
+    unscaled_entries = entries - {"location", "scale"}
     columns = []
     for i, entry in enumerate(value):
         where = f"layout.columns[{i}]"
         _check(
-            isinstance(entry, dict) and set(entry) == _COLUMN_ENTRIES,
-            f"{where} must have exactly the entries {sorted(_COLUMN_ENTRIES)}",
+            isinstance(entry, dict) and set(entry) in (entries, unscaled_entries),
+            f"{where} must have exactly the entries {sorted(entries)}",
         )
         name, kind, dtype = entry["name"], entry["kind"], entry["dtype"]
         categories, ordered = entry["categories"], entry["ordered"]
+        location, scale = entry.get("location", 0.0), entry.get("scale", 1.0)
+        _check(
+            _is_float(location)
+            and _is_float(scale)
+            and math.isfinite(location)
+            and math.isfinite(scale)
+            and scale > 0,
+            f"{where}.location must be a finite number and its scale a positive one",
+        )
         _check(
             isinstance(name, (str, int)) and not isinstance(name, bool),
             f"{where}.name must be a string or an integer",
         )
         _check(names is None or name == names[i], f"{where}.name must be feature_names_in[{i}]")
         _check(kind in COLUMN_TYPES, f"{where}.kind must be one of {list(COLUMN_TYPES)}")
+        standardized = (location, scale) != (0.0, 1.0)
         _check(isinstance(ordered, bool), f"{where}.ordered must be true or false")
         _check(
             isinstance(dtype, str) and len(dtype) <= _MAX_DTYPE_NAME,
@@ -409,7 +448,11 @@ def _load_columns(value, context):
                 dtype_kind in "iuf" and categories is None and not ordered,
                 f"{where}: a {kind} column has a numeric dtype, no categories and is not ordered",
             )
-            columns.append(Column(name, kind, dtype))
+            _check(
+                kind in (REAL, POSITIVE) or not standardized,
+                f"{where}: only a real or positive column has a location and scale",
+            )
+            columns.append(Column(name, kind, dtype, location=float(location), scale=float(scale)))
             continue
         _check(
             isinstance(categories, list)
@@ -424,12 +467,15 @@ def _load_columns(value, context):
             (not ordered or dtype == "category") and dtype_kind in "biufOSUc",
             f"{where}: a categorical column's dtype is categorical, and only it is ordered",
         )
+        _check(
+            not standardized, f"{where}: only a real or positive column has a location and scale"
+        )
         columns.append(Column(name, kind, dtype, tuple(categories), ordered))
     _check(
         any(column.kind != REAL for column in columns),
         "layout.columns must hold a column that is not real (a numeric table has none)",
     )
-    return TableColumns(tuple(columns))
+    return TableColumns(tuple(columns), handle_unknown)
 
 
 def _dtype_kind(dtype, where):
@@ -730,46 +776,27 @@ def _load_scaler(value, context):
     return steps, scaler
 
 
-@dataclasses.dataclass(frozen=True)
-class FittedAttribute:
-    """One fitted attribute: its name in the file, on the estimator, and its kind."""
-
-    key: str
-    attribute: str
-    kind: Kind
-    #: Whether the estimator may lack it (saved as null, then left unset).
-    optional: bool = False
-
-
-#: Every fitted attribute a model file holds, in the order load reads them
-#: (later ones use the earlier: shapes need n_features_in, the networks need
-#: the layout and network parameters). The networks are rebuilt between
-#: ``network_parameters`` and ``encoder`` (see :func:`rebuild_networks`).
-FITTED_ATTRIBUTES = {
-    "VariationalAutoencoder": (
-        FittedAttribute("n_features_in", "n_features_in_", _int_kind("n_features_in", 1)),
-        FittedAttribute("feature_names_in", "feature_names_in_", FEATURE_NAMES, optional=True),
-        FittedAttribute("layout", "_layout", LAYOUT),
-        FittedAttribute("network_parameters", "_network_parameters", NETWORK_PARAMETERS),
-        FittedAttribute(
-            "inference_seed", "_inference_seed", _int_kind("inference_seed", 0, 2**31 - 1)
-        ),
-        FittedAttribute("n_iter", "n_iter_", _int_kind("n_iter", 1)),
-        FittedAttribute("history", "history_", HISTORY),
-        FittedAttribute("decoder_variance", "decoder_variance_", DECODER_VARIANCE),
-        FittedAttribute("decoder_df", "decoder_df_", DECODER_DF),
-        FittedAttribute("noise_floor", "_noise_floor", NOISE_FLOOR),
-        FittedAttribute("encoder", "encoder_", _network_kind("encoder")),
-        FittedAttribute("decoder", "decoder_", _network_kind("decoder")),
-    ),
+#: How each entry of the fitted state (``_fitted_state``) is written and
+#: read, by its key. The networks are rebuilt just before the first network
+#: entry is read (see :func:`rebuild_networks`).
+KINDS = {
+    "n_features_in": _int_kind("n_features_in", 1),
+    "feature_names_in": FEATURE_NAMES,
+    "layout": LAYOUT,
+    "network_parameters": NETWORK_PARAMETERS,
+    "inference_seed": _int_kind("inference_seed", 0, 2**31 - 1),
+    "n_iter": _int_kind("n_iter", 1),
+    "history": HISTORY,
+    "decoder_variance": DECODER_VARIANCE,
+    "decoder_df": DECODER_DF,
+    "noise_floor": NOISE_FLOOR,
+    "encoder": _network_kind("encoder"),
+    "decoder": _network_kind("decoder"),
+    "missing_values": MISSING_VALUES,
+    "keep_empty_features": BOOLEAN,
+    "empty_features": _mask_kind("empty_features.npy"),
+    "indicator": INDICATOR,
 }
-FITTED_ATTRIBUTES["VAEImputer"] = (
-    *FITTED_ATTRIBUTES["VariationalAutoencoder"],
-    FittedAttribute("missing_values", "_missing_values", MISSING_VALUES),
-    FittedAttribute("keep_empty_features", "_keep_empty_features", BOOLEAN),
-    FittedAttribute("empty_features", "_empty_features", _mask_kind("empty_features.npy")),
-    FittedAttribute("indicator", "indicator_", INDICATOR),
-)
 
 
 def _estimator_classes():
@@ -799,7 +826,28 @@ def rebuild_networks(layout, structure):
     return {"encoder": encoder, "decoder": decoder}
 
 
-def _network_structure(layout, network_parameters, estimator_class):
+def _auto_hidden_layer_sizes(layout, estimator_class, format_version):
+    """What ``hidden_layer_sizes="auto"`` meant to the skvae that wrote ``format_version``."""
+    from ._layout import auto_hidden_layer_sizes
+
+    return auto_hidden_layer_sizes(
+        layout,
+        estimator_class._auto_hidden_layer_sizes,
+        widens=estimator_class._widens_auto_layers and format_version >= WIDE_AUTO_LAYERS_VERSION,
+    )
+
+
+def _needs_wide_auto_layers(estimator):
+    """Whether the fitted ``estimator``'s "auto" layers differ from those before version 4."""
+    if estimator._network_parameters["hidden_layer_sizes"] != "auto":
+        return False
+    layout, cls = estimator._layout, type(estimator)
+    return _auto_hidden_layer_sizes(layout, cls, FORMAT_VERSION) != _auto_hidden_layer_sizes(
+        layout, cls, WIDE_AUTO_LAYERS_VERSION - 1
+    )
+
+
+def _network_structure(layout, network_parameters, estimator_class, format_version):
     from ._layout import network_structure
     from ._model import NetworkStructure
 
@@ -807,7 +855,9 @@ def _network_structure(layout, network_parameters, estimator_class):
     try:
         return network_structure(
             layout,
-            auto_hidden_layer_sizes=estimator_class._auto_hidden_layer_sizes,
+            auto_hidden_layer_sizes=_auto_hidden_layer_sizes(
+                layout, estimator_class, format_version
+            ),
             **{name: network_parameters[name] for name in names},
         )
     except ValueError as error:
@@ -899,7 +949,11 @@ def _dump_params(estimator, arrays):
 
 #: Parameters newer than some format-1 files, with the value that trains a
 #: continued or repeated fit of such a file's estimator as it was trained.
-ADDED_PARAMETERS = {"learning_rate_schedule": "constant", "column_types": None}
+ADDED_PARAMETERS = {
+    "learning_rate_schedule": "constant",
+    "column_types": None,
+    "handle_unknown": "error",
+}
 
 
 def _load_params(value, estimator_class, read_array):
@@ -1073,9 +1127,8 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
     arrays = {}
     params = _dump_params(estimator, arrays)
     fitted = {}
-    for entry in FITTED_ATTRIBUTES[name]:
-        value = getattr(estimator, entry.attribute, None)
-        fitted[entry.key] = None if value is None else entry.kind.dump(value, arrays)
+    for key, value in fitted_values(estimator).items():
+        fitted[key] = None if value is None else KINDS[key].dump(value, arrays)
     from . import __version__
 
     document = {
@@ -1086,8 +1139,12 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
         "params": params,
         "fitted": fitted,
     }
+    if _needs_wide_auto_layers(estimator):
+        document["format_version"] = WIDE_AUTO_LAYERS_VERSION
+    if estimator._layout.columns is not None:
+        document["format_version"] = STANDARDIZED_COLUMNS_VERSION
     if scaler is not None:
-        document["format_version"] = FORMAT_VERSION
+        document["format_version"] = max(document["format_version"], SCALER_VERSION)
         document["scaler"] = _dump_scaler(step_names, scaler, estimator.n_features_in_, arrays)
     members = {member: _npy_bytes(array) for member, array in arrays.items()}
     checksums = {member: _sha256(content) for member, content in members.items()}
@@ -1387,7 +1444,7 @@ class _ArchiveReader:
         )
         top = {"format", "format_version", "skvae_version", "estimator", "params", "fitted"}
         top.add("checksums")
-        if version >= 3 and "scaler" in document:
+        if version >= SCALER_VERSION and "scaler" in document:
             top.add("scaler")
         _check(set(document) == top, f"{METADATA_MEMBER}: {_difference(document, top)}")
         checksums = document["checksums"]
@@ -1411,7 +1468,7 @@ class _ArchiveReader:
         estimator = _validated_estimator(estimator_class, params)
 
         fitted_json = document["fitted"]
-        entries = FITTED_ATTRIBUTES[name]
+        entries = FITTED_STATE[name]
         keys = {entry.key for entry in entries}
         _check(
             isinstance(fitted_json, dict) and set(fitted_json) == keys,
@@ -1420,12 +1477,12 @@ class _ArchiveReader:
         context = _LoadContext(estimator_class, params, self.read_array, version)
         backend.allow_gpu_memory_growth()
         for entry in entries:
-            if entry.key == "encoder":
+            if entry.network and not context.networks:
                 context.networks = self._rebuilt_networks(context)
             value = fitted_json[entry.key]
             if value is None and entry.optional:
                 continue
-            context.fitted[entry.key] = entry.kind.load(value, context)
+            context.fitted[entry.key] = KINDS[entry.key].load(value, context)
             setattr(estimator, entry.attribute, context.fitted[entry.key])
         if _has_version_1_conv_network(context):
             # So that a repeated fit builds the network the file was trained with.
@@ -1454,7 +1511,10 @@ class _ArchiveReader:
     def _rebuilt_networks(self, context):
         layout = context.fitted["layout"]
         structure = _network_structure(
-            layout, context.fitted["network_parameters"], context.estimator_class
+            layout,
+            context.fitted["network_parameters"],
+            context.estimator_class,
+            context.format_version,
         )
         # Weights are stored, so the members bound how large the networks can be.
         weight_bytes = sum(

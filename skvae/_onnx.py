@@ -30,6 +30,7 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import VariationalAutoencoder
+from ._fitted_state import fitted_values
 from ._imputer import VAEImputer
 from ._model import Clip, FillMissing
 
@@ -80,8 +81,8 @@ class _FittedParts:
 def _fitted_parts(estimator):
     """The fitted networks and layout of ``estimator``.
 
-    The one place that reads the estimators' private state, so that a
-    rename inside skvae is a change here only.
+    Read through the one description of the fitted state
+    (``_fitted_state``), so that a rename inside skvae is a change there only.
     """
     if not isinstance(estimator, (VariationalAutoencoder, VAEImputer)):
         raise TypeError(
@@ -89,7 +90,8 @@ def _fitted_parts(estimator):
             f"got {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    layout = estimator._layout
+    state = fitted_values(estimator)
+    layout = state["layout"]
     if layout.columns is not None:
         # The graphs take and give numbers; a mixed table's encoding and
         # decoding (one-hot, categories, dtypes) live in pandas, outside them.
@@ -98,20 +100,20 @@ def _fitted_parts(estimator):
             "to ONNX yet."
         )
     parts = {
-        "encoder": estimator.encoder_,
-        "decoder": estimator.decoder_,
+        "encoder": state["encoder"],
+        "decoder": state["decoder"],
         "n_features": layout.n_features,
         "image_shape": layout.image_shape,
         "outputs_images": layout.outputs_images,
         "input_scale": float(layout.input_scale),
-        "latent_dim": int(estimator.decoder_.input_shape[-1]),
+        "latent_dim": int(state["decoder"].input_shape[-1]),
     }
     if isinstance(estimator, VAEImputer):
-        indicator = estimator.indicator_
+        indicator = state["indicator"]
         parts.update(
-            missing_values=estimator._missing_values,
-            empty_features=np.asarray(estimator._empty_features, dtype=bool),
-            keep_empty_features=bool(estimator._keep_empty_features),
+            missing_values=state["missing_values"],
+            empty_features=np.asarray(state["empty_features"], dtype=bool),
+            keep_empty_features=bool(state["keep_empty_features"]),
             indicator_features=None if indicator is None else np.asarray(indicator.features_),
         )
     return _FittedParts(**parts)

@@ -33,18 +33,20 @@ SHARED_PARAMETER_DOCS = {
     "alpha": (
         'float or "auto"',
         """
-        The training objective. A number trains on ``alpha * mse + KL``: the
-        weight of the reconstruction error (averaged over features) against
-        the KL term, a Gaussian decoder of variance ``n_features / (2 *
-        alpha)``. Larger values trust the reconstruction more, smaller values
-        pull posteriors to the prior. ``"auto"`` trains on the negative ELBO
-        with that variance set, per batch, to the batch's mean squared error
-        over the observed entries, its maximum-likelihood value (the
-        sigma-VAE of Rybkin et al., 2021), so there is nothing to tune.
-        With ``"auto"`` the noise model (``likelihood``, ``noise_scale``) can
-        also be learned. Either way ``score`` is comparable across values, so
-        ``GridSearchCV`` can choose; the user guide compares them. With
-        ``likelihood="bernoulli"`` use ``"auto"``, the Bernoulli ELBO itself.
+        The training objective. ``"auto"``, the default, trains on the
+        negative ELBO with the decoder's noise fitted rather than tuned: for
+        a Gaussian decoder its variance is set, per batch, to the batch's
+        mean squared error over the observed entries, its maximum-likelihood
+        value (the sigma-VAE of Rybkin et al., 2021), and the noise model
+        (``likelihood``, ``noise_scale``) can also be learned, so there is
+        nothing to tune. With ``likelihood="bernoulli"`` it is the Bernoulli
+        ELBO itself. A number trains on the original objective ``alpha * mse
+        + KL``: the weight of the reconstruction error (averaged over
+        features) against the KL term, a Gaussian decoder of variance
+        ``n_features / (2 * alpha)``. Larger values trust the reconstruction
+        more, smaller values pull posteriors to the prior. Either way
+        ``score`` is comparable across values, so ``GridSearchCV`` can
+        choose; the user guide compares them.
         """,
     ),
     "likelihood": (
@@ -59,7 +61,8 @@ SHARED_PARAMETER_DOCS = {
         reconstruction error is the binary cross-entropy, ``X`` must lie in
         [0, 1], and the likelihoods are log-probabilities only for binary
         ``X``. ``"auto"``: ``"student_t"`` for a table with
-        ``alpha="auto"``, ``"gaussian"`` for images or a numeric ``alpha``.
+        ``alpha="auto"``, ``"gaussian"`` for images, a numeric table of more
+        than 128 columns (see ``noise_scale``) or a numeric ``alpha``.
         """,
     ),
     "noise_scale": (
@@ -74,7 +77,13 @@ SHARED_PARAMETER_DOCS = {
         likelihood diverge. ``"auto"``: ``"feature"`` for a table with
         ``alpha="auto"`` (its columns are noisy to different degrees),
         ``"shared"`` for images (where per-pixel variances let the constant
-        border pixels dominate the likelihood) or a numeric ``alpha``.
+        border pixels dominate the likelihood), a numeric table of more than
+        128 columns (``likelihood="auto"`` then gives it a Gaussian: one
+        variance fitted to all its columns, which scores a constant or
+        near-constant column with the noise of the average column, as
+        probabilistic PCA does, instead of each buying the density of the
+        floor) or a numeric ``alpha``. A mixed table (see ``column_types``)
+        keeps ``"feature"`` at any width.
         """,
     ),
     "decoder_variance": (
@@ -135,11 +144,19 @@ SHARED_PARAMETER_DOCS = {
         """
         Units of the encoder's hidden Dense layers, between the input (dense
         network) or the last convolution (conv network) and the latent
-        space; the decoder mirrors them. ``"auto"``: on a table, ``(64,)``
-        for :class:`~skvae.VariationalAutoencoder` and MIWAE's ``(128, 128)``
-        for :class:`~skvae.VAEImputer`; none on images, whose latent is read
-        straight off the convolutions (try ``(256,)`` for a 2-D latent map
-        of MNIST-sized images; the user guide says when it helps).
+        space; the decoder mirrors them. ``"auto"``: for a dense network
+        (a table, or images with ``architecture="dense"``) on ``n`` input
+        features (a table's columns, a mixed table's categorical column
+        counting one per category), ``(64,)`` for
+        :class:`~skvae.VariationalAutoencoder` when ``n <= 128``, and above
+        two layers, ``(w, w // 2)``, with ``w`` the smallest power of two at
+        or above ``n / 4``, at most 512: ``(64, 32)`` for 129 to 256
+        features, ``(128, 64)`` to 512, ``(256, 128)`` to 1,024 (flat
+        28x28 images), ``(512, 256)`` beyond; MIWAE's ``(128, 128)`` for
+        :class:`~skvae.VAEImputer` at any width. None for a conv network
+        (images), whose latent is read straight off the convolutions (try ``(256,)`` for a
+        2-D latent map of MNIST-sized images; the user guide says when it
+        helps).
         """,
     ),
     "batch_norm": (
@@ -295,13 +312,30 @@ SHARED_PARAMETER_DOCS = {
         columns follow ``likelihood`` (``"gaussian"`` or ``"student_t"``,
         the default, with ``noise_scale`` over the real and positive columns
         only) and the model learns their noise, so ``alpha`` must be
-        ``"auto"``. A category unseen at fit, a categorical column with one
-        value, more than 256 categories or values of more than one Python
-        type, a non-numeric value in a real, positive or count column, a
-        value of 0 or below in a positive column and a negative or
-        fractional count raise ``ValueError``, naming the column. Numeric
-        data (and a DataFrame whose columns are all real) are modelled as
-        ever.
+        ``"auto"``. A category unseen at fit (unless
+        ``handle_unknown="ignore"``), a categorical column with one value,
+        more than 256 categories or values of more than one Python type, a
+        non-numeric value in a real, positive or count column, a value of 0
+        or below in a positive column and a negative or fractional count
+        raise ``ValueError``, naming the column. Numeric data (and a
+        DataFrame whose columns are all real) are modelled as ever.
+        """,
+    ),
+    "handle_unknown": (
+        '{"error", "ignore"}',
+        """
+        What a category of a mixed table's categorical or ordinal column
+        that was not seen at fit does, as for ``OneHotEncoder``.
+        ``"error"`` raises ``ValueError`` naming the column and the value.
+        ``"ignore"`` reads it as a missing entry of its column: its one-hot
+        is all zeros, as a missing category's, so
+        :class:`~skvae.VariationalAutoencoder`'s ``transform`` encodes the
+        row from its other columns and its ``score_samples`` scores those
+        alone (the column adds nothing to the row's log-likelihood), and
+        ``VAEImputer`` fills it as a missing entry: the unknown value is
+        replaced by an imputed category in its output. ``inverse_transform``,
+        ``sample`` and imputation only ever give the categories seen at fit.
+        Fixed at fit, like the columns' types and categories.
         """,
     ),
     "random_state": (

@@ -12,13 +12,7 @@ import tempfile
 import keras
 
 from ._backends import backend
-
-#: Fitted attributes that hold Keras models.
-MODEL_ATTRIBUTES = ("encoder_", "decoder_")
-#: Attributes rebuilt after loading, or not worth saving: compiled functions
-#: (traced again on load) and the trainer (whose optimiser state a continued
-#: fit after loading starts afresh).
-TRANSIENT_ATTRIBUTES = ("_compiled", "_trainer")
+from ._fitted_state import NETWORK_ATTRIBUTES, TRANSIENT_ATTRIBUTES
 
 
 def picklable_state(state):
@@ -27,7 +21,7 @@ def picklable_state(state):
     # A tf.distribute strategy holds devices and threads; it is a training
     # setting of this process, not part of the model.
     state["distribute_strategy"] = None
-    for name in MODEL_ATTRIBUTES:
+    for name in NETWORK_ATTRIBUTES:
         if name in state:
             state[name] = _model_to_bytes(state[name])
     return state
@@ -39,7 +33,7 @@ def unpickled_state(state):
     # first use of a GPU.
     backend.allow_gpu_memory_growth()
     return {
-        name: _model_from_bytes(value) if name in MODEL_ATTRIBUTES else value
+        name: _model_from_bytes(value) if name in NETWORK_ATTRIBUTES else value
         for name, value in state.items()
     }
 

@@ -198,6 +198,23 @@ def test_convergence_benchmark_brackets_the_default_fit_with_the_yardstick(
 
 
 @pytest.mark.slow
+def test_convergence_benchmark_fits_flat_rows_as_a_wide_table(tiny_mnist_dir, tmp_path):
+    from benchmarks import convergence
+
+    out = tmp_path / "flat.json"
+    data = ["--data", str(tiny_mnist_dir), "--n-samples", "200", "--seeds", "0", "--flat"]
+    convergence.main([*data, "--params", json.dumps({"epochs": 1}), "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    (row,) = results["rows"]
+    assert results["flat"] is True
+    # 784 columns: a wide numeric table's one Gaussian variance.
+    assert (row["likelihood"], row["noise_scale"]) == ("gaussian", "shared")
+    assert row["fit_cpu_s"] > 0 and row["epochs_run"] == 1
+    assert math.isfinite(row["mse_ratio_to_pca"]) and math.isfinite(row["score_minus_ppca"])
+
+
+@pytest.mark.slow
 def test_convergence_benchmark_short_fits_cover_every_objective_batch_and_schedule(
     tiny_mnist_dir, tmp_path
 ):

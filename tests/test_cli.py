@@ -280,6 +280,21 @@ def test_sample_writes_an_array_that_matches_sample(capsys, tmp_path, saved_mode
     np.testing.assert_allclose(np.load(out), expected, rtol=1e-6)
 
 
+def test_sample_noise_flag_is_samples_noise(capsys, tmp_path, saved_model):
+    written = {}
+    for flag, noise in [("yes", True), ("no", False)]:
+        out = tmp_path / f"samples-{flag}.npy"
+        code, _, _ = run_cli(
+            capsys, "sample", str(saved_model), "-n", "5", "--seed", "3", "--noise", flag,
+            "--out", str(out),
+        )  # fmt: skip
+        assert code == 0
+        written[flag] = np.load(out)
+        expected = skvae.load(saved_model).sample(5, random_state=3, noise=noise)
+        np.testing.assert_allclose(written[flag], expected, rtol=1e-6)
+    assert not np.allclose(written["yes"], written["no"])
+
+
 def test_sample_reports_an_unreadable_model(capsys, tmp_path):
     path = tmp_path / "model.joblib"
     path.write_bytes(b"not a pickle at all")

@@ -134,8 +134,10 @@ def test_encoding_is_one_hot_with_missing_entries_as_nan_and_decodes_back():
     frame.loc[3, "flag"] = pd.NA
     columns = infer_columns(TABLE.assign(flag=TABLE["flag"].astype("boolean")), None)
     features = columns.encode(frame, allow_missing=True)
-    # Real columns first, then each categorical column's categories, then the ordinal's.
-    np.testing.assert_array_equal(features[:, 0], frame["x"])
+    # Real columns first, standardized by their mean and deviation at fit,
+    # then each categorical column's categories, then the ordinal's.
+    x = TABLE["x"].to_numpy()
+    np.testing.assert_allclose(features[:, 0], (frame["x"] - x.mean()) / x.std())
     colour = features[:, 2:6]
     assert np.isnan(colour[2]).all()
     np.testing.assert_array_equal(np.nansum(colour, axis=1), [1, 1, 0, 1, 1, 1])
@@ -305,6 +307,22 @@ def test_sample_posterior_draws_valid_categories(imputer):
     assert (drawn[["x", "colour", "name"]].to_numpy() != mode[["x", "colour", "name"]].to_numpy())[
         missing
     ].any()
+
+
+@pytest.mark.parametrize("sample_posterior", [False, True])
+def test_imputed_categories_are_categories_seen_at_fit(imputer, sample_posterior):
+    completed = clone_fitted(imputer).set_params(sample_posterior=sample_posterior)
+    completed = completed.transform(INCOMPLETE)
+    # One column of each categorical dtype: category, ordered category, boolean, object.
+    for name, categories in {
+        "colour": {"red", "green", "blue", "unused"},
+        "size": {"small", "large"},
+        "flag": {False, True},
+        "name": {"a", "b"},
+    }.items():
+        missing = INCOMPLETE[name].isna().to_numpy()
+        assert missing.any(), name
+        assert set(completed[name][missing]) <= categories, name
 
 
 def test_a_mixed_imputer_round_trips_through_a_model_file(imputer):
@@ -538,3 +556,135 @@ def test_an_ordinal_column_learns_its_order():
     codes, truth = decoded["grade"].cat.codes, table["grade"].cat.codes
     assert (codes == truth).mean() > 0.8 and np.abs(codes - truth).max() <= 1
     assert infer_columns(table, {"grade": "categorical"}).columns[1].kind == CATEGORICAL
+
+
+# A category unseen at fit: handle_unknown ----------------------------------------
+
+# "zebra" and "okapi" were never in the column "name" ("a", "b") nor in "colour".
+UNKNOWN = TABLE.head(12).assign(
+    name=pd.Series(["zebra", "okapi"] * 6, dtype=object),
+    colour=pd.Categorical(["red", "violet"] * 6, categories=["red", "violet"]),
+)
+
+
+def test_handle_unknown_ignore_encodes_an_unknown_category_as_a_missing_one():
+    columns = infer_columns(TABLE, None, "ignore")
+    blocks = {}
+    start = columns.n_numeric
+    for _, column in columns.of_kind(CATEGORICAL, ORDINAL):
+        blocks[column.name] = slice(start, start + column.width)
+        start += column.width
+    complete = columns.encode(UNKNOWN, allow_missing=False)
+    incomplete = columns.encode(UNKNOWN, allow_missing=True)
+    # The encoder's reading of a missing category: no 1 in its one-hot.
+    assert (complete[:, blocks["name"]] == 0).all()
+    assert np.isnan(incomplete[:, blocks["name"]]).all()
+    # "violet" (odd rows) is unknown, "red" is not.
+    assert (complete[1::2, blocks["colour"]] == 0).all()
+    assert (complete[::2, blocks["colour"]].sum(axis=1) == 1).all()
+    unknown_colour = np.isnan(incomplete[:, blocks["colour"]]).all(axis=1)
+    np.testing.assert_array_equal(unknown_colour, [False, True] * 6)
+    with pytest.raises(ValueError, match=r"'violet', which was not seen at fit.*handle_unknown="):
+        infer_columns(TABLE, None).encode(UNKNOWN, allow_missing=True)
+
+
+@pytest.fixture(scope="module")
+def ignoring():
+    return VariationalAutoencoder(
+        latent_dim=1, epochs=20, handle_unknown="ignore", random_state=0
+    ).fit(TABLE)
+
+
+def test_handle_unknown_ignore_transforms_and_scores_from_the_other_columns(ignoring):
+    Z = ignoring.transform(UNKNOWN)
+    scores = ignoring.score_samples(UNKNOWN)
+    assert np.isfinite(Z).all() and np.isfinite(scores).all()
+    # Which unknown value a row holds makes no difference: it is not read.
+    swapped = UNKNOWN.assign(name=pd.Series(["okapi", "zebra"] * 6, dtype=object))
+    np.testing.assert_array_equal(ignoring.transform(swapped), Z)
+    np.testing.assert_array_equal(ignoring.score_samples(swapped), scores)
+    # Decoding gives only the categories seen at fit.
+    decoded = ignoring.inverse_transform(Z)
+    assert set(decoded["name"]) <= {"a", "b"}
+    assert set(decoded["colour"]) <= set(TABLE["colour"].cat.categories)
+
+
+def test_handle_unknown_ignore_imputes_an_unknown_category_as_a_missing_one():
+    imputer = VAEImputer(epochs=10, handle_unknown="ignore", random_state=0).fit(INCOMPLETE)
+    unknown = INCOMPLETE.head(12).assign(name=UNKNOWN["name"])
+    missing = INCOMPLETE.head(12).assign(name=pd.Series([None] * 12, dtype=object))
+    completed = imputer.transform(unknown)
+    pd.testing.assert_frame_equal(completed, imputer.transform(missing))
+    assert set(completed["name"]) <= {"a", "b"}  # the unknown value is replaced
+
+
+def test_set_params_handle_unknown_waits_for_the_next_fit(fitted, ignoring):
+    strict = clone_fitted(fitted).set_params(handle_unknown="ignore")
+    with pytest.raises(ValueError, match="not seen at fit"):
+        strict.transform(UNKNOWN)
+    lenient = clone_fitted(ignoring).set_params(handle_unknown="error")
+    np.testing.assert_array_equal(lenient.transform(UNKNOWN), ignoring.transform(UNKNOWN))
+    with pytest.raises(ValueError, match="not seen at fit"):
+        lenient.set_params(epochs=1).fit(TABLE).transform(UNKNOWN)
+
+
+def test_handle_unknown_round_trips_through_a_model_file(ignoring):
+    buffer = io.BytesIO()
+    skvae.save(ignoring, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    assert loaded.handle_unknown == "ignore"
+    np.testing.assert_array_equal(loaded.transform(UNKNOWN), ignoring.transform(UNKNOWN))
+    # Fixed at fit: a loaded model reads unknown categories as its fit did.
+    loaded.set_params(handle_unknown="error")
+    np.testing.assert_array_equal(loaded.transform(UNKNOWN), ignoring.transform(UNKNOWN))
+
+
+def test_handle_unknown_is_validated():
+    with pytest.raises(ValueError, match="handle_unknown"):
+        VariationalAutoencoder(handle_unknown="infrequent_if_exist").fit(TABLE)
+
+
+# Real columns in their own units -------------------------------------------------
+
+
+def in_other_units(table):
+    """``table`` with ``x`` in thousandths and ``y`` moved by 10,000: the same information."""
+    other = table.copy()
+    other["x"] = table["x"] * 1000.0
+    other["y"] = table["y"] + np.float32(1e4)
+    return other
+
+
+def test_real_columns_are_standardized_so_their_units_do_not_matter():
+    # The network reads each real column standardized by its mean and
+    # deviation at fit: the same table in other units trains the same model,
+    # and its density changes by the Jacobian alone.
+    settings = dict(latent_dim=1, epochs=20, early_stopping=False, random_state=0)
+    table = mixed_table(n=120)
+    other = in_other_units(table)
+    vae = VariationalAutoencoder(**settings).fit(table)
+    vae_other = VariationalAutoencoder(**settings).fit(other)
+    np.testing.assert_allclose(vae_other.transform(other), vae.transform(table), atol=1e-3)
+    # x in thousandths: each row's density is 1000 times smaller. (A row's
+    # latent draws are seeded by its values, so rows agree on average only.)
+    assert np.mean(vae_other.score_samples(other)) == pytest.approx(
+        np.mean(vae.score_samples(table)) - np.log(1000.0), abs=0.05
+    )
+    decoded = vae.inverse_transform(vae.transform(table))
+    decoded_other = vae_other.inverse_transform(vae_other.transform(other))
+    np.testing.assert_allclose(decoded_other["x"], decoded["x"] * 1000.0, rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(decoded_other["y"], decoded["y"] + 1e4, atol=1e-1)
+
+
+def test_the_imputer_fills_real_columns_of_very_different_scales():
+    # Grams and millimetres, as in a table of penguins: read as they are,
+    # the column in grams swamped the network and the fills were off by
+    # hundreds of standard deviations.
+    table = in_other_units(mixed_table(n=240))
+    incomplete = with_missing(table)
+    incomplete.loc[np.random.default_rng(2).random(len(table)) < 0.15, "y"] = np.nan
+    completed = VAEImputer(latent_dim=2, epochs=40, random_state=0).fit_transform(incomplete)
+    for name in ("x", "y"):
+        missing = incomplete[name].isna().to_numpy()
+        error = completed[name][missing] - table[name][missing]
+        assert np.sqrt(np.mean(error**2)) < 0.5 * table[name].std(), name

@@ -6,10 +6,16 @@ behaves exactly as fitted (as ``PCA`` keeps ``n_components_`` and
 ``partial_fit``) trains on the parameters it is given.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from skvae import VariationalAutoencoder
+from skvae import VAEImputer, VariationalAutoencoder
+from skvae._fitted_state import FITTED_STATE, TRANSIENT_ATTRIBUTES, fitted_state
+from skvae._model_file import KINDS
+
+DATA = Path(__file__).resolve().parent / "data"
 
 FAST = dict(epochs=2, batch_size=16, random_state=0, validation_fraction=0.0)
 
@@ -140,3 +146,84 @@ def test_fit_after_partial_fit_pads_validation_curves_with_nan(rows):
     assert np.isfinite(vae.history_["val_loss"][1])
     for name, curve in vae.history_.items():
         assert len(curve) == vae.n_iter_, name
+
+
+# ------------------------------------------- one description of the fitted state
+
+
+def _fitted_cases():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    rows = rng.random((40, 4))
+    holes = rows.copy()
+    holes[::5, 1] = np.nan
+    table = pd.DataFrame(
+        {"x": rng.normal(size=40), "c": pd.Categorical(rng.choice(["a", "b", "c"], 40))}
+    )
+    return {
+        "vae-array": (VariationalAutoencoder(**FAST), rows),
+        "vae-mixed-frame": (VariationalAutoencoder(**FAST), table),
+        "imputer-indicator": (VAEImputer(add_indicator=True, **FAST), holes),
+        "imputer-mixed-frame": (VAEImputer(**FAST), table),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["vae-array", "vae-mixed-frame", "imputer-indicator", "imputer-mixed-frame"]
+)
+def test_the_description_lists_every_fitted_attribute(case):
+    """A fitted attribute missing from ``_fitted_state`` would be lost by the model file."""
+    estimator, X = _fitted_cases()[case]
+    before = set(vars(estimator))
+    estimator.fit(X)
+    fitted = set(vars(estimator)) - before - set(TRANSIENT_ATTRIBUTES)
+    described = {entry.attribute for entry in fitted_state(estimator)}
+    optional = {entry.attribute for entry in fitted_state(estimator) if entry.optional}
+    assert fitted - described == set(), "fitted but not described in skvae._fitted_state"
+    assert described - fitted <= optional
+
+
+def test_the_model_file_writes_every_described_attribute():
+    keys = {entry.key for state in FITTED_STATE.values() for entry in state}
+    assert set(KINDS) == keys
+
+
+def test_a_model_file_written_before_the_description_loads():
+    """``tests/data/mixed_imputer_8e6db26.skvae`` was written by skvae at commit 8e6db26.
+
+    A ``VAEImputer(hidden_layer_sizes=(4,), epochs=1, batch_size=16,
+    random_state=0)`` fitted on :func:`_old_table`; the ``.npy`` holds its
+    ``transform(table)["x"]`` then.
+    """
+    import skvae
+
+    loaded = skvae.load(DATA / "mixed_imputer_8e6db26.skvae")
+    table = _old_table()
+    completed = loaded.transform(table)
+    np.testing.assert_allclose(
+        completed["x"].to_numpy(), np.load(DATA / "mixed_imputer_8e6db26_x.npy"), rtol=1e-5
+    )
+    columns = loaded._layout.columns.columns
+    assert [(c.name, c.kind, c.categories) for c in columns] == [
+        ("x", "real", None),
+        ("c", "categorical", ("a", "b", "c")),
+        ("s", "categorical", ("u", "v")),
+    ]
+    assert completed["c"].notna().all()
+    # Written before handle_unknown: an unknown category is still an error.
+    assert loaded._layout.columns.handle_unknown == loaded.handle_unknown == "error"
+
+
+def _old_table():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "x": rng.normal(size=24),
+            "c": pd.Categorical(rng.choice(["a", "b", "c"], 24)),
+            "s": rng.choice(["u", "v"], 24),
+        }
+    )
+    table.loc[::5, "x"] = np.nan
+    table.loc[1::4, "c"] = np.nan
+    return table

@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from skvae._layout import UINT8_SCALE, resolve_layout
+from skvae import VAEImputer, VariationalAutoencoder
+from skvae._layout import UINT8_SCALE, auto_hidden_layer_sizes, resolve_layout
 
 
 def _resolve(X, input_image_shape=None, **params):
@@ -59,3 +60,45 @@ def test_layout_is_frozen():
     layout = _resolve(np.zeros((2, 5)))
     with pytest.raises(dataclasses.FrozenInstanceError):
         layout.architecture = "conv"
+
+
+@pytest.mark.parametrize(
+    "n_features, expected",
+    [
+        (1, (64,)),
+        (10, (64,)),
+        (36, (64,)),
+        (128, (64,)),
+        (129, (64, 32)),
+        (256, (64, 32)),
+        (257, (128, 64)),
+        (512, (128, 64)),
+        (513, (256, 128)),
+        (784, (256, 128)),
+        (1024, (256, 128)),
+        (1025, (512, 256)),
+        (20_000, (512, 256)),
+    ],
+)
+def test_auto_dense_layers_widen_with_the_columns(n_features, expected):
+    # Up to 128 columns, the (64,) measured on 10-36 column tables; above,
+    # the smallest power of two at or above a quarter of the columns (at
+    # most 512), then half of it.
+    layout = _resolve(np.zeros((2, n_features)))
+    fixed = VariationalAutoencoder._auto_hidden_layer_sizes
+    assert auto_hidden_layer_sizes(layout, fixed) == expected
+    # As model files before format version 4 built it: the fixed widths.
+    assert auto_hidden_layer_sizes(layout, fixed, widens=False) == (64,)
+
+
+@pytest.mark.parametrize("n_features", [10, 784])
+def test_the_imputer_and_conv_networks_keep_their_fixed_auto_layers(n_features):
+    table = _resolve(np.zeros((2, n_features)))
+    imputer = VAEImputer._auto_hidden_layer_sizes
+    assert auto_hidden_layer_sizes(table, imputer, widens=VAEImputer._widens_auto_layers) == (
+        128,
+        128,
+    )
+    images = _resolve(np.zeros((2, 784)), image_shape=(28, 28))
+    fixed = VariationalAutoencoder._auto_hidden_layer_sizes
+    assert auto_hidden_layer_sizes(images, fixed) == ()

@@ -8,6 +8,7 @@ table, the payload tests and the seeded fuzz test at the end.
 import hashlib
 import io
 import json
+import math
 import pickle
 import struct
 import time
@@ -254,6 +255,36 @@ def test_version_1_dense_file_keeps_its_hidden_layers(fitted):
     loaded = _load(_edit_json(_set("format_version", 1))(data))
     assert loaded.hidden_layer_sizes == original.hidden_layer_sizes == (8,)
     np.testing.assert_array_equal(loaded.transform(X), original.transform(X))
+
+
+def _hidden_units(network):
+    """Units of the Dense layers before the latent heads (encoder) or output."""
+    return [layer.units for layer in network.layers if hasattr(layer, "units")]
+
+
+def test_wide_auto_layers_are_version_4_and_older_files_keep_the_fixed_ones():
+    # hidden_layer_sizes="auto" widens a dense network on more than 128
+    # columns, from format version 4; in an older file it meant (64,).
+    table = np.random.default_rng(0).normal(size=(40, 130))
+    wide = VariationalAutoencoder(random_state=0, **{**TINY, "hidden_layer_sizes": "auto"})
+    data = _saved(wide.fit(table))
+    assert json.loads(_members(data)["skvae.json"])["format_version"] == 4
+    loaded = _load(data)
+    assert _hidden_units(loaded.encoder_)[:2] == [64, 32]
+    np.testing.assert_array_equal(loaded.transform(table), wide.transform(table))
+
+    fixed = VariationalAutoencoder(random_state=0, **{**TINY, "hidden_layer_sizes": (64,)})
+    fixed.fit(table)
+
+    def as_version_2_auto(document):
+        assert document["format_version"] == 2
+        document["params"]["hidden_layer_sizes"] = "auto"
+        document["fitted"]["network_parameters"]["hidden_layer_sizes"] = "auto"
+
+    older = _load(_edit_json(as_version_2_auto)(_saved(fixed)))
+    assert older.hidden_layer_sizes == "auto"
+    assert _hidden_units(older.encoder_)[:1] == [64]
+    np.testing.assert_array_equal(older.transform(table), fixed.transform(table))
 
 
 def test_save_and_load_paths_and_file_objects(fitted, tmp_path):
@@ -535,7 +566,7 @@ REFUSALS = {
         "infinite",
     ),
     # The JSON.
-    "newer format": (_edit_json(_set("format_version", 4)), "newer than the version 3"),
+    "newer format": (_edit_json(_set("format_version", 5)), "newer than the version 4"),
     "other format": (_edit_json(_set("format", "keras")), "does not say format"),
     "unknown estimator": (_edit_json(_set("estimator", "os.system")), "is not one of"),
     "metadata not JSON": (
@@ -1050,13 +1081,43 @@ def test_a_mixed_file_holds_its_columns_as_plain_json(mixed):
         "dtype": "category",
         "categories": ["red", "blue", "green"],
         "ordered": False,
+        "location": 0.0,
+        "scale": 1.0,
     }
+    # A real column keeps the mean and deviation that standardize it.
+    x = mixed[1]["x"].to_numpy()
+    assert columns[0]["location"] == pytest.approx(x.mean())
+    assert columns[0]["scale"] == pytest.approx(x.std())
     assert columns[3]["ordered"] and columns[2]["categories"] == [False, True]
     assert document["params"]["column_types"] == [["n", "categorical"]]
     # A numeric model's layout has no columns entry, as before mixed tables.
     assert (
         "columns" not in json.loads(_members(_saved_numeric())["skvae.json"])["fitted"]["layout"]
     )
+
+
+def test_a_mixed_file_holds_how_it_reads_unknown_categories(mixed):
+    document = json.loads(_members(mixed[2])["skvae.json"])
+    # Its standardized columns and handle_unknown came with version 4: an
+    # older skvae says the file is newer instead of misreading it.
+    assert document["format_version"] == 4
+    assert document["fitted"]["layout"]["handle_unknown"] == "error"
+    assert document["params"]["handle_unknown"] == "error"
+    # A numeric model's layout has none: it has no categories.
+    layout = json.loads(_members(_saved_numeric())["skvae.json"])["fitted"]["layout"]
+    assert "handle_unknown" not in layout
+
+
+def test_a_mixed_file_from_before_handle_unknown_raises_on_unknown_categories(mixed):
+    def older(document):
+        del document["fitted"]["layout"]["handle_unknown"]
+        del document["params"]["handle_unknown"]
+
+    loaded = _load(_edit_json(older)(mixed[2]))
+    assert loaded.handle_unknown == "error"
+    unknown = mixed[1].head(3).assign(flag=["yes", "no", "maybe"])
+    with pytest.raises(ValueError, match="column 'flag' of X has the category 'yes'"):
+        loaded.transform(unknown)
 
 
 def _saved_numeric():
@@ -1079,6 +1140,18 @@ MIXED_REFUSALS = {
     ),
     "extra column entry": (_set_column(0, "extra", 1), r"layout.columns\[0\] must have exactly"),
     "unknown kind": (_set_column(0, "kind", "interval"), r"layout.columns\[0\].kind"),
+    "scale zero": (_set_column(0, "scale", 0.0), r"columns\[0\].location must be a finite"),
+    "scale negative": (_set_column(0, "scale", -2.0), r"columns\[0\].location must be"),
+    "location a string": (_set_column(0, "location", "0"), r"columns\[0\].location must be"),
+    "location infinite": (_set_column(0, "location", math.inf), r"columns\[0\].location"),
+    "categorical with a scale": (
+        _set_column(1, "scale", 2.0),
+        r"columns\[1\]: only a real or positive column has a location and scale",
+    ),
+    "only a scale": (
+        _edit_json(lambda d: d["fitted"]["layout"]["columns"][0].pop("location")),
+        r"layout.columns\[0\] must have exactly",
+    ),
     "renamed column": (_set_column(0, "name", "w"), r"columns\[0\].name must be feature_names_in"),
     "name not a string": (_set_column(0, "name", [1]), r"columns\[0\].name must be a string"),
     "real with categories": (_set_column(0, "categories", [1, 2]), "a real column has"),
@@ -1141,7 +1214,26 @@ MIXED_REFUSALS = {
         _edit_json(_set("params.column_types", [["n", "real"], ["n", "categorical"]])),
         "params.column_types must be null or distinct",
     ),
+    "handle_unknown of no such value": (
+        _edit_json(_set("fitted.layout.handle_unknown", "infrequent_if_exist")),
+        r"layout.handle_unknown must be one of \['error', 'ignore'\]",
+    ),
+    "handle_unknown not a string": (
+        _edit_json(_set("fitted.layout.handle_unknown", ["ignore"])),
+        "layout.handle_unknown must be one of",
+    ),
+    "handle_unknown parameter": (
+        _edit_json(_set("params.handle_unknown", "skip")),
+        "handle_unknown",
+    ),
 }
+
+
+def test_load_refuses_handle_unknown_in_a_numeric_layout(fitted):
+    # A numeric table has no categories, so no way to read unknown ones.
+    edit = _edit_json(_set("fitted.layout.handle_unknown", "ignore"))
+    with pytest.raises(ValueError, match="layout must have exactly the entries"):
+        _load(edit(fitted["vae-2d-dense-linear-f64"][2]))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-from sklearn.decomposition import FactorAnalysis
+from sklearn.decomposition import PCA, FactorAnalysis
 
 import skvae
 from skvae import VAEImputer, VariationalAutoencoder
@@ -61,6 +61,54 @@ def test_a_constant_column_gets_the_floor_not_an_infinite_likelihood():
     assert vae._noise_floor == pytest.approx(NOISE_FLOOR * np.mean(np.var(X, axis=0)), rel=1e-5)
     assert np.all(vae.decoder_variance_ >= vae._noise_floor)
     assert np.all(np.isfinite(vae.score_samples(X)))
+
+
+def test_a_wide_table_s_constant_columns_do_not_dominate_its_score():
+    # 200 columns (a wide table), 136 of them constant. With a variance per
+    # column each constant one sits at the floor and adds about
+    # -log(2 pi floor) / 2 nats; a wide table's defaults score every column
+    # with one shared Gaussian variance, fitted to all of them, as
+    # probabilistic PCA does, so the constant columns add what PPCA's add.
+    rng = np.random.default_rng(0)
+    n_constant = 136
+    signal = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 64))
+    X = np.hstack([signal + 0.5 * rng.normal(size=(300, 64)), np.zeros((300, n_constant))])
+    ppca = PCA(2).fit(X).score(X)
+    fast = dict(epochs=15, n_importance_samples=1, random_state=0)
+    wide = VariationalAutoencoder(**fast).fit(X)
+    assert (wide.likelihood_, wide.noise_scale_) == ("gaussian", "shared")
+    assert np.ndim(wide.decoder_variance_) == 0
+    assert wide.decoder_variance_ >= NOISE_FLOOR * np.mean(np.var(X, axis=0))
+    assert wide.score(X) < ppca + 0.5 * n_constant
+    # The control: a variance per column lets the constant ones dominate.
+    per_column = VariationalAutoencoder(likelihood="gaussian", noise_scale="feature", **fast)
+    per_column.fit(X)
+    assert np.all(per_column.decoder_variance_ >= per_column._noise_floor)
+    assert per_column.score(X) > ppca + 1.0 * n_constant
+
+
+@pytest.mark.parametrize(
+    "estimator, widths", [(VariationalAutoencoder, (64,)), (VAEImputer, (128, 128))]
+)
+@pytest.mark.parametrize("n_columns", [10, 128])
+def test_narrow_table_defaults_are_the_measured_ones(estimator, widths, n_columns):
+    # Up to 128 columns "auto" means what the "Tables" benchmark measured:
+    # (64,) (the imputer: (128, 128)), Student's t with a scale per feature;
+    # the same fit, bit for bit.
+    X = np.random.default_rng(0).normal(size=(60, n_columns))
+    fast = dict(epochs=1, n_importance_samples=2, random_state=0)
+    auto = estimator(**fast).fit(X)
+    explicit = estimator(
+        hidden_layer_sizes=widths, likelihood="student_t", noise_scale="feature", **fast
+    ).fit(X)
+    assert (auto.likelihood_, auto.noise_scale_) == ("student_t", "feature")
+    for network in ("encoder_", "decoder_"):
+        weights = getattr(auto, network).get_weights()
+        expected = getattr(explicit, network).get_weights()
+        assert [w.shape for w in weights] == [w.shape for w in expected]
+        for value, reference in zip(weights, expected, strict=True):
+            np.testing.assert_array_equal(value, reference)
+    np.testing.assert_array_equal(auto.decoder_variance_, explicit.decoder_variance_)
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "student_t"])
