@@ -51,6 +51,11 @@ _MIN_BATCH = 2
 # run at once, which encodes MNIST faster than one call per 64-row chunk.
 _CHUNK = 64
 _PARALLEL_CHUNKS = 2
+# More draws per row are scored in blocks of this many, so that a chunk of
+# log_likelihood holds two rows at least: a chunk of one row's draws is that
+# row repeated, which XLA (JAX) simplifies into arithmetic of its own, and
+# the row's score would differ in the last bits from its score in a batch.
+_MAX_DRAWS_PER_CALL = _CHUNK // 2
 
 
 class CompiledVAE:
@@ -106,10 +111,10 @@ class CompiledVAE:
             )
 
         def encode(x):
-            return encoder(x, training=False)
+            return backend.blockwise(lambda rows: encoder(rows, training=False), [x], _CHUNK)
 
         def decode(z):
-            return decoder(z, training=False)
+            return backend.blockwise(lambda points: decoder(points, training=False), [z], _CHUNK)
 
         latent_chunk = ((_CHUNK, latent_dim), "float32")
         self._encode_chunks = chunk_loop(
@@ -119,28 +124,40 @@ class CompiledVAE:
             decode, [latent_chunk], ((_CHUNK, *sample_shape), "float32")
         )
 
-        def decode_draws(z):
-            """Decoder means of the draws ``z`` ``(n, k, L)``, as ``(n * k, *sample_shape)``."""
-            points = ops.reshape(z, (-1, latent_dim))
-            n_points = ops.shape(points)[0]
-            # Decode whole _CHUNK-row batches: rows past the last full block of
-            # a matmul kernel round differently, so a point's value would
-            # depend on how many points share its batch.
-            padded = ops.pad(points, [[0, -n_points % _CHUNK], [0, 0]])
-            return decoder(padded, training=False)[:n_points]
+        def decode_draws(x, z):
+            """The draws ``z`` ``(n, k, L)`` decoded, and scored against ``x`` ``(n, ...)``.
 
-        def draws_log_likelihood(x, x_hat, n_draws):
-            """``log p(x_obs,i | z_ij)`` of the observed (not NaN) entries, ``(n, k)``.
-
+            Returns the decoder means, ``(n * k, *sample_shape)``, and ``log
+            p(x_obs,i | z_ij)`` of the observed (not NaN) entries, ``(n, k)``.
             With nothing missing the mask is all ones, and the values are
             those of the unmasked likelihood, bit for bit.
             """
+            n_draws = ops.shape(z)[1]
+            points = ops.reshape(z, (-1, latent_dim))
             x_observed, mask = (ops.repeat(v, n_draws, axis=0) for v in observed_entries(x))
-            log_p = family.log_prob(x_observed, x_hat, mask, variance=variance, df=df)
-            return ops.reshape(log_p, (-1, n_draws))
+            n_points = ops.shape(points)[0]
+
+            # Decode whole _CHUNK-row batches: rows past the last full block of
+            # a matmul kernel round differently, so a point's value would
+            # depend on how many points share its batch. The padding observes
+            # nothing.
+            def padded(values):
+                return ops.pad(
+                    values, [[0, -n_points % _CHUNK]] + [[0, 0]] * (len(values.shape) - 1)
+                )
+
+            def decoded(points, x_observed, mask):
+                x_hat = decoder(points, training=False)
+                log_p = family.log_prob(x_observed, x_hat, mask, variance=variance, df=df)
+                return x_hat, log_p
+
+            x_hat, log_p = backend.blockwise(
+                decoded, [padded(points), padded(x_observed), padded(mask)], _CHUNK
+            )
+            return x_hat[:n_points], ops.reshape(log_p[:n_points], (-1, n_draws))
 
         def log_likelihood(x, z):
-            return draws_log_likelihood(x, decode_draws(z), ops.shape(z)[1])
+            return decode_draws(x, z)[1]
 
         # The rows per chunk depend on the number of draws, so this chunk
         # shape stays open.
@@ -149,13 +166,11 @@ class CompiledVAE:
         )
 
         def impute(x, eps, u):
-            mu, log_var = encoder(x, training=False)
+            mu, log_var = encode(x)
             n_samples, n_draws = ops.shape(eps)[0], ops.shape(eps)[1]
             z = reparameterize(mu[:, None, :], log_var[:, None, :], eps)
-            x_hat = decode_draws(z)
-            log_weights = log_importance_weights(
-                draws_log_likelihood(x, x_hat, n_draws), z, mu, log_var
-            )
+            x_hat, log_likelihood = decode_draws(x, z)
+            log_weights = log_importance_weights(log_likelihood, z, mu, log_var)
             # The weights score the decoder's raw outputs; the imputation
             # averages the family's means (a categorical's probabilities).
             x_hat = ops.reshape(family.mean(x_hat), (n_samples, n_draws, *sample_shape))
@@ -197,10 +212,10 @@ class CompiledVAE:
     def log_likelihood(self, x, z):
         """``log p(x_i | z_ij)`` for ``x`` of shape ``(n, ...)``, ``z`` of ``(n, k, L)``."""
         n_draws = z.shape[1]
-        if n_draws > _CHUNK:
+        if n_draws > _MAX_DRAWS_PER_CALL:
             blocks = [
-                self.log_likelihood(x, z[:, start : start + _CHUNK])
-                for start in range(0, n_draws, _CHUNK)
+                self.log_likelihood(x, z[:, start : start + _MAX_DRAWS_PER_CALL])
+                for start in range(0, n_draws, _MAX_DRAWS_PER_CALL)
             ]
             return np.concatenate(blocks, axis=1)
         # A chunk decodes rows x draws latent points: at most _CHUNK of them.

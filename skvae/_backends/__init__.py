@@ -23,7 +23,10 @@ Every backend module provides:
 * ``lgamma(x)``: the log-gamma function, which ``keras.ops`` lacks.
 * ``compiled(function, input_specs, variables)`` and ``chunk_loop(function,
   chunk_specs, output_specs, variables, parallel_chunks)``: a ``keras.ops``
-  function compiled once per model (see :mod:`skvae._inference`).
+  function compiled once per model (see :mod:`skvae._inference`);
+  ``blockwise(function, arrays, block_rows)``: inside one, a network's
+  ``function(*arrays)``, in blocks of ``block_rows`` rows where the backend's
+  kernels would otherwise round a row differently by the batch's size.
 """
 
 import importlib

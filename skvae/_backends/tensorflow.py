@@ -276,5 +276,14 @@ def chunk_loop(function, chunk_specs, output_specs, variables, parallel_chunks):
     return loop
 
 
+def blockwise(function, arrays, block_rows):
+    """``function(*arrays)``, at once.
+
+    What TensorFlow's kernels need, ``_inference`` does itself: a lone row
+    is padded to two, and decoded draws to whole blocks of ``block_rows``.
+    """
+    return function(*arrays)
+
+
 def _tensor_specs(specs):
     return [tf.TensorSpec(shape, dtype) for shape, dtype in specs]
