@@ -1,3 +1,4 @@
+import contextlib
 import gzip
 import os
 
@@ -18,6 +19,24 @@ settings.register_profile("dev", deadline=None, max_examples=500, print_blob=Tru
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "local")
 )
+
+
+@pytest.fixture(scope="session")
+def float64_ops():
+    """A context in which ``keras.ops`` compute float64 input in float64.
+
+    TensorFlow always does; JAX computes float64 input in float32 unless its
+    x64 mode is on, a process-wide setting that this context turns on for
+    the block only. For tests that hold a formula to float64 precision.
+    Session-scoped, so that hypothesis's tests may use it.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return contextlib.nullcontext
+    import jax
+
+    return lambda: jax.enable_x64(True)
 
 
 @pytest.fixture(scope="session")
