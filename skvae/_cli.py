@@ -136,6 +136,7 @@ _PARAMETER_OPTIONS = (
     "validation_fraction",
     "n_importance_samples",
     "image_shape",
+    "handle_unknown",
 )
 
 
@@ -197,6 +198,13 @@ def _add_model_options(parser, *, alpha=None, epochs=None, batch_size=None):
         type=_positive(int),
         help="latent draws per row when scoring and imputing (default: the estimator's "
         "default, 10)",
+    )
+    parser.add_argument(
+        "--handle-unknown",
+        choices=("error", "ignore"),
+        help="a category of a CSV column that the fit did not see, met by a later command: "
+        "an error, or 'ignore' to read it as a missing entry (default: the estimator's "
+        "default, error)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed; fits are reproducible (default: 0)"

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
+from keras import ops
 
 from ._backends import backend
 from ._logs import SkvaeWarning
@@ -68,6 +69,17 @@ MIN_WARM_UP_STEPS = 100
 #: as a large data set, instead of after a few dozen, and the per-epoch costs
 #: (validation, callbacks) stay a small part of the fit.
 MIN_STEPS_PER_EPOCH = 250
+
+#: Gradient steps that each call into the traced training function runs
+#: (Keras' ``steps_per_execution``). A table's step is so small that
+#: dispatching it from Python, and the callbacks between steps, cost more
+#: than the step itself. A call stops early only where its data end (a
+#: one-pass epoch's last call), so this divides ``MIN_STEPS_PER_EPOCH``,
+#: the steps of an epoch of repeated rows; the endless datasets of a
+#: ``tf.distribute`` strategy train one step per call. The learning rate is
+#: set inside the step (:class:`AnnealedLearningRate`), so every step still
+#: trains at its own rate.
+STEPS_PER_EXECUTION = 25
 
 #: ``n_training_draws="auto"`` on a table: MIWAE's number of draws (Mattei
 #: and Frellsen, 2019), which imputes small tables better than one draw
@@ -252,6 +264,7 @@ def train(
         # Adam's moment estimates start from zero with a new optimiser, the
         # case a warm-up is for; a continued trainer keeps its own.
         new_optimizer = True
+        steps_per_execution = 1 if strategy else STEPS_PER_EXECUTION
         if fitted is None:
             moments = feature_moments(X, layout, train_rows)
             trainer = build_trainer(
@@ -259,6 +272,7 @@ def train(
                 structure,
                 objective,
                 learning_rate=schedule.learning_rate,
+                steps_per_execution=steps_per_execution,
                 seed=seeds.network,
                 noise=initial_noise(moments, layout, objective),
                 feature_means=moments.mean,
@@ -272,14 +286,15 @@ def train(
                     layout,
                     objective,
                     learning_rate=schedule.learning_rate,
+                    steps_per_execution=steps_per_execution,
                     seed=seeds.network,
                     noise=noise,
                 )
             else:
                 new_optimizer = False
-                # The continued trainer trains on the current settings.
+                # The continued trainer trains on the current settings (the
+                # learning rate is planned anew by run_epochs).
                 trainer.set_alpha(objective.alpha)
-                trainer.optimizer.learning_rate.assign(schedule.learning_rate)
         history = run_epochs(
             trainer,
             X,
@@ -370,18 +385,32 @@ def initial_noise(moments, layout, objective):
     )
 
 
-def build_trainer(
-    layout, structure, objective, *, learning_rate, seed, noise=None, feature_means=None
-):
-    """New networks of ``structure`` for ``layout``, joined in a compiled trainer."""
+def build_trainer(layout, structure, objective, *, seed, feature_means=None, **compile_settings):
+    """New networks of ``structure`` for ``layout``, joined in a compiled trainer.
+
+    ``compile_settings``: the keyword arguments of :func:`compile_trainer`.
+    """
     encoder, decoder = build_networks(layout, structure, seed=seed, feature_means=feature_means)
-    return compile_trainer(
-        encoder, decoder, layout, objective, learning_rate=learning_rate, seed=seed, noise=noise
-    )
+    return compile_trainer(encoder, decoder, layout, objective, seed=seed, **compile_settings)
 
 
-def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=None, noise=None):
-    """A compiled trainer around an existing encoder and decoder (and learned noise)."""
+def compile_trainer(
+    encoder,
+    decoder,
+    layout,
+    objective,
+    *,
+    learning_rate,
+    seed=None,
+    noise=None,
+    steps_per_execution=STEPS_PER_EXECUTION,
+):
+    """A compiled trainer around an existing encoder and decoder (and learned noise).
+
+    Its optimiser's learning rate is an :class:`AnnealedLearningRate`
+    (``trainer.learning_rate_plan``), at the constant ``learning_rate``
+    until a fit plans it.
+    """
     trainer = VAETrainer(
         encoder,
         decoder,
@@ -393,7 +422,11 @@ def compile_trainer(encoder, decoder, layout, objective, *, learning_rate, seed=
         noise=noise,
         n_draws=objective.n_draws,
     )
-    trainer.compile(optimizer=backend.adam(learning_rate))
+    learning_rate_plan = AnnealedLearningRate()
+    optimizer = backend.adam(learning_rate_plan)
+    learning_rate_plan.build(optimizer, peak=learning_rate)
+    trainer.compile(optimizer=optimizer, steps_per_execution=steps_per_execution)
+    trainer.learning_rate_plan = learning_rate_plan
     # Built lazily inside the traced train step, Adam creates its slots
     # under tf.cond, whose branch functions stay registered in the eager
     # context for the life of the process: about 8 MB leaked per fit.
@@ -490,11 +523,16 @@ def annealed_learning_rate(step, total_steps, peak, warm_up_steps):
     ``peak`` down to zero at ``total_steps`` (Loshchilov and Hutter, 2017,
     "SGDR", without restarts; Goyal et al., 2017, for the warm-up). A run
     that ends early (early stopping) has simply not reached the bottom.
+    Written in ``keras.ops``: the training step computes it (numbers in, a
+    scalar tensor out).
     """
-    if step < warm_up_steps:
-        return peak * (step + 1) / warm_up_steps
-    progress = (step - warm_up_steps) / max(total_steps - warm_up_steps, 1)
-    return peak * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    step, total_steps, peak, warm_up_steps = (
+        ops.cast(value, "float32") for value in (step, total_steps, peak, warm_up_steps)
+    )
+    warming_up = peak * (step + 1.0) / ops.maximum(warm_up_steps, 1.0)
+    progress = (step - warm_up_steps) / ops.maximum(total_steps - warm_up_steps, 1.0)
+    annealed = peak * 0.5 * (1.0 + ops.cos(math.pi * ops.minimum(progress, 1.0)))
+    return ops.where(step < warm_up_steps, warming_up, annealed)
 
 
 def warm_up_steps(total_steps):
@@ -507,35 +545,89 @@ def warm_up_steps(total_steps):
     return max(math.ceil(WARM_UP_FRACTION * total_steps), min(MIN_WARM_UP_STEPS, total_steps // 2))
 
 
-class CosineLearningRate(keras.callbacks.Callback):
-    """Sets Adam's learning rate before every step by :func:`annealed_learning_rate`.
+class AnnealedLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """Adam's learning rate at every step, computed inside the training step.
+
+    Each ``fit`` plans its rates (:meth:`plan`): the peak (the
+    ``learning_rate`` parameter), the optimiser step it starts at, its
+    planned steps and warm-up; Adam then asks for the rate of each step it
+    takes, by its own step counter, with :func:`annealed_learning_rate`. A
+    plan of zero steps is the constant peak (``learning_rate_schedule=
+    "constant"``, ``partial_fit``). Setting the rate from a callback before
+    every step would cost a Python round trip per step, which
+    :data:`STEPS_PER_EXECUTION` exists to avoid (and, on JAX, a copy of
+    the whole training state).
+
+    The plan is kept in variables of the optimiser (:meth:`build`), not in
+    Python numbers, so that a continued fit plans anew without tracing the
+    training step again, and so that JAX's stateless training step, which
+    reads only the model's and the optimiser's variables, sees the current
+    plan.
+    """
+
+    def build(self, optimizer, *, peak):
+        """Create the plan's variables in ``optimizer``, at the constant ``peak``."""
+
+        def variable(name, value):
+            return optimizer.add_variable(
+                shape=(),
+                initializer=keras.initializers.Constant(value),
+                dtype="float32",
+                name=name,
+            )
+
+        self.peak = variable("peak_learning_rate", peak)
+        self.start = variable("planned_from_step", 0.0)
+        self.steps = variable("planned_steps", 0.0)
+        self.warm_up_steps = variable("warm_up_steps", 0.0)
+
+    def plan(self, *, peak, start, steps, warm_up_steps):
+        """Train from optimiser step ``start`` on: annealed over ``steps`` (0: constant)."""
+        for variable, value in (
+            (self.peak, peak),
+            (self.start, start),
+            (self.steps, steps),
+            (self.warm_up_steps, warm_up_steps),
+        ):
+            variable.assign(float(value))
+
+    def __call__(self, iteration):
+        step = ops.cast(iteration, "float32") - self.start
+        annealed = annealed_learning_rate(step, self.steps, self.peak, self.warm_up_steps)
+        return ops.where(self.steps > 0, annealed, ops.convert_to_tensor(self.peak))
+
+    def get_config(self):
+        return {}
+
+
+class PlannedLearningRate(keras.callbacks.Callback):
+    """Plans each ``fit`` call's learning rates (:class:`AnnealedLearningRate`).
 
     The planned steps are this ``fit`` call's (epochs times steps per
     epoch), so each call, fresh or continued, anneals over its own length.
-    The rate is a variable of the traced training step: setting it retraces
-    nothing.
 
     Args:
+        plan: The trainer's :class:`AnnealedLearningRate`.
         peak: The ``learning_rate`` parameter.
+        anneal: Whether to anneal (``"cosine"``) or keep ``peak`` throughout.
         warm_up: Whether to warm up first (a new optimiser, see :func:`train`).
     """
 
-    def __init__(self, peak, warm_up):
+    def __init__(self, plan, peak, *, anneal, warm_up):
         super().__init__()
+        self._plan = plan
         self._peak = peak
+        self._anneal = anneal
         self._warm_up = warm_up
-        self._step = self._total_steps = self._warm_up_steps = 0
 
     def on_train_begin(self, logs=None):
-        self._step = 0
-        self._total_steps = self.params["epochs"] * self.params["steps"]
-        self._warm_up_steps = warm_up_steps(self._total_steps) if self._warm_up else 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.model.optimizer.learning_rate.assign(
-            annealed_learning_rate(self._step, self._total_steps, self._peak, self._warm_up_steps)
+        steps = self.params["epochs"] * self.params["steps"] if self._anneal else 0
+        self._plan.plan(
+            peak=self._peak,
+            start=int(self.model.optimizer.iterations.numpy()),
+            steps=steps,
+            warm_up_steps=warm_up_steps(steps) if self._anneal and self._warm_up else 0,
         )
-        self._step += 1
 
 
 def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, data_seed, warm_up):
@@ -563,8 +655,14 @@ def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, dat
                 restore_best_weights=True,
             )
         )
-    if schedule.learning_rate_schedule == "cosine":
-        callbacks.append(CosineLearningRate(schedule.learning_rate, warm_up))
+    callbacks.append(
+        PlannedLearningRate(
+            trainer.learning_rate_plan,
+            schedule.learning_rate,
+            anneal=schedule.learning_rate_schedule == "cosine",
+            warm_up=warm_up,
+        )
+    )
     if schedule.verbose == 1:
         callbacks.append(EpochProgressBar(schedule.epochs))
     keras_history = trainer.fit(

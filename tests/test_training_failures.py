@@ -25,14 +25,17 @@ def _outputs(vae, X):
 
 
 class _CtrlCOnSecondEpoch(keras.callbacks.TerminateOnNaN):
-    """Sends SIGINT to this process a few batches into the second epoch."""
+    """Sends SIGINT to this process after the first call of the second epoch's steps.
+
+    (One call runs several steps: ``_training.STEPS_PER_EXECUTION``.)
+    """
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
-        if self.epoch == 1 and batch == 2:
+        if self.epoch == 1:
             # Python's own SIGINT handler turns this into KeyboardInterrupt, as Ctrl-C does.
             signal.raise_signal(signal.SIGINT)
 
