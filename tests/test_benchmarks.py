@@ -155,6 +155,19 @@ def test_tables_benchmark_smoke_writes_every_number(tmp_path):
         assert math.isfinite(bar["bar"]) and isinstance(bar["met"], bool), bar
 
 
+def test_tables_benchmark_runs_the_density_part_alone(tmp_path):
+    from benchmarks import tables
+
+    out = tmp_path / "density.json"
+    tables.main(["--smoke", "--tables", "wine", "--parts", "density", "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results["config"]["parts"] == ["density"]
+    assert results["imputation"] == [] and results["bars"]["imputation"] == []
+    assert {row["model"] for row in results["density"]} == {"VAE", "FA", "PCA"}
+    assert len(results["bars"]["density"]) == 2
+
+
 def test_tables_benchmark_can_skip_the_slow_imputers():
     from benchmarks import tables
 
