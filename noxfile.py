@@ -16,6 +16,17 @@ Sessions (each prints its name, its Python and every dependency's version):
     README's selection, then the tests marked slow, so every test runs in CI.
 ``newest_python``
     The newest Python that TensorFlow publishes wheels for, newest dependencies.
+``jax``
+    The README's selection of a documented subset of the suite
+    (``JAX_PYTEST_ARGS``) on Keras' JAX backend (CPU), with the ``jax``
+    extra and the newest dependencies; the TensorFlow-only tests are
+    skipped with their reason. Then the slow tests of ``test_backends``
+    (model files written on one backend, loaded on the other).
+``lowest_tensorflow``
+    The lowest supported TensorFlow with the newest of everything else, the
+    corner the ``minimum`` session (every extra pinned low) never sees: the
+    README's install with ``tensorflow==2.16.1``, every extra imported, the
+    whole suite collected (no collection error) and the ONNX tests run.
 ``package``
     Builds the sdist and the wheel, ``twine check --strict``\\ s them, installs
     the wheel alone into a fresh environment outside the source tree and runs
@@ -89,7 +100,30 @@ NEWEST_PYTHON_PYTEST_ARGS = [
     "tests/test_onnx.py",
 ]
 
-nox.options.sessions = ["tests", "minimum", "newest_python", "package"]
+# The jax session's selection: the estimators' behaviour end to end, the
+# backends' own tests, seeds and the math that runs in the compiled graph.
+# XLA compiles every new model's steps, so a fit on JAX costs more on a CPU
+# than on TensorFlow, and the whole README selection on JAX would add about
+# as long as its run on TensorFlow to CI; the rest of the suite (the
+# doctests, the command line, the docs, the examples, scikit-learn's common
+# checks) drives the same code through these paths.
+JAX_PYTEST_ARGS = [
+    "tests/test_backends.py",
+    "tests/test_estimator.py",
+    "tests/test_imputer.py",
+    "tests/test_model.py",
+    "tests/test_likelihoods.py",
+    "tests/test_inference.py",
+    "tests/test_score_samples.py",
+    "tests/test_data.py",
+    "tests/test_determinism.py",
+]
+# The lowest TensorFlow that pyproject.toml admits.
+LOWEST_TENSORFLOW = "tensorflow==2.16.1"
+# What each extra needs importable; onnx failed here at onnx 1.19.
+EXTRA_IMPORTS = "import matplotlib, pandas, dask.distributed, sphinx, onnx, skl2onnx, onnxruntime"
+
+nox.options.sessions = ["tests", "minimum", "newest_python", "jax", "lowest_tensorflow", "package"]
 nox.options.error_on_missing_interpreters = True
 # Interpreters come from this machine only; nothing is downloaded.
 nox.options.download_python = "never"
@@ -136,8 +170,8 @@ def _report_versions(session, *args):
     session.run("python", ".ci/versions.py", session.name, *args)
 
 
-def _pytest(session, *args):
-    session.run("python", "-m", "pytest", *args, *session.posargs)
+def _pytest(session, *args, env=None):
+    session.run("python", "-m", "pytest", *args, *session.posargs, env=env)
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -172,6 +206,31 @@ def newest_python(session):
     session.install(".[test]")
     _report_versions(session)
     _pytest(session, *NEWEST_PYTHON_PYTEST_ARGS)
+
+
+@nox.session(python=MAIN_PYTHON)
+@_timed
+def jax(session):
+    """A subset of the README's selection on Keras' JAX backend, on the CPU."""
+    session.install("--upgrade", "pip")
+    session.install(".[test,jax]")
+    _report_versions(session)
+    _pytest(session, *JAX_PYTEST_ARGS, env={"KERAS_BACKEND": "jax"})
+    # Model files across backends and seeds in fresh processes: slow, and
+    # only here is JAX installed beside TensorFlow.
+    _pytest(session, "-m", "slow", "-n", "0", "tests/test_backends.py")
+
+
+@nox.session(python=MAIN_PYTHON)
+@_timed
+def lowest_tensorflow(session):
+    """The lowest TensorFlow beside the newest extras: they install, import and collect."""
+    session.install("--upgrade", "pip")
+    session.install(".[test]", LOWEST_TENSORFLOW)
+    _report_versions(session)
+    session.run("python", "-c", EXTRA_IMPORTS)
+    _pytest(session, "--collect-only", "-q")
+    _pytest(session, "tests/test_onnx.py")
 
 
 def _source_files():

@@ -30,6 +30,7 @@ Usage (from the repository root)::
     python -m benchmarks.tables --out tables.json --seeds 0 1 2 --tables wine \
         --vae-params '{"alpha": "auto"}' --imputer-params '{"mask_augmentation": false}'
     python -m benchmarks.tables --out smoke.json --smoke --tables diabetes
+    python -m benchmarks.tables --out density.json --parts density
 
 ``--vae-params`` and ``--imputer-params`` override the defaults of
 ``VariationalAutoencoder`` and ``VAEImputer`` (JSON objects). ``--smoke``
@@ -67,6 +68,7 @@ MISSING_RATES = (0.2, 0.5)
 DENSITY_MODELS = ("VAE", "FA", "PCA")
 IMPUTERS = ("VAEImputer", "SimpleImputer", "KNNImputer", "IterativeImputer", "missForest")
 BAR_FACTOR = 1.05
+PARTS = ("density", "imputation")
 SMOKE_ROWS = 60
 
 
@@ -266,10 +268,17 @@ def _spread(entry, measure, digits):
 
 
 def markdown(results):
-    """The Markdown tables: means over seeds, the VAE's min-max in brackets."""
+    """The Markdown tables of the parts run: means over seeds, the VAE's min-max in brackets."""
+    parts = results["config"]["parts"]
+    lines = _density_markdown(results) if "density" in parts else []
+    if "imputation" in parts:
+        lines += ([""] if lines else []) + _imputation_markdown(results)
+    return "\n".join(lines)
+
+
+def _density_markdown(results):
     tables = results["config"]["tables"]
     density = results["density_summary"]
-    imputation = results["imputation_summary"]
     lines = [
         "Density (held-out score, nats per row, higher is better) and reconstruction "
         "MSE (standardised units):",
@@ -288,8 +297,13 @@ def markdown(results):
                 f"| {pca['mse_mean']:.3f} | {vae['fit_s_mean']:.1f} / {fa['fit_s_mean']:.3f} "
                 f"/ {pca['fit_s_mean']:.3f} |"
             )
-    lines += [
-        "",
+    return lines
+
+
+def _imputation_markdown(results):
+    tables = results["config"]["tables"]
+    imputation = results["imputation_summary"]
+    lines = [
         "Imputation MSE on the hidden entries (standardised units), bar = "
         f"{BAR_FACTOR} x min(IterativeImputer, KNNImputer):",
         "",
@@ -319,7 +333,7 @@ def markdown(results):
             by = lookup(imputation, "imputer", table=table, rate=rate)
             times = " | ".join(_mean(by, name, "fit_s", 2) for name in IMPUTERS)
             lines.append(f"| {table} | {rate:.0%} | {times} |")
-    return "\n".join(lines)
+    return lines
 
 
 def _mean(by, name, measure, digits):
@@ -349,6 +363,9 @@ def main(argv=None):
     parser.add_argument("--imputer-params", default="{}", help="VAEImputer parameters, as JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny: one seed, 60 rows, 1 epoch")
     parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to run"
+    )
+    parser.add_argument(
         "--skip",
         nargs="+",
         default=[],
@@ -371,15 +388,18 @@ def main(argv=None):
         for name in args.tables:
             X = load_table(name, smoke=args.smoke)
             shapes[name] = list(X.shape)
-            density += density_runs(name, X, seeds, vae_params)
-            imputation += imputation_runs(
-                name, X, seeds, imputer_params, smoke=args.smoke, skip=args.skip
-            )
+            if "density" in args.parts:
+                density += density_runs(name, X, seeds, vae_params)
+            if "imputation" in args.parts:
+                imputation += imputation_runs(
+                    name, X, seeds, imputer_params, smoke=args.smoke, skip=args.skip
+                )
     density_summary = summarise(density, ("table", "k"), "model", ("score", "mse", "fit_s"))
     imputation_summary = summarise(imputation, ("table", "rate"), "imputer", ("mse", "fit_s"))
     results = {
         "config": {
             "tables": args.tables,
+            "parts": args.parts,
             "shapes": shapes,
             "seeds": seeds,
             "vae_params": vae_params,
@@ -399,8 +419,8 @@ def main(argv=None):
         "imputation": imputation,
         "imputation_summary": imputation_summary,
         "bars": {
-            "density": density_bars(density_summary, args.tables),
-            "imputation": imputation_bars(imputation_summary, args.tables),
+            "density": density_bars(density_summary, args.tables) if density else [],
+            "imputation": imputation_bars(imputation_summary, args.tables) if imputation else [],
         },
     }
     results["wall_s"] = time.perf_counter() - start

@@ -14,13 +14,13 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-import tensorflow as tf
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
 from . import _scoring
+from ._backends import backend
 from ._columns import HANDLE_UNKNOWN, infer_columns
-from ._compat import Interval, StrOptions, allow_gpu_memory_growth, limit_tensorflow_threads
+from ._compat import Interval, StrOptions
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
 from ._layout import auto_hidden_layer_sizes, network_structure, resolve_layout
@@ -80,7 +80,7 @@ class BaseVAE(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "n_training_draws": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
-        "distribute_strategy": [None, tf.distribute.Strategy],
+        "distribute_strategy": [None, *backend.STRATEGY_TYPES],
         "column_types": [None, dict],
         "handle_unknown": [StrOptions(set(HANDLE_UNKNOWN))],
         "random_state": ["random_state"],
@@ -234,8 +234,9 @@ class BaseVAE(BaseEstimator):
         ``partial`` (``partial_fit``): every row trains, at a constant
         learning rate, since a stream of calls has no end to anneal towards.
         """
-        limit_tensorflow_threads()
-        allow_gpu_memory_growth()
+        backend.check_strategy(self.distribute_strategy)
+        backend.limit_threads()
+        backend.allow_gpu_memory_growth()
         with restored_on_failure(self), retracing_warnings_silenced():
             if continuing:
                 check_network_unchanged(self._network_parameters, self.get_params())

@@ -1,4 +1,6 @@
-"""Training under a ``tf.distribute`` strategy: agreed seeds and per-replica input.
+"""TensorFlow's input pipelines, and training under a ``tf.distribute`` strategy.
+
+Only the TensorFlow backend (``_backends.tensorflow``) imports this module.
 
 With ``MultiWorkerMirroredStrategy`` every worker runs the same script on the
 same ``X``, and the fit must be one fit, not several:
@@ -9,7 +11,7 @@ same ``X``, and the fit must be one fit, not several:
 * :func:`fit_inputs` feeds ``keras.Model.fit`` through
   ``strategy.distribute_datasets_from_function``: each worker reads and
   converts only its own replicas' rows of every global batch (see
-  ``_data.replica_dataset``). ``experimental_distribute_dataset``, which
+  :func:`replica_dataset`). ``experimental_distribute_dataset``, which
   Keras applies to a plain dataset, shards our generator dataset by *data*:
   every worker then runs the whole generator, reading and converting every
   row, keeps its share and drops the rest, and a last batch smaller than
@@ -22,9 +24,119 @@ variables summed over all replicas, so every worker logs the same
 its best weights, at the same epoch.
 """
 
+import math
+
+import numpy as np
 import tensorflow as tf
 
-from ._data import global_batch_count, replica_dataset, training_dataset
+from ._data import cut_among_replicas, gathered_batch, global_batch_count
+
+
+def training_dataset(X, indices, *, batch_size, sample_shape, scale=1.0, seed=None, shuffle=True):
+    """A ``tf.data.Dataset`` of float32 batches of ``X[indices]``.
+
+    Each pass (epoch) draws a new order from a NumPy generator seeded once
+    with ``seed``, so the sequence of epochs is reproducible.
+
+    Args:
+        X: 2-D array, ``(n_samples, n_features)``; memmaps are read lazily.
+        indices: Rows of ``X`` to use.
+        batch_size: Rows per batch (the last batch may be smaller).
+        sample_shape: Shape of one sample as the model takes it.
+        scale: Every batch is divided by this (255 for 8-bit images).
+        seed: Seed of the shuffling order.
+        shuffle: Whether to shuffle every pass.
+
+    Returns:
+        A dataset with known cardinality, prefetching one batch ahead.
+    """
+    rng = np.random.default_rng(seed)
+    indices = np.asarray(indices)
+
+    def batches():
+        order = rng.permutation(indices) if shuffle else indices
+        for start in range(0, len(order), batch_size):
+            yield gathered_batch(X, order[start : start + batch_size], sample_shape, scale)
+
+    dataset = tf.data.Dataset.from_generator(
+        batches,
+        output_signature=tf.TensorSpec((None, *sample_shape), tf.float32),
+    )
+    n_batches = math.ceil(len(indices) / batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(1)
+
+
+def replica_dataset(
+    X,
+    indices,
+    *,
+    batch_size,
+    sample_shape,
+    scale=1.0,
+    seed,
+    shuffle=True,
+    replicas,
+    n_replicas,
+):
+    """An endless ``tf.data.Dataset`` of some replicas' parts of every global batch.
+
+    Every input pipeline of a ``tf.distribute`` strategy builds this with the
+    same ``indices``, ``batch_size`` and ``seed``, so all of them derive the
+    same global batches without talking to each other. Pass ``p`` orders the
+    rows with a generator seeded by ``(seed, p)``; each global batch of
+    ``batch_size`` rows (a multiple of ``n_replicas``) is cut into
+    ``n_replicas`` equal parts, the last one of a pass after leaving out the
+    rows beyond a multiple of ``n_replicas``, and this pipeline gathers and
+    yields only the parts of ``replicas``, in order. A step that takes one
+    element per local replica therefore takes one global batch, and no
+    pipeline reads another one's rows.
+
+    The passes are numbered inside the dataset rather than counted by the
+    generator, so an iterator that Keras opens and drops (it takes one batch
+    to build the model) cannot shift one worker's orders against another's.
+
+    Args:
+        X: 2-D array, ``(n_samples, n_features)``; memmaps are read lazily.
+        indices: Rows of ``X`` to use.
+        batch_size: Rows per global batch, a multiple of ``n_replicas``.
+        sample_shape: Shape of one sample as the model takes it.
+        scale: Every batch is divided by this (255 for 8-bit images).
+        seed: Integer seed of the shuffling orders.
+        shuffle: Whether to shuffle every pass.
+        replicas: Replica ids (``0 <= id < n_replicas``) this pipeline feeds.
+        n_replicas: Replicas in sync across all workers.
+
+    Returns:
+        A repeated dataset; one pass holds :func:`global_batch_count`
+        elements per replica in ``replicas``.
+
+    Examples:
+        >>> import numpy as np
+        >>> X = np.arange(10, dtype=np.float32)[:, None]
+        >>> second = replica_dataset(X, np.arange(10), batch_size=4, sample_shape=(1,),
+        ...                          seed=0, shuffle=False, replicas=[1], n_replicas=2)
+        >>> [batch.numpy().ravel().tolist() for batch in second.take(3)]
+        [[2.0, 3.0], [6.0, 7.0], [9.0]]
+    """
+    indices = np.asarray(indices)
+    n_batches = global_batch_count(len(indices), batch_size, n_replicas)
+
+    def parts(pass_index):
+        order = indices
+        if shuffle:
+            order = np.random.default_rng([seed, pass_index]).permutation(indices)
+        for start in range(0, n_batches * batch_size, batch_size):
+            batch_parts = cut_among_replicas(order[start : start + batch_size], n_replicas)
+            for replica in replicas:
+                yield gathered_batch(X, batch_parts[replica], sample_shape, scale)
+
+    spec = tf.TensorSpec((None, *sample_shape), tf.float32)
+    passes = tf.data.Dataset.counter().flat_map(
+        lambda pass_index: tf.data.Dataset.from_generator(
+            parts, args=(pass_index,), output_signature=spec
+        )
+    )
+    return passes.prefetch(1)
 
 
 def agreed_seeds(seeds, strategy, n_samples):

@@ -8,8 +8,10 @@ which ``document_shared`` writes into the class docstring),
 ``_training`` (the training run), ``_inference`` (compiled encode and
 decode), ``_scoring`` (``score_samples`` and the decoder variance),
 ``_seeding`` (every seed and per-row draw), ``_persistence`` (pickling),
-``_model`` (the Keras graph), ``_losses`` (the formulas) and ``_compat``
-(private upstream names and process-wide TensorFlow settings).
+``_model`` (the Keras graph), ``_losses`` (the formulas), ``_compat``
+(private scikit-learn names) and ``_backends`` (what each Keras backend
+needs beyond ``keras.ops``, with TensorFlow's private names and
+process-wide settings).
 """
 
 from numbers import Integral

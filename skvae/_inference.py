@@ -1,21 +1,25 @@
 """Compiled inference for a trained encoder/decoder pair.
 
 ``keras.Model.predict`` builds a data pipeline and a progress loop on every
-call, which dominates the cost of a small batch. These ``tf.function``\\ s are
-traced once per model with a ``None`` batch dimension (no retracing for new
-batch sizes) and are called directly on float32 arrays: a single row is
-padded to two, and more than one chunk of rows runs as a loop over chunks
-inside one graph.
+call, which dominates the cost of a small batch. These functions are
+``keras.ops`` graphs that the backend compiles once per model
+(``backend.compiled``: a ``tf.function`` with a ``None`` batch dimension on
+TensorFlow, so no retracing for new batch sizes; ``jax.jit`` on JAX), called
+directly on float32 arrays: a single row is padded to two, and more than one
+chunk of rows runs as a loop over chunks inside one graph
+(``backend.chunk_loop``). What follows the graph (the float64 bounds of
+``_scoring``) is NumPy.
 
-Each model gets its own functions, by design:
-:func:`~skvae._compat.per_model_function` keeps TensorFlow from warning
-about that (see :mod:`skvae._logs`).
+Each model gets its own functions, by design; on TensorFlow
+``per_model_function`` keeps TensorFlow from warning about that (see
+:mod:`skvae._logs`).
 """
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from ._compat import per_model_function
+from ._backends import backend
 from ._likelihoods import as_family
 from ._losses import (
     importance_weighted_mean,
@@ -47,6 +51,11 @@ _MIN_BATCH = 2
 # run at once, which encodes MNIST faster than one call per 64-row chunk.
 _CHUNK = 64
 _PARALLEL_CHUNKS = 2
+# More draws per row are scored in blocks of this many, so that a chunk of
+# log_likelihood holds two rows at least: a chunk of one row's draws is that
+# row repeated, which XLA (JAX) simplifies into arithmetic of its own, and
+# the row's score would differ in the last bits from its score in a batch.
+_MAX_DRAWS_PER_CALL = _CHUNK // 2
 
 
 class CompiledVAE:
@@ -78,84 +87,106 @@ class CompiledVAE:
             value = np.asarray(1.0 if value is None else value, dtype=np.float32)
             return value if value.ndim == 0 else value.reshape(sample_shape)
 
-        self.decoder_variance = tf.Variable(per_sample(decoder_variance), trainable=False)
-        self.decoder_df = None if decoder_df is None else tf.constant(per_sample(decoder_df))
+        self.decoder_variance = keras.Variable(
+            per_sample(decoder_variance), trainable=False, name="decoder_variance"
+        )
+        self.decoder_df = (
+            None if decoder_df is None else ops.convert_to_tensor(per_sample(decoder_df))
+        )
         variance, df = self.decoder_variance, self.decoder_df
         self.family = family = as_family(likelihood)
         self.latent_dim = latent_dim = decoder.input_shape[-1]
-        samples = tf.TensorSpec((None, *sample_shape), tf.float32)
-        latents = tf.TensorSpec((None, latent_dim), tf.float32)
-        latent_draws = tf.TensorSpec((None, None, latent_dim), tf.float32)
+        samples = ((None, *sample_shape), "float32")
+        latents = ((None, latent_dim), "float32")
+        latent_draws = ((None, None, latent_dim), "float32")
+        # What the functions read at every call: the weights and the variance.
+        variables = [*encoder.variables, *decoder.variables, self.decoder_variance]
 
-        @per_model_function(input_signature=[samples])
+        def compiled(function, *input_specs):
+            return backend.compiled(function, input_specs, variables)
+
+        def chunk_loop(function, chunk_specs, output_specs):
+            return backend.chunk_loop(
+                function, chunk_specs, output_specs, variables, _PARALLEL_CHUNKS
+            )
+
         def encode(x):
-            return encoder(x, training=False)
+            return backend.blockwise(lambda rows: encoder(rows, training=False), [x], _CHUNK)
 
-        @per_model_function(input_signature=[latents])
         def decode(z):
-            return decoder(z, training=False)
+            return backend.blockwise(lambda points: decoder(points, training=False), [z], _CHUNK)
 
-        latent_chunk = tf.TensorSpec((_CHUNK, latent_dim), tf.float32)
-        self._encode_chunks = _chunk_loop(
-            encode, [tf.TensorSpec((_CHUNK, *sample_shape))], [latent_chunk, latent_chunk]
+        latent_chunk = ((_CHUNK, latent_dim), "float32")
+        self._encode_chunks = chunk_loop(
+            encode, [((_CHUNK, *sample_shape), "float32")], [latent_chunk, latent_chunk]
         )
-        self._decode_chunks = _chunk_loop(
-            decode, [latent_chunk], tf.TensorSpec((_CHUNK, *sample_shape), tf.float32)
+        self._decode_chunks = chunk_loop(
+            decode, [latent_chunk], ((_CHUNK, *sample_shape), "float32")
         )
 
-        def decode_draws(z):
-            """Decoder means of the draws ``z`` ``(n, k, L)``, as ``(n * k, *sample_shape)``."""
-            points = tf.reshape(z, (-1, latent_dim))
-            n_points = tf.shape(points)[0]
-            # Decode whole _CHUNK-row batches: rows past the last full block of
-            # a matmul kernel round differently, so a point's value would
-            # depend on how many points share its batch.
-            padded = tf.pad(points, [[0, -n_points % _CHUNK], [0, 0]])
-            return decoder(padded, training=False)[:n_points]
+        def decode_draws(x, z):
+            """The draws ``z`` ``(n, k, L)`` decoded, and scored against ``x`` ``(n, ...)``.
 
-        def draws_log_likelihood(x, x_hat, n_draws):
-            """``log p(x_obs,i | z_ij)`` of the observed (not NaN) entries, ``(n, k)``.
-
+            Returns the decoder means, ``(n * k, *sample_shape)``, and ``log
+            p(x_obs,i | z_ij)`` of the observed (not NaN) entries, ``(n, k)``.
             With nothing missing the mask is all ones, and the values are
             those of the unmasked likelihood, bit for bit.
             """
-            x_observed, mask = (tf.repeat(v, n_draws, axis=0) for v in observed_entries(x))
-            log_p = family.log_prob(x_observed, x_hat, mask, variance=variance, df=df)
-            return tf.reshape(log_p, (-1, n_draws))
+            n_draws = ops.shape(z)[1]
+            points = ops.reshape(z, (-1, latent_dim))
+            x_observed, mask = (ops.repeat(v, n_draws, axis=0) for v in observed_entries(x))
+            n_points = ops.shape(points)[0]
 
-        @per_model_function(input_signature=[samples, latent_draws])
+            # Decode whole _CHUNK-row batches: rows past the last full block of
+            # a matmul kernel round differently, so a point's value would
+            # depend on how many points share its batch. The padding observes
+            # nothing.
+            def padded(values):
+                return ops.pad(
+                    values, [[0, -n_points % _CHUNK]] + [[0, 0]] * (len(values.shape) - 1)
+                )
+
+            def decoded(points, x_observed, mask):
+                x_hat = decoder(points, training=False)
+                log_p = family.log_prob(x_observed, x_hat, mask, variance=variance, df=df)
+                return x_hat, log_p
+
+            x_hat, log_p = backend.blockwise(
+                decoded, [padded(points), padded(x_observed), padded(mask)], _CHUNK
+            )
+            return x_hat[:n_points], ops.reshape(log_p[:n_points], (-1, n_draws))
+
         def log_likelihood(x, z):
-            return draws_log_likelihood(x, decode_draws(z), tf.shape(z)[1])
+            return decode_draws(x, z)[1]
 
         # The rows per chunk depend on the number of draws, so this chunk
         # shape stays open.
-        self._log_likelihood_chunks = _chunk_loop(
-            log_likelihood, [samples, latent_draws], tf.TensorSpec((None, None), tf.float32)
+        self._log_likelihood_chunks = chunk_loop(
+            log_likelihood, [samples, latent_draws], ((None, None), "float32")
         )
 
-        uniforms = tf.TensorSpec((None,), tf.float32)
-
-        @per_model_function(input_signature=[samples, latent_draws, uniforms])
         def impute(x, eps, u):
-            mu, log_var = encoder(x, training=False)
-            n_samples, n_draws = tf.shape(eps)[0], tf.shape(eps)[1]
+            mu, log_var = encode(x)
+            n_samples, n_draws = ops.shape(eps)[0], ops.shape(eps)[1]
             z = reparameterize(mu[:, None, :], log_var[:, None, :], eps)
-            x_hat = decode_draws(z)
-            log_weights = log_importance_weights(
-                draws_log_likelihood(x, x_hat, n_draws), z, mu, log_var
-            )
+            x_hat, log_likelihood = decode_draws(x, z)
+            log_weights = log_importance_weights(log_likelihood, z, mu, log_var)
             # The weights score the decoder's raw outputs; the imputation
             # averages the family's means (a categorical's probabilities).
-            x_hat = tf.reshape(family.mean(x_hat), (n_samples, n_draws, *sample_shape))
+            x_hat = ops.reshape(family.mean(x_hat), (n_samples, n_draws, *sample_shape))
+            # The resampled draw of each row: its index, broadcast over a sample.
+            chosen = ops.reshape(
+                resampled_index(log_weights, u), (-1, 1, *[1] * len(sample_shape))
+            )
             return (
                 importance_weighted_mean(log_weights, x_hat),
-                tf.gather(x_hat, resampled_index(log_weights, u), batch_dims=1),
+                ops.take_along_axis(x_hat, chosen, axis=1)[:, 0],
             )
 
-        self._encode = encode
-        self._decode = decode
-        self._log_likelihood = log_likelihood
-        self._impute = impute
+        self._encode = compiled(encode, samples)
+        self._decode = compiled(decode, latents)
+        self._log_likelihood = compiled(log_likelihood, samples, latent_draws)
+        self._impute = compiled(impute, samples, latent_draws, ((None,), "float32"))
 
     def encode(self, x):
         """Posterior ``(mu, log_var)`` of a float32 batch, as NumPy arrays."""
@@ -181,10 +212,10 @@ class CompiledVAE:
     def log_likelihood(self, x, z):
         """``log p(x_i | z_ij)`` for ``x`` of shape ``(n, ...)``, ``z`` of ``(n, k, L)``."""
         n_draws = z.shape[1]
-        if n_draws > _CHUNK:
+        if n_draws > _MAX_DRAWS_PER_CALL:
             blocks = [
-                self.log_likelihood(x, z[:, start : start + _CHUNK])
-                for start in range(0, n_draws, _CHUNK)
+                self.log_likelihood(x, z[:, start : start + _MAX_DRAWS_PER_CALL])
+                for start in range(0, n_draws, _MAX_DRAWS_PER_CALL)
             ]
             return np.concatenate(blocks, axis=1)
         # A chunk decodes rows x draws latent points: at most _CHUNK of them.
@@ -210,26 +241,6 @@ class CompiledVAE:
             and the family's mean at one draw resampled by those weights.
         """
         return _call_padded(self._impute, x, eps, u)
-
-
-def _chunk_loop(function, chunk_specs, output_specs):
-    """A ``tf.function`` that maps ``function`` over a stack of chunks of its inputs.
-
-    Its inputs have the shapes of ``chunk_specs`` with a leading axis of
-    chunks; ``output_specs`` are the shapes of one chunk's outputs.
-    """
-    stacked_specs = [tf.TensorSpec((None, *spec.shape), spec.dtype) for spec in chunk_specs]
-
-    @per_model_function(input_signature=stacked_specs)
-    def loop(*stacked_chunks):
-        return tf.map_fn(
-            lambda chunks: function(*chunks),
-            stacked_chunks,
-            parallel_iterations=_PARALLEL_CHUNKS,
-            fn_output_signature=output_specs,
-        )
-
-    return loop
 
 
 def _call_chunked(function, *batches, chunk=_CHUNK):

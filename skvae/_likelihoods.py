@@ -31,10 +31,10 @@ import collections.abc
 import math
 
 import numpy as np
-import tensorflow as tf
 from keras import ops
 from scipy import stats
 
+from ._backends import backend
 from ._validation import check_unit_interval
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -173,10 +173,10 @@ def student_t_log_likelihood(x, x_hat, variance, df, mask=None):
     variance = ops.convert_to_tensor(variance, dtype=x.dtype)
     df = ops.convert_to_tensor(df, dtype=x.dtype)
     squared_error = ops.square(x - ops.convert_to_tensor(x_hat, dtype=x.dtype))
-    # keras.ops has no log-gamma; TensorFlow's serves the normalising constant.
+    # keras.ops has no log-gamma; the backend's serves the normalising constant.
     terms = (
-        tf.math.lgamma((df + 1.0) / 2.0)
-        - tf.math.lgamma(df / 2.0)
+        backend.lgamma((df + 1.0) / 2.0)
+        - backend.lgamma(df / 2.0)
         - 0.5 * ops.log(math.pi * df * variance)
         - (df + 1.0) / 2.0 * ops.log1p(squared_error / (df * variance))
     )
@@ -516,7 +516,7 @@ def poisson_log_likelihood(x, rate, mask=None):
     """
     x = ops.convert_to_tensor(x)
     rate = ops.convert_to_tensor(rate, dtype=x.dtype)
-    terms = x * ops.log(rate) - rate - tf.math.lgamma(x + 1.0)
+    terms = x * ops.log(rate) - rate - backend.lgamma(x + 1.0)
     return _masked_sum(terms, mask)
 
 

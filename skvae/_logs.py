@@ -6,7 +6,7 @@ design. TensorFlow's detector of "frequent retracing" counts the traces of
 all functions made from the same Python code, so after a few fits in one
 process (a grid search, say) it logged warnings about that intended
 tracing that no user could act on. Inference functions turn the warning off
-themselves (``_compat.per_model_function``); during a fit,
+themselves (``_backends.tensorflow.per_model_function``); during a fit,
 :func:`retracing_warnings_silenced` drops exactly that message from
 TensorFlow's logger, and nothing else it logs.
 """

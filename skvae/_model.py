@@ -13,10 +13,9 @@ import random
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
-from ._compat import MultiWorkerStepLogs
+from ._backends import backend
 from ._likelihoods import as_family
 from ._losses import (
     LOG_VAR_RANGE,
@@ -348,7 +347,7 @@ def start_at_mean(decoder, feature_means):
     output_layer.bias.assign(np.log(mean / (1.0 - mean)).astype(output_layer.bias.dtype))
 
 
-class VAETrainer(MultiWorkerStepLogs):
+class VAETrainer(backend.TrainerBase):
     """Joins an encoder and a decoder for training on the VAE objective.
 
     Only the encoder and decoder are kept after training; this model exists so
@@ -455,8 +454,9 @@ class VAETrainer(MultiWorkerStepLogs):
         if self.noise is not None:
             variance, df = self.noise.variance(), self.noise.df()
             return self.family.log_prob(x, x_hat, mask, variance=variance, df=df)
+        # JAX's where takes arrays, not Keras variables.
         return ops.where(
-            self.calibrated,
+            ops.convert_to_tensor(self.calibrated),
             self.family.calibrated_log_prob(x, x_hat, mask),
             -self.alpha * self.family.reconstruction_error(x, x_hat, mask),
         )
@@ -514,5 +514,5 @@ class VAETrainer(MultiWorkerStepLogs):
         # Under a tf.distribute strategy Keras sums the replicas' gradients and
         # multiplies the reported loss back, so each replica's share is scaled
         # down here, as Keras' own compiled losses do.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        replicas = backend.replicas_in_sync()
         return loss / replicas if replicas > 1 else loss

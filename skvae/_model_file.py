@@ -1428,7 +1428,7 @@ class _ArchiveReader:
         return np.frombuffer(data, dtype, offset=stream.tell()).reshape(shape)
 
     def estimator(self):
-        from ._compat import allow_gpu_memory_growth
+        from ._backends import backend
 
         document = _parse_metadata(self._read_member(METADATA_MEMBER, MAX_METADATA_BYTES))
         _check(
@@ -1475,7 +1475,7 @@ class _ArchiveReader:
             f"fitted: {_difference(fitted_json if isinstance(fitted_json, dict) else {}, keys)}",
         )
         context = _LoadContext(estimator_class, params, self.read_array, version)
-        allow_gpu_memory_growth()
+        backend.allow_gpu_memory_growth()
         for entry in entries:
             if entry.network and not context.networks:
                 context.networks = self._rebuilt_networks(context)

@@ -279,6 +279,9 @@ SHARED_PARAMETER_DOCS = {
         of their number). ``None`` uses TensorFlow's default device. A
         strategy belongs to one process: ``clone`` shares it rather than
         copying it, and it is not pickled (it comes back as ``None``).
+        TensorFlow backend only: on another Keras backend ``fit`` raises
+        a ``ValueError`` unless it is ``None`` (see "Backends and GPUs" in
+        the user guide).
         """,
     ),
     "column_types": (

@@ -11,7 +11,7 @@ import tempfile
 
 import keras
 
-from ._compat import allow_gpu_memory_growth
+from ._backends import backend
 from ._fitted_state import NETWORK_ATTRIBUTES, TRANSIENT_ATTRIBUTES
 
 
@@ -31,7 +31,7 @@ def unpickled_state(state):
     """The inverse of :func:`picklable_state`, models loaded from their bytes."""
     # Search and dask workers get their estimators this way, before their
     # first use of a GPU.
-    allow_gpu_memory_growth()
+    backend.allow_gpu_memory_growth()
     return {
         name: _model_from_bytes(value) if name in NETWORK_ATTRIBUTES else value
         for name, value in state.items()

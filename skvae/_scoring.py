@@ -2,23 +2,19 @@
 
 The decoder's log-likelihood of each draw is computed in the compiled graph
 (float32, see ``CompiledVAE.log_likelihood``); everything after it is float64
-and built on the tested functions of ``_losses``.
+NumPy, whatever the backend (JAX computes in float32 unless told otherwise,
+process-wide): the bounds of ``_losses`` restated in NumPy, which
+``tests/test_scoring.py`` holds against those.
 """
 
 import math
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ._inference import INFERENCE_BATCH_SIZE
 from ._likelihoods import mean_squared_error, observed_fraction, optimal_decoder_variance
-from ._losses import (
-    decoder_variance,
-    evidence_lower_bound,
-    importance_weighted_bound,
-    log_importance_weights,
-    observed_entries,
-    reparameterize,
-)
+from ._losses import LOG_2PI, decoder_variance, observed_entries
 from ._seeding import row_noise
 
 
@@ -69,7 +65,7 @@ def fitted_decoder_variance(compiled, X, layout, rows, seed):
     for x in layout.batches(X, rows=rows):
         mu, log_var = compiled.encode(x)
         eps = row_noise(x, 1, mu.shape[1], seed)[:, 0]
-        z = np.asarray(reparameterize(mu, log_var, eps), dtype=np.float32)
+        z = reparameterized(mu, log_var, eps).astype(np.float32)
         x_hat = compiled.decode(z)
         mask = None
         if layout.missing_entries is not None:
@@ -104,10 +100,34 @@ def score_samples(compiled, X, layout, *, n_draws, seed):
 def _bound(compiled, x, n_draws, seed):
     mu, log_var = (v.astype(np.float64) for v in compiled.encode(x))
     eps = row_noise(x, n_draws, mu.shape[1], seed)
-    z = np.asarray(reparameterize(mu[:, None, :], log_var[:, None, :], eps))
+    z = reparameterized(mu[:, None, :], log_var[:, None, :], eps)
     log_likelihood = compiled.log_likelihood(x, z.astype(np.float32)).astype(np.float64)
     if n_draws == 1:
-        return np.asarray(evidence_lower_bound(log_likelihood[:, 0], mu, log_var))
-    return np.asarray(
-        importance_weighted_bound(log_importance_weights(log_likelihood, z, mu, log_var))
+        return evidence_lower_bound(log_likelihood[:, 0], mu, log_var)
+    return importance_weighted_bound(log_importance_weights(log_likelihood, z, mu, log_var))
+
+
+def reparameterized(mu, log_var, eps):
+    """``mu + exp(log_var / 2) * eps`` (``_losses.reparameterize``), in NumPy."""
+    return mu + np.exp(0.5 * log_var) * eps
+
+
+def evidence_lower_bound(log_likelihood, mu, log_var):
+    """``log p(x | z) - KL(q(z | x) || p(z))`` per row (``_losses``), in NumPy."""
+    kl = -0.5 * np.sum(1.0 + log_var - np.square(mu) - np.exp(log_var), axis=-1)
+    return log_likelihood - kl
+
+
+def log_importance_weights(log_likelihood, z, mu, log_var):
+    """``log p(x | z) + log p(z) - log q(z | x)`` per row and draw (``_losses``), in NumPy."""
+    mu, log_var = mu[:, None, :], log_var[:, None, :]
+    log_prior = -0.5 * np.sum(LOG_2PI + np.square(z), axis=-1)
+    log_posterior = -0.5 * np.sum(
+        LOG_2PI + log_var + np.square(z - mu) * np.exp(-log_var), axis=-1
     )
+    return log_likelihood + log_prior - log_posterior
+
+
+def importance_weighted_bound(log_weights):
+    """``log (1/k) sum_i w_i`` over the last axis (``_losses``), in NumPy."""
+    return logsumexp(log_weights, axis=-1) - math.log(log_weights.shape[-1])

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._distribute import agreed_seeds
+from ._backends import backend
 
 _MAX_SEED = np.iinfo(np.int32).max
 
@@ -32,7 +32,7 @@ def draw_seeds(random_state, strategy=None, n_samples=0):
     seeds = Seeds(
         *(int(seed) for seed in check_random_state(random_state).randint(_MAX_SEED, size=4))
     )
-    return seeds if strategy is None else agreed_seeds(seeds, strategy, n_samples)
+    return seeds if strategy is None else backend.agreed_seeds(seeds, strategy, n_samples)
 
 
 def row_generators(x, seed):

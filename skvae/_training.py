@@ -21,8 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._compat import SingleReplicaAdam, deterministic_ops
-from ._distribute import fit_inputs
+from ._backends import backend
 from ._logs import SkvaeWarning
 from ._model import (
     NetworkStructure,
@@ -254,14 +253,14 @@ def train(
             continued training sees new orders (a fresh fit must not be
             offset, or refitting would differ from fitting).
         strategy: The ``tf.distribute`` strategy to train under, or None.
-        deterministic: Whether to enable TensorFlow op determinism.
+        deterministic: Whether to run deterministic kernels only.
 
     Raises:
         ValueError: If the loss or the weights became non-finite.
     """
     train_rows, validation_rows = split_rows(len(X), schedule.validation_fraction, seeds.split)
     scope = strategy.scope() if strategy else contextlib.nullcontext()
-    with deterministic_ops(enabled=deterministic), scope:
+    with backend.deterministic_ops(enabled=deterministic), scope:
         # Adam's moment estimates start from zero with a new optimiser, the
         # case a warm-up is for; a continued trainer keeps its own.
         new_optimizer = True
@@ -424,7 +423,7 @@ def compile_trainer(
         n_draws=objective.n_draws,
     )
     learning_rate_plan = AnnealedLearningRate()
-    optimizer = SingleReplicaAdam(learning_rate_plan)
+    optimizer = backend.adam(learning_rate_plan)
     learning_rate_plan.build(optimizer, peak=learning_rate)
     trainer.compile(optimizer=optimizer, steps_per_execution=steps_per_execution)
     trainer.learning_rate_plan = learning_rate_plan
@@ -667,7 +666,7 @@ def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, dat
     if schedule.verbose == 1:
         callbacks.append(EpochProgressBar(schedule.epochs))
     keras_history = trainer.fit(
-        **fit_inputs(
+        **backend.fit_inputs(
             X,
             train_rows,
             validation_rows,

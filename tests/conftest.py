@@ -1,3 +1,4 @@
+import contextlib
 import gzip
 import os
 
@@ -18,6 +19,24 @@ settings.register_profile("dev", deadline=None, max_examples=500, print_blob=Tru
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "local")
 )
+
+
+@pytest.fixture(scope="session")
+def float64_ops():
+    """A context in which ``keras.ops`` compute float64 input in float64.
+
+    TensorFlow always does; JAX computes float64 input in float32 unless its
+    x64 mode is on, a process-wide setting that this context turns on for
+    the block only. For tests that hold a formula to float64 precision.
+    Session-scoped, so that hypothesis's tests may use it.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return contextlib.nullcontext
+    import jax
+
+    return lambda: jax.enable_x64(True)
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +112,18 @@ def tiny_mnist_dir(tmp_path, digits):
     _write_idx(directory / "images-idx3-ubyte.gz", images)
     _write_idx(directory / "labels-idx1-ubyte.gz", labels[:600])
     return directory
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``tensorflow_only`` unless Keras runs on TensorFlow."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(
+        reason=f"tests TensorFlow-only behaviour; Keras runs on {backend!r} (KERAS_BACKEND)"
+    )
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)

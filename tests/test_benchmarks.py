@@ -6,6 +6,9 @@ repository root, which puts that root on ``sys.path``.
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,6 +20,10 @@ from benchmarks.memory_worker import MB, PeakSampler, read_status
 from benchmarks.reference_vae import build_hand_written_vae
 from benchmarks.sections.efficiency import forward_flops
 from skvae._model import NetworkStructure, build_decoder, build_encoder
+
+# The benchmarks' hand-written reference trains with tf.GradientTape, and
+# the harness sets TensorFlow's threads: they run on Keras' TensorFlow backend.
+pytestmark = pytest.mark.tensorflow_only
 
 SECTIONS = {"1 fit", "2 inference", "3 quality", "4 scaling", "4 memory", "5 search"}
 
@@ -148,6 +155,19 @@ def test_tables_benchmark_smoke_writes_every_number(tmp_path):
         assert math.isfinite(bar["bar"]) and isinstance(bar["met"], bool), bar
 
 
+def test_tables_benchmark_runs_the_density_part_alone(tmp_path):
+    from benchmarks import tables
+
+    out = tmp_path / "density.json"
+    tables.main(["--smoke", "--tables", "wine", "--parts", "density", "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results["config"]["parts"] == ["density"]
+    assert results["imputation"] == [] and results["bars"]["imputation"] == []
+    assert {row["model"] for row in results["density"]} == {"VAE", "FA", "PCA"}
+    assert len(results["bars"]["density"]) == 2
+
+
 def test_tables_benchmark_can_skip_the_slow_imputers():
     from benchmarks import tables
 
@@ -227,3 +247,23 @@ def test_convergence_benchmark_short_fits_cover_every_objective_batch_and_schedu
     for row in rows:
         assert row["mse"] > 0 and row["mse_ratio_to_mean_image"] > 0
         assert math.isfinite(row["final_kl"]) and row["fit_s"] > 0
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path):
+    # The GPU machines have JAX and PyTorch; neither is a dependency here.
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    out = tmp_path / "gpu.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu", "--cpu", "--out", str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = json.loads(out.read_text())
+    for name in ("skvae_jax", "torch_eager", "torch_compile"):
+        assert results[name]["fit_images_per_s_batch_512"] > 0, name
+    assert "| fit, images/s | 128 |" in result.stdout

@@ -19,9 +19,8 @@ from skvae._data import (
     as_model_batch,
     global_batch_count,
     iter_batches,
-    replica_dataset,
-    training_dataset,
 )
+from skvae._distribute import replica_dataset, training_dataset
 
 # Each example builds a tf.data pipeline and drains it twice (about 0.2 s);
 # a tenth of the profile's examples keeps this file fast, and the dev profile
@@ -257,3 +256,23 @@ def test_a_replica_pipeline_reads_only_its_own_rows():
     )
     list(dataset.take(3))  # one pass: batches of 8, 8 and 4 rows, of which it holds half
     assert X.rows_read[:3] == [4, 4, 2]
+
+
+def test_indexed_batches_are_the_same_whoever_asks_and_new_each_pass():
+    from skvae._data import IndexedBatches
+
+    X = np.arange(10, dtype=np.float32)[:, None]
+    common = dict(batch_size=4, sample_shape=(1,), seed=3, steps=5)
+    batches, again = (
+        IndexedBatches(X, np.arange(10), **common),
+        IndexedBatches(X, np.arange(10), **common),
+    )
+    # Reading a batch twice (Keras reads the first to learn its shape) shifts nothing.
+    first = [batches[i] for i in (0, 0, 1, 2, 3, 4)]
+    assert all(
+        np.array_equal(a, b) for a, b in zip(first[1:], [again[i] for i in range(5)], strict=True)
+    )
+    # Each pass holds every row once; the 5 steps run into a second pass.
+    assert sorted(np.concatenate(first[1:4]).ravel()) == list(range(10))
+    batches.on_epoch_end()
+    assert not np.array_equal(batches[0], first[0])

@@ -31,6 +31,9 @@ import skvae
 from skvae import _distribute, _seeding, _training
 from skvae._seeding import Seeds
 
+# tf.distribute strategies and tf.data pipelines: Keras' TensorFlow backend.
+pytestmark = pytest.mark.tensorflow_only
+
 # Runs inside the namespace: raises the loopback, gives each worker a free
 # port on it and a TF_CONFIG, and waits for them (all killed at the deadline).
 _LAUNCHER = textwrap.dedent(

@@ -74,8 +74,8 @@ def test_encode_and_decode_equal_the_keras_models(network, n_rows):
         (1, 1),  # padded to two rows
         (3, 5),  # one call
         (20, 5),  # chunks of 12 rows x 5 draws
-        (2, 70),  # blocks of 64 and 6 draws
-        (1, 130),  # blocks of 64, 64 and 2 draws
+        (2, 70),  # blocks of 32, 32 and 6 draws
+        (1, 130),  # blocks of 32 draws, four, and 2 draws
     ],
 )
 def test_log_likelihood_scores_the_decoded_means(network, n_rows, n_draws):

@@ -118,7 +118,12 @@ def test_pipeline_with_classifier_on_digits(digits):
 
 def _grid_search(n_jobs, X):
     search = GridSearchCV(
-        VariationalAutoencoder(**FAST),
+        # 8 epochs of 5 steps: in FAST's 2 epochs the cosine schedule's
+        # warm-up (half of so short a fit) leaves both alphas near the mean
+        # image, and their scores a few hundredths of a nat apart, either way
+        # round by the seed (and the backend). In 8, alpha=300 scores
+        # 0.25 to 0.6 nats better, on TensorFlow and JAX, on three seeds.
+        VariationalAutoencoder(**{**FAST, "epochs": 8}),
         {"alpha": [1.0, 300.0], "latent_dim": [2, 4]},
         # Two folds are enough to pick alpha (the two are far apart) and
         # cost a third fewer fits than three.
@@ -253,6 +258,7 @@ print("RESULT", mirrored.history_["loss"][-1], single.history_["loss"][-1], *mse
 # A fresh interpreter that trains two models with enough epochs to compare
 # their losses: slow, like the two-worker run of test_distribute.
 @pytest.mark.slow
+@pytest.mark.tensorflow_only
 def test_mirrored_strategy_matches_single_device_training():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.getcwd()}
     result = subprocess.run(
@@ -282,6 +288,7 @@ def _fit_and_report_threads(X):
     )
 
 
+@pytest.mark.tensorflow_only
 def test_parallel_workers_give_tensorflow_their_thread_share(digits):
     # loky sets OMP_NUM_THREADS to cores // n_jobs in each worker; a fit there
     # must size TensorFlow's pools to it instead of to every core.

@@ -65,10 +65,25 @@ def _nox_constant(name):
     return re.search(rf'^{name} = "([^"]+)"$', NOXFILE, re.MULTILINE).group(1)
 
 
+# The only upper bounds, each for a release whose metadata admits a broken
+# install (pyproject.toml says why).
+UPPER_BOUNDS = {"onnx": "<1.19"}
+
+
 def test_every_requirement_has_a_lower_bound_and_no_upper_bound():
     for requirement in _declared_requirements():
         operators = {s.operator for s in requirement.specifier}
+        upper = UPPER_BOUNDS.get(canonicalize_name(requirement.name))
+        if upper is not None:
+            assert upper in {str(s) for s in requirement.specifier}, requirement
+            operators -= {"<"}
         assert operators == {">="}, requirement
+
+
+# Extras whose lower bound cannot install beside the lowest TensorFlow, so
+# that the minimum session leaves them out: jax 0.6 needs ml_dtypes 0.5,
+# which TensorFlow allows from 2.19 on.
+NOT_IN_MINIMUM = {"jax"}
 
 
 def test_the_minimum_session_pins_exactly_the_declared_lower_bounds():
@@ -76,7 +91,7 @@ def test_the_minimum_session_pins_exactly_the_declared_lower_bounds():
         canonicalize_name(r.name): _lower_bound(r)
         for r in _declared_requirements(tested_only=True)
     }
-    assert _pins() == declared
+    assert _pins() == {name: v for name, v in declared.items() if name not in NOT_IN_MINIMUM}
 
 
 def test_the_minimum_session_runs_the_oldest_declared_python():
@@ -105,7 +120,7 @@ def test_ci_runs_every_nox_session():
 
 def _imported_top_level_modules():
     modules = set()
-    for path in (ROOT / "skvae").glob("*.py"):
+    for path in (ROOT / "skvae").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules.update(alias.name.split(".")[0] for alias in node.names)
@@ -128,6 +143,8 @@ def test_every_imported_package_is_declared():
     # tables), never by `import skvae`.
     optional = {"matplotlib": extra("plot"), "dask": extra("distributed"), "pandas": extra("cli")}
     optional.update(dict.fromkeys(["onnx", "skl2onnx"], extra("onnx")))
+    # Only skvae._backends.jax, which Keras' JAX backend alone imports.
+    optional["jax"] = extra("jax")
     for module in _imported_top_level_modules():
         distribution = canonicalize_name(DISTRIBUTION_OF.get(module, module))
         declared = runtime | optional.get(distribution, set())

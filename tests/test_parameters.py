@@ -2,6 +2,7 @@
 
 import inspect
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -85,6 +86,7 @@ def test_shared_defaults_must_name_shared_parameters():
         shared_parameters(dropout=0.1)
 
 
+@pytest.mark.tensorflow_only
 def test_clone_shares_the_distribute_strategy_instead_of_copying_it():
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     vae = VariationalAutoencoder(distribute_strategy=strategy, latent_dim=3)
@@ -122,9 +124,7 @@ def test_the_imputer_reaches_the_trainer_through_its_objective():
 
 def _hidden_widths(estimator):
     """Units of the encoder's Dense layers before ``mu`` and ``log_var``."""
-    dense = [
-        layer for layer in estimator.encoder_.layers if isinstance(layer, tf.keras.layers.Dense)
-    ]
+    dense = [layer for layer in estimator.encoder_.layers if isinstance(layer, keras.layers.Dense)]
     return tuple(layer.units for layer in dense if not layer.name.startswith(("mu", "log_var")))
 
 

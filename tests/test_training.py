@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from skvae import VAEImputer, VariationalAutoencoder, _distribute, _seeding, _training
+from skvae._backends import backend
 
 
 def test_split_rows_is_disjoint_sorted_and_never_empties_training():
@@ -151,12 +152,13 @@ def test_warm_up_lasts_a_fraction_of_a_long_fit_and_a_fixed_number_of_steps_of_a
     assert warm_up(94) == 47 and warm_up(3) == 1 and warm_up(1) == 1
 
 
-@pytest.mark.parametrize(("alpha", "epochs"), [(5000, 2), ("auto", 1)])
+@pytest.mark.parametrize(("alpha", "epochs"), [(5000, 2), ("auto", 2)])
 def test_a_short_fit_learns_more_than_the_mean_image(digits, alpha, epochs):
-    # 1 or 2 epochs of 57 steps: with a warm-up of 5% of them, and the
-    # decoder starting at sigmoid(0) = 0.5 on dark images, Adam's first steps
-    # took its output into the sigmoid's flat tail within a dozen steps; the
-    # fit then ended at (or worse than) the mean image.
+    # 2 epochs of 57 steps: with a warm-up of 5% of them, and the decoder
+    # starting at sigmoid(0) = 0.5 on dark images, Adam's first steps took
+    # its output into the sigmoid's flat tail within a dozen steps; the fit
+    # then ended at (or worse than) the mean image. (One epoch of "auto" is
+    # at the mean image for some seeds on either backend: too short a fit.)
     images = np.kron(digits[0].reshape(-1, 8, 8), np.ones((2, 2), np.float32))
     X = images.reshape(len(images), -1)
     vae = VariationalAutoencoder(
@@ -189,7 +191,7 @@ def _learning_rate(estimator):
 
 
 def test_the_learning_rate_plan_follows_the_optimisers_own_steps():
-    optimizer = _training.SingleReplicaAdam(plan := _training.AnnealedLearningRate())
+    optimizer = backend.adam(plan := _training.AnnealedLearningRate())
     plan.build(optimizer, peak=0.5)
     assert float(plan(7)) == 0.5  # unplanned: the constant peak
     plan.plan(peak=2.0, start=30, steps=100, warm_up_steps=4)
