@@ -224,13 +224,30 @@ def jax(session):
 @nox.session(python=MAIN_PYTHON)
 @_timed
 def lowest_tensorflow(session):
-    """The lowest TensorFlow beside the newest extras: they install, import and collect."""
+    """The lowest TensorFlow beside the newest extras: each imports, or pip refuses it."""
     session.install("--upgrade", "pip")
     session.install(".[test]", LOWEST_TENSORFLOW)
     _report_versions(session)
     session.run("python", "-c", EXTRA_IMPORTS)
     _pytest(session, "--collect-only", "-q")
     _pytest(session, "tests/test_onnx.py")
+    # The jax extra needs an ml_dtypes that TensorFlow before 2.19 forbids:
+    # beside the lowest TensorFlow, pip must refuse it rather than install a
+    # pair that cannot import.
+    refusal = session.run(
+        "python",
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        ".[jax]",
+        LOWEST_TENSORFLOW,
+        success_codes=[1],
+        silent=True,
+    )
+    if "ResolutionImpossible" not in refusal:
+        session.error(f"pip did not refuse the jax extra beside {LOWEST_TENSORFLOW}:\n{refusal}")
+    session.log(f"pip refuses the jax extra beside {LOWEST_TENSORFLOW}")
 
 
 def _source_files():
