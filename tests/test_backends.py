@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from skvae import VariationalAutoencoder
+from skvae import VariationalAutoencoder, _backends
 from skvae._backends import backend
 
 needs_jax = pytest.mark.skipif(
@@ -133,6 +133,11 @@ def test_a_model_file_loads_on_the_other_backend(tmp_path, writer, reader):
 
 def test_the_backend_module_is_the_one_keras_runs_on():
     assert backend.NAME == keras.backend.backend()
+
+
+def test_a_backend_skvae_does_not_run_on_is_refused_by_name():
+    with pytest.raises(ImportError, match="tensorflow and jax backends, not on 'torch'"):
+        _backends._load("torch")
 
 
 def test_jax_refuses_a_distribute_strategy_with_the_reason():
