@@ -78,7 +78,7 @@ _WORKER_SCRIPT = textwrap.dedent(
     import joblib
     import numpy as np
     from sklearn.datasets import load_digits
-    from skvae import VariationalAutoencoder, _data
+    from skvae import VariationalAutoencoder, _distribute
 
     EPOCHS = 8
     # learning_rate: the peak at which the loss curves below agree to 3% with
@@ -93,15 +93,15 @@ _WORKER_SCRIPT = textwrap.dedent(
     def fit(strategy, random_state):
         X = digits()
         parts = []  # the rows of each batch this process gathers, in the first fit
-        gather = _data._gathered
-        _data._gathered = lambda X, rows, *args: (parts.append(sorted(rows.tolist())),
-                                                  gather(X, rows, *args))[1]
+        gather = _distribute.gathered_batch
+        _distribute.gathered_batch = lambda X, rows, *args: (
+            parts.append(sorted(rows.tolist())), gather(X, rows, *args))[1]
         try:
             vae = VariationalAutoencoder(
                 distribute_strategy=strategy, random_state=random_state, **PARAMS
             ).fit(X)
         finally:
-            _data._gathered = gather
+            _distribute.gathered_batch = gather
         first_fit = dict(vae.history_)
         # So small a step that the validation loss moves only by its sampling
         # noise: early stopping (patience 1) ends the continued fit early.
