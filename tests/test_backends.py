@@ -60,9 +60,10 @@ _EVERYTHING_ON_ONE_BACKEND = """
     missing[rng.random(X.shape) < 0.2] = np.nan
     imputer = VAEImputer(epochs=2, batch_size=16, random_state=0).fit(missing)
     filled = imputer.transform(missing)
-    path = os.path.join(tempfile.mkdtemp(), "table.skvae")
-    skvae.save(vae, path)
-    loaded = skvae.load(path)
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "table.skvae")
+        skvae.save(vae, path)
+        loaded = skvae.load(path)
     print(json.dumps({
         "tensorflow": sorted(name for name in sys.modules if name.split(".")[0] == "tensorflow"),
         "transform": vae.transform(X).dtype.name,
