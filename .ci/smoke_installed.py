@@ -4,9 +4,8 @@
 
 Checks that ``skvae`` is imported from site-packages and not from
 SOURCE_TREE, imports every module of the package (those that need an
-extra the wheel alone does not bring, matplotlib or dask, may fail on that only),
-fits a small model,
-runs the examples in ``VariationalAutoencoder``'s docstring and the
+extra the wheel alone does not bring, matplotlib, dask, onnx or jax, may
+fail on that only), fits a small model, runs the examples in ``VariationalAutoencoder``'s docstring and the
 ``skvae --help`` console script. A module or file left out of the wheel
 fails here even when every test passes against the source tree.
 """
@@ -34,9 +33,16 @@ def main(source_tree):
     # Every module, so a .py file missing from the wheel fails to import.
     # The wheel is installed without extras: the modules that draw pictures
     # may need matplotlib (the `plot` extra), skvae.dask may need dask (the
-    # `distributed` extra) and the ONNX converters onnx and skl2onnx (the
-    # `onnx` extra), and nothing else.
-    optional = {"matplotlib": "plot", "dask": "distributed", "onnx": "onnx", "skl2onnx": "onnx"}
+    # `distributed` extra), the ONNX converters onnx and skl2onnx (the
+    # `onnx` extra) and skvae._backends.jax needs jax (the `jax` extra), and
+    # nothing else.
+    optional = {
+        "matplotlib": "plot",
+        "dask": "distributed",
+        "onnx": "onnx",
+        "skl2onnx": "onnx",
+        "jax": "jax",
+    }
     modules = [info.name for info in pkgutil.walk_packages(skvae.__path__, "skvae.")]
     need_extra = {}
     for name in modules:
