@@ -5,8 +5,9 @@
 Checks that ``skvae`` is imported from site-packages and not from
 SOURCE_TREE, imports every module of the package (those that need an
 extra the wheel alone does not bring, matplotlib, dask, onnx or jax, may
-fail on that only), fits a small model, runs the examples in ``VariationalAutoencoder``'s docstring and the
-``skvae --help`` console script. A module or file left out of the wheel
+fail on that only), fits a small model, runs the examples in
+``VariationalAutoencoder``'s docstring and the ``skvae --help`` console
+script. A module or file left out of the wheel
 fails here even when every test passes against the source tree.
 """
 
