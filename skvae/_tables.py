@@ -85,9 +85,9 @@ def _exact(pandas):
     """``read_csv``'s options to read each number exactly as written.
 
     So that an imputed file's observed cells equal the input's: before
-    pandas 3.1 the default parser can be off in the last place (pandas 3.0.6
-    with NumPy 1.26 was, for 3% of numbers), and the ``round_trip`` parser is
-    exact; pandas 3.1 deprecates it, its default being exact.
+    pandas 3.1 the default parser can be off in the last place (pandas 3.0
+    with NumPy 1.26 is), and the ``round_trip`` parser is exact; pandas 3.1
+    deprecates it, its default being exact.
     """
     major, minor = (int(part) for part in pandas.__version__.split(".")[:2])
     return {"float_precision": "round_trip"} if (major, minor) < (3, 1) else {}
