@@ -51,7 +51,11 @@ FORMAT_NAME = "skvae-model"
 #: the column standardized); an older mixed file has neither, which reads
 #: as ``"error"``, 0 and 1 (the values as they are). Only a file whose
 #: network or columns that changes is written as version 4.
-FORMAT_VERSION = 4
+#: Version 5: an optional ``output`` entry, the container that
+#: ``set_output(transform=...)`` chose for the estimator (and the scaler of
+#: a pipeline) where it is not the default. A file without one keeps the
+#: version it had.
+FORMAT_VERSION = 5
 #: The first version whose ``"auto"`` dense layers widen with the features.
 WIDE_AUTO_LAYERS_VERSION = 4
 #: The first version whose mixed tables' columns are standardized.
@@ -60,6 +64,10 @@ STANDARDIZED_COLUMNS_VERSION = 4
 ESTIMATOR_FORMAT_VERSION = 2
 #: The first version with an optional ``scaler`` entry.
 SCALER_VERSION = 3
+#: The first version with an optional ``output`` entry.
+OUTPUT_VERSION = 5
+#: The ``set_output`` containers an ``output`` entry may name.
+OUTPUT_CONTAINERS = ("pandas", "polars")
 #: The JSON member.
 METADATA_MEMBER = "skvae.json"
 #: How a zip archive, and so a model file, starts.
@@ -676,6 +684,32 @@ def _split_pipeline(obj):
     )
 
 
+def _dump_output(**transformers):
+    """``{role: container}`` of the transformers whose ``set_output`` is not the default."""
+    output = {}
+    for role, transformer in transformers.items():
+        config = getattr(transformer, "_sklearn_output_config", {})
+        container = config.get("transform", "default")
+        if container != "default":
+            output[role] = container
+    return output
+
+
+def _load_output(value, **transformers):
+    """Set each transformer's ``set_output`` container from the ``output`` entry."""
+    roles = {role for role, transformer in transformers.items() if transformer is not None}
+    _check(
+        isinstance(value, dict) and set(value) <= roles,
+        f"output must map some of {sorted(roles)} to a container",
+    )
+    for role, container in value.items():
+        _check(
+            container in OUTPUT_CONTAINERS,
+            f"output.{role} must be one of {list(OUTPUT_CONTAINERS)}, got {container!r}",
+        )
+        transformers[role].set_output(transform=container)
+
+
 def _description(obj):
     from sklearn.pipeline import Pipeline
 
@@ -1146,6 +1180,10 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
     if scaler is not None:
         document["format_version"] = max(document["format_version"], SCALER_VERSION)
         document["scaler"] = _dump_scaler(step_names, scaler, estimator.n_features_in_, arrays)
+    output = _dump_output(estimator=estimator, scaler=scaler)
+    if output:
+        document["format_version"] = max(document["format_version"], OUTPUT_VERSION)
+        document["output"] = output
     members = {member: _npy_bytes(array) for member, array in arrays.items()}
     checksums = {member: _sha256(content) for member, content in members.items()}
     checksums[METADATA_MEMBER] = _metadata_checksum(document)
@@ -1446,6 +1484,8 @@ class _ArchiveReader:
         top.add("checksums")
         if version >= SCALER_VERSION and "scaler" in document:
             top.add("scaler")
+        if version >= OUTPUT_VERSION and "output" in document:
+            top.add("output")
         _check(set(document) == top, f"{METADATA_MEMBER}: {_difference(document, top)}")
         checksums = document["checksums"]
         _check(
@@ -1488,9 +1528,11 @@ class _ArchiveReader:
             # So that a repeated fit builds the network the file was trained with.
             estimator.hidden_layer_sizes = ()
         scaled = None
+        scaler = None
         if "scaler" in document:
             step_names, scaler = _load_scaler(document["scaler"], context)
             scaled = list(zip(step_names, (scaler, estimator), strict=True))
+        _load_output(document.get("output", {}), estimator=estimator, scaler=scaler)
         unread = sorted(set(self._infos) - self._read)
         _check(not unread, f"unexpected members {unread}")
         _check(set(checksums) == self._read, "checksums do not list exactly the members")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import skvae
@@ -566,7 +567,7 @@ REFUSALS = {
         "infinite",
     ),
     # The JSON.
-    "newer format": (_edit_json(_set("format_version", 5)), "newer than the version 4"),
+    "newer format": (_edit_json(_set("format_version", 6)), "newer than the version 5"),
     "other format": (_edit_json(_set("format", "keras")), "does not say format"),
     "unknown estimator": (_edit_json(_set("estimator", "os.system")), "is not one of"),
     "metadata not JSON": (
@@ -974,6 +975,48 @@ def test_save_refuses_other_pipelines(fitted):
     ):
         with pytest.raises(TypeError, match="Pipeline of a StandardScaler"):
             skvae.save(pipeline, io.BytesIO())
+
+
+@pytest.fixture(scope="module")
+def pandas_output(scaled):
+    """``scaled``'s pipeline fitted with ``set_output(transform="pandas")``, and its file."""
+    pipeline, frame, _ = scaled
+    pipeline = clone(pipeline).set_output(transform="pandas").fit(frame)
+    return pipeline, frame, _saved(pipeline)
+
+
+def test_set_output_survives_the_model_file(pandas_output):
+    # A loaded model returns what the saved one returned, as an unpickled one does.
+    pd = pytest.importorskip("pandas")
+    pipeline, frame, data = pandas_output
+    loaded = _load(data)
+    pd.testing.assert_frame_equal(loaded.transform(frame), pipeline.transform(frame))
+    pd.testing.assert_frame_equal(loaded[0].transform(frame), pipeline[0].transform(frame))
+    document = json.loads(_members(data)["skvae.json"])
+    assert document["output"] == {"estimator": "pandas", "scaler": "pandas"}
+    assert document["format_version"] == 5
+    alone = pickle.loads(pickle.dumps(pipeline[1])).set_output(transform="default")
+    alone = _load(_saved(alone))
+    assert isinstance(alone.transform(frame), np.ndarray)
+    # The default container is not written: the file stays readable by older skvae.
+    assert "output" not in json.loads(_members(_saved(alone))["skvae.json"])
+
+
+OUTPUT_REFUSALS = {
+    "output in a version-4 file": (_set("format_version", 4), "unexpected \\['output'\\]"),
+    "unknown container": (_set("output.estimator", "pickle"), "output.estimator must be"),
+    "unknown step": (_set("output.encoder", "pandas"), "output must map"),
+    "not an object": (_set("output", ["pandas"]), "output must map"),
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"), OUTPUT_REFUSALS.values(), ids=OUTPUT_REFUSALS.keys()
+)
+def test_load_refuses_a_bad_output_entry(pandas_output, edit, fragment):
+    _, _, data = pandas_output
+    with pytest.raises(ValueError, match=fragment):
+        _load(_edit_json(edit)(data))
 
 
 SCALER_REFUSALS = {
