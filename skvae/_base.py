@@ -83,6 +83,7 @@ class BaseVAE(BaseEstimator):
         "distribute_strategy": [None, *backend.STRATEGY_TYPES],
         "column_types": [None, dict],
         "handle_unknown": [StrOptions(set(HANDLE_UNKNOWN))],
+        "categorical_weight": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -115,6 +116,7 @@ class BaseVAE(BaseEstimator):
         distribute_strategy=None,
         column_types=None,
         handle_unknown="error",
+        categorical_weight=1.0,
         random_state=None,
         verbose=0,
     ):
@@ -143,6 +145,7 @@ class BaseVAE(BaseEstimator):
         self.distribute_strategy = distribute_strategy
         self.column_types = column_types
         self.handle_unknown = handle_unknown
+        self.categorical_weight = categorical_weight
         self.random_state = random_state
         self.verbose = verbose
 
@@ -217,6 +220,7 @@ class BaseVAE(BaseEstimator):
             alpha=self.alpha,
             n_draws=n_draws,
             learned_noise=noise_scale if learns_noise else None,
+            categorical_weight=self.categorical_weight,
         )
 
     def _finish_fit(self, X):

@@ -137,6 +137,7 @@ _PARAMETER_OPTIONS = (
     "n_importance_samples",
     "image_shape",
     "handle_unknown",
+    "categorical_weight",
 )
 
 
@@ -205,6 +206,12 @@ def _add_model_options(parser, *, alpha=None, epochs=None, batch_size=None):
         help="a category of a CSV column that the fit did not see, met by a later command: "
         "an error, or 'ignore' to read it as a missing entry (default: the estimator's "
         "default, error)",
+    )
+    parser.add_argument(
+        "--categorical-weight",
+        type=_positive(float),
+        help="how many times each text column of a CSV counts in the training objective "
+        "beside the numeric ones (default: the estimator's default, 1.0)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed; fits are reproducible (default: 0)"

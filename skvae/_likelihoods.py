@@ -314,6 +314,15 @@ class Likelihood:
         The default accepts any real values.
         """
 
+    def with_categorical_weight(self, weight):
+        """The training objective's terms: categorical columns' log-probabilities times ``weight``.
+
+        ``weight`` is a number or a scalar variable. Only a mixed table has
+        categorical columns (:class:`MixedLikelihood`); any other family is
+        its own objective.
+        """
+        return self
+
     def standard_noise(self, rng, shape, *, df=None):
         """Noise of one sample's draw with location 0 and scale 1, from the NumPy ``rng``.
 
@@ -627,12 +636,17 @@ class MixedLikelihood(Likelihood):
 
     Args:
         parts: ``(start, stop, family)`` triples that tile the features.
+        categorical_weight: Factor on each categorical (and ordinal)
+            column's term: 1 for the table's likelihood; another value (a
+            number or a scalar variable) makes :meth:`with_categorical_weight`'s
+            training objective, which is no density.
     """
 
     name = "mixed"
 
-    def __init__(self, parts):
+    def __init__(self, parts, categorical_weight=1.0):
         self.parts = tuple(parts)
+        self.categorical_weight = categorical_weight
         with_noise = [family for _, _, family in self.parts if family.noise_parameters]
         # The real columns' family, if any, owns every noise parameter.
         self._noisy = with_noise[0] if with_noise else None
@@ -643,18 +657,28 @@ class MixedLikelihood(Likelihood):
         # table with real columns learns it instead, which keeps one path.
         self.calibrates_on_batch = self._noisy is None
 
+    def with_categorical_weight(self, weight):
+        """This table's terms with each categorical (and ordinal) column's times ``weight``."""
+        return MixedLikelihood(self.parts, categorical_weight=weight)
+
+    def _weighted(self, family, term):
+        """``term`` of ``family``'s part, times the categorical weight for a categorical part."""
+        # Times 1 is exact: the unweighted likelihood's terms keep their bits.
+        return self.categorical_weight * term if isinstance(family, Categorical) else term
+
     def _terms(self, method, x, x_hat, mask, **noise):
         total = 0.0
         for start, stop, family in self.parts:
             part_noise = {
                 name: _feature_slice(value, start, stop) for name, value in noise.items()
             }
-            total = total + getattr(family, method)(
+            term = getattr(family, method)(
                 x[:, start:stop],
                 x_hat[:, start:stop],
                 None if mask is None else mask[:, start:stop],
                 **part_noise,
             )
+            total = total + self._weighted(family, term)
         return total
 
     def log_prob(self, x, x_hat, mask=None, *, variance=None, df=None):
@@ -676,7 +700,7 @@ class MixedLikelihood(Likelihood):
                 x_hat[:, start:stop],
                 None if mask is None else mask[:, start:stop],
             )
-            total, n_columns = total + width * error, n_columns + width
+            total, n_columns = total + width * self._weighted(family, error), n_columns + width
         return total / n_columns
 
     def mean(self, x_hat):

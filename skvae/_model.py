@@ -357,11 +357,13 @@ class VAETrainer(backend.TrainerBase):
 
     The objective is ``alpha * reconstruction + KL`` (``combined_loss``) for
     a numeric ``alpha``, or the calibrated negative ELBO (``calibrated_loss``)
-    for ``alpha="auto"``. Both are selected by non-trainable variables, not
-    Python values: Keras traces the train step once, and a Python value would
-    be frozen into that graph, so a continued fit would keep training on the
-    old one. Change them with :meth:`set_alpha`, as the optimiser's learning
-    rate is changed with ``assign``.
+    for ``alpha="auto"``; a mixed table's categorical columns count
+    ``categorical_weight`` times in it. These settings are non-trainable
+    variables, not Python values: Keras traces the train step once, and a
+    Python value would be frozen into that graph, so a continued fit would
+    keep training on the old one. Change them with :meth:`set_alpha` and
+    :meth:`set_categorical_weight`, as the optimiser's learning rate is
+    changed with ``assign``.
 
     Args:
         encoder: Model ``x -> [mu, log_var]``.
@@ -377,6 +379,9 @@ class VAETrainer(backend.TrainerBase):
         mask_augmentation: Whether training hides a random part of each row's
             observed entries from the encoder (:meth:`hidden_entries`); the
             loss still scores every observed entry. Needs ``masked``.
+        categorical_weight: Factor on each categorical (and ordinal)
+            column's log-probability in the loss (see
+            ``Likelihood.with_categorical_weight``).
         seed: Integer seed of the sampling noise (and of the hiding).
         noise: A :class:`NoiseModel` to learn with the networks, or None.
             With one, the loss is the negative ELBO under it (``alpha`` is
@@ -395,6 +400,7 @@ class VAETrainer(backend.TrainerBase):
         likelihood="gaussian",
         masked=False,
         mask_augmentation=False,
+        categorical_weight=1.0,
         seed=None,
         noise=None,
         n_draws=1,
@@ -414,6 +420,11 @@ class VAETrainer(backend.TrainerBase):
         self.alpha = keras.Variable(1.0, trainable=False, name="alpha")
         self.calibrated = keras.Variable(False, trainable=False, dtype="bool", name="calibrated")
         self.set_alpha(alpha)
+        self.categorical_weight = keras.Variable(
+            float(categorical_weight), trainable=False, name="categorical_weight"
+        )
+        # The loss's terms; self.family, the likelihood, reports and scores.
+        self.objective_family = self.family.with_categorical_weight(self.categorical_weight)
         self.sampling = Sampling(seed=seed, name="sampling")
         # Weightless, and with k draws only its seed generator is used.
         self.sampling.build(None)
@@ -426,6 +437,10 @@ class VAETrainer(backend.TrainerBase):
         self.calibrated.assign(calibrated)
         if not calibrated:
             self.alpha.assign(float(alpha))
+
+    def set_categorical_weight(self, weight):
+        """Weigh each categorical column's log-probability ``weight`` times in the loss."""
+        self.categorical_weight.assign(float(weight))
 
     def call(self, x, training=False):
         encoder_input = x
@@ -447,18 +462,22 @@ class VAETrainer(backend.TrainerBase):
     def log_likelihood(self, x, x_hat, mask=None):
         """``log p(x | z)`` per row of ``x_hat`` under the training objective's decoder.
 
+        A mixed table's categorical columns count ``categorical_weight``
+        times in it.
+
         The learned :class:`NoiseModel`'s when there is one; otherwise the
         one ``alpha`` implies, ``-alpha * reconstruction`` up to a constant,
         or for ``"auto"`` the decoder calibrated on the batch.
         """
+        family = self.objective_family
         if self.noise is not None:
             variance, df = self.noise.variance(), self.noise.df()
-            return self.family.log_prob(x, x_hat, mask, variance=variance, df=df)
+            return family.log_prob(x, x_hat, mask, variance=variance, df=df)
         # JAX's where takes arrays, not Keras variables.
         return ops.where(
             ops.convert_to_tensor(self.calibrated),
-            self.family.calibrated_log_prob(x, x_hat, mask),
-            -self.alpha * self.family.reconstruction_error(x, x_hat, mask),
+            family.calibrated_log_prob(x, x_hat, mask),
+            -self.alpha * family.reconstruction_error(x, x_hat, mask),
         )
 
     def hidden_entries(self, x):

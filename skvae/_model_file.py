@@ -987,6 +987,7 @@ ADDED_PARAMETERS = {
     "learning_rate_schedule": "constant",
     "column_types": None,
     "handle_unknown": "error",
+    "categorical_weight": 1.0,
 }
 
 

@@ -117,12 +117,15 @@ class Objective:
         learned_noise: ``"feature"`` or ``"shared"`` to learn the decoder's
             noise (a :class:`~skvae._model.NoiseModel`, one variance per
             feature or one for all), None to train on ``alpha``.
+        categorical_weight: How many times a mixed table's categorical
+            columns count in the reconstruction term.
     """
 
     alpha: float | str
     mask_augmentation: bool = False
     n_draws: int = 1
     learned_noise: str | None = None
+    categorical_weight: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,6 +298,7 @@ def train(
                 # The continued trainer trains on the current settings (the
                 # learning rate is planned anew by run_epochs).
                 trainer.set_alpha(objective.alpha)
+                trainer.set_categorical_weight(objective.categorical_weight)
         history = run_epochs(
             trainer,
             X,
@@ -418,6 +422,7 @@ def compile_trainer(
         likelihood=layout.family,
         masked=layout.missing_entries is not None,
         mask_augmentation=objective.mask_augmentation,
+        categorical_weight=objective.categorical_weight,
         seed=seed,
         noise=noise,
         n_draws=objective.n_draws,

@@ -796,7 +796,7 @@ def test_an_imputer_scores_the_data_as_a_whole(capsys, tmp_path, table):
     assert_one_line_error(code, err, "as a whole", "leave out --out")
 
 
-def test_handle_unknown_reads_a_new_category_as_missing(capsys, tmp_path, table):
+def test_mixed_table_options_reach_the_fit(capsys, tmp_path, table):
     train, new, model = tmp_path / "train.csv", tmp_path / "new.csv", tmp_path / "m.skvae"
     mixed = table.assign(sex=np.where(np.arange(60) % 2, "f", "m"))
     mixed.to_csv(train, index=False)
@@ -804,8 +804,10 @@ def test_handle_unknown_reads_a_new_category_as_missing(capsys, tmp_path, table)
     out = tmp_path / "latent.csv"
     for handle_unknown in ("error", "ignore"):
         fit = ["fit", str(train), "--out", str(model), "--handle-unknown", handle_unknown]
+        fit += ["--categorical-weight", "2.5"]
         assert run_cli(capsys, *fit, *TABLE_FAST)[:3:2] == (0, "")
-        assert skvae.load(model).handle_unknown == handle_unknown
+        loaded = skvae.load(model)
+        assert (loaded.handle_unknown, loaded.categorical_weight) == (handle_unknown, 2.5)
         code, _, err = run_cli(capsys, "transform", str(model), str(new), "--out", str(out))
         if handle_unknown == "error":
             assert_one_line_error(code, err, "'sex'", "'x'", "handle_unknown='ignore'")

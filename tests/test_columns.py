@@ -405,6 +405,61 @@ def test_onnx_refuses_a_mixed_model(fitted):
         onnx.to_onnx(fitted)
 
 
+# The categorical columns' weight in training ---------------------------------------
+
+
+def factor_and_kind(n, seed):
+    """Six real columns driven by one strong factor, and a category that shifts them slightly.
+
+    ``kind`` moves the first three columns up and the last three down by
+    0.3, ten times less than the factor's spread: a one-dimensional code of
+    the ELBO keeps the factor, and the category left out of it is imputed at
+    chance, although the columns tell it almost surely.
+    """
+    rng = np.random.default_rng(seed)
+    factor, kind = rng.normal(size=n), rng.integers(0, 2, size=n)
+    contrast = np.array([1, 1, 1, -1, -1, -1])
+    X = factor[:, None] + 0.3 * (2 * kind[:, None] - 1) * contrast
+    X = X + 0.1 * rng.normal(size=(n, 6))
+    table = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    return table.assign(kind=pd.Categorical(np.array(["p", "q"])[kind]))
+
+
+def test_a_heavier_categorical_weight_keeps_a_category_in_the_code():
+    train, test = factor_and_kind(600, 0), factor_and_kind(300, 1)
+    train.loc[np.random.default_rng(2).random(600) < 0.2, "kind"] = np.nan
+    errors = {}
+    for weight in (1.0, 10.0):
+        imputer = VAEImputer(latent_dim=1, epochs=30, categorical_weight=weight, random_state=0)
+        imputed = imputer.fit(train).transform(test.assign(kind=np.nan))
+        errors[weight] = (imputed["kind"] != test["kind"]).mean()
+    assert errors[1.0] > 0.35 and errors[10.0] < 0.2, errors
+
+
+def test_the_categorical_weight_reaches_every_fit_and_never_the_score():
+    vae = VariationalAutoencoder(
+        latent_dim=1, epochs=2, warm_start=True, categorical_weight=3.0, random_state=0
+    ).fit(TABLE)
+    assert float(vae._trainer.categorical_weight.numpy()) == 3.0
+    scores = vae.score_samples(TABLE)
+    # A fitted model scores its likelihood, whatever the next fit will weigh.
+    vae.set_params(categorical_weight=0.5)
+    np.testing.assert_array_equal(vae.score_samples(TABLE), scores)
+    # The continued fit trains its existing trainer on the new weight.
+    trainer = vae._trainer
+    vae.fit(TABLE)
+    assert vae._trainer is trainer and float(trainer.categorical_weight.numpy()) == 0.5
+    # The weight changes what a mixed table trains, and nothing of numeric data.
+    for data, changes in ((TABLE, True), (TABLE[["x", "y"]], False)):
+        codes = [
+            VariationalAutoencoder(epochs=2, categorical_weight=weight, random_state=0)
+            .fit(data)
+            .transform(data)
+            for weight in (1.0, 3.0)
+        ]
+        assert np.array_equal(*codes) != changes
+
+
 # Count columns -------------------------------------------------------------------
 
 

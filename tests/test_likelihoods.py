@@ -178,11 +178,17 @@ def test_a_mixed_table_sums_its_columns_log_densities_and_masses(table, column, 
         ),
         observed,
     )
+    categorical = _categorical_log_prob(one_hot, logits, column_observed)
     np.testing.assert_allclose(
-        np.asarray(log_p, dtype=np.float64),
-        real + _categorical_log_prob(one_hot, logits, column_observed),
-        rtol=1e-4,
-        atol=1e-3,
+        np.asarray(log_p, dtype=np.float64), real + categorical, rtol=1e-4, atol=1e-3
+    )
+    # The training objective's categorical_weight multiplies the categorical terms alone.
+    weight = data.draw(st.floats(0.1, 10.0))
+    weighted = family.with_categorical_weight(weight).log_prob(
+        filled, np.concatenate([x_hat, logits], axis=1), mask, variance=pad(variance), df=pad(df)
+    )
+    np.testing.assert_allclose(
+        np.asarray(weighted, dtype=np.float64), real + weight * categorical, rtol=1e-4, atol=1e-3
     )
 
 
