@@ -57,13 +57,15 @@ def load_idx(path: str | os.PathLike, *, mmap: bool = False) -> np.ndarray:
     >>> import numpy as np, os, tempfile
     >>> from skvae.datasets import load_idx
     >>> header = bytes([0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3])
-    >>> path = os.path.join(tempfile.mkdtemp(), "tiny-idx2-ubyte")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "tiny-idx2-ubyte")
     >>> _ = open(path, "wb").write(header + bytes(range(6)))
     >>> load_idx(path)
     array([[0, 1, 2],
            [3, 4, 5]], dtype=uint8)
     >>> type(load_idx(path, mmap=True)).__name__
     'memmap'
+    >>> folder.cleanup()
     """
     name = os.fspath(path)
     raw = _idx_bytes(path, mmap)
@@ -152,15 +154,17 @@ def load_array(
     --------
     >>> import numpy as np, os, tempfile
     >>> from skvae.datasets import load_array
-    >>> folder = tempfile.mkdtemp()
+    >>> folder = tempfile.TemporaryDirectory()
     >>> images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
-    >>> np.save(os.path.join(folder, "images.npy"), images)
-    >>> mapped = load_array(os.path.join(folder, "images.npy"))
+    >>> np.save(os.path.join(folder.name, "images.npy"), images)
+    >>> mapped = load_array(os.path.join(folder.name, "images.npy"))
     >>> type(mapped).__name__, mapped.dtype, mapped.shape
     ('memmap', dtype('uint8'), (2, 4, 4))
-    >>> np.savez(os.path.join(folder, "data.npz"), X=images, y=np.array([3, 5]))
-    >>> load_array(os.path.join(folder, "data.npz"), key="y")
+    >>> np.savez(os.path.join(folder.name, "data.npz"), X=images, y=np.array([3, 5]))
+    >>> load_array(os.path.join(folder.name, "data.npz"), key="y")
     array([3, 5])
+    >>> del mapped
+    >>> folder.cleanup()
     """
     name = os.fspath(path)
     suffix = os.path.splitext(name)[1]
