@@ -343,9 +343,9 @@ SHARED_PARAMETER_DOCS = {
         """
         How many times each categorical (and ordinal) column of a mixed
         table counts in the training objective, beside the numeric
-        columns' log-densities (each counted once): the ELBO of a likelihood
-        in which every observed category is seen ``categorical_weight``
-        times. ``1`` trains on the table's ELBO. A table of many numeric
+        columns' log-densities (each counted once), as if every observed
+        category were seen ``categorical_weight`` times. ``1`` trains on
+        the table's ELBO. A table of many numeric
         columns and few categorical ones spends a low-dimensional code on
         the numeric columns, whose learned noise makes them sharper
         densities than a category's softmax; a larger weight makes the
