@@ -637,9 +637,8 @@ class MixedLikelihood(Likelihood):
     Args:
         parts: ``(start, stop, family)`` triples that tile the features.
         categorical_weight: Factor on each categorical (and ordinal)
-            column's term: 1 for the table's likelihood; another value (a
-            number or a scalar variable) makes :meth:`with_categorical_weight`'s
-            training objective, which is no density.
+            column's term: 1 for the table's likelihood, another value for
+            a training objective (see :meth:`with_categorical_weight`).
     """
 
     name = "mixed"

@@ -345,16 +345,16 @@ SHARED_PARAMETER_DOCS = {
         table counts in the training objective, beside the numeric
         columns' log-densities (each counted once), as if every observed
         category were seen ``categorical_weight`` times. ``1`` trains on
-        the table's ELBO. A table of many numeric
-        columns and few categorical ones spends a low-dimensional code on
-        the numeric columns, whose learned noise makes them sharper
-        densities than a category's softmax; a larger weight makes the
-        code keep what predicts the categories, which can fill a missing
-        category from the numeric columns better, at some cost to the
-        numeric columns (the user guide's "Mixed tables" has measurements).
-        ``score_samples`` always scores the unweighted likelihood. Read at
-        every fit, a continued fit's included; data without categorical
-        columns ignore it.
+        the table's ELBO. A table of many numeric columns and few
+        categorical ones spends a low-dimensional code on the numeric
+        columns, whose learned noise makes them sharper densities than a
+        category's softmax; a larger weight makes the code keep what
+        predicts the categories, which can fill a missing category from the
+        numeric columns better, at some cost to the numeric columns (the
+        user guide's "Mixed tables" has measurements). ``score_samples``
+        always scores the unweighted likelihood. Read at every fit, a
+        continued fit's included; data without categorical columns ignore
+        it.
         """,
     ),
     "random_state": (
