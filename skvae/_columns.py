@@ -28,9 +28,11 @@ and each categorical, then each ordinal column's categories one-hot, in
 column order; a missing entry (NaN, None, ``pd.NA``)
 is NaN in each of its features. Decoding reverses this: the decoder's means
 become the real columns, ``exp`` of the positive columns' locations, the
-count columns' rates (rounded to the nearest integer for an integer dtype)
-and each categorical or ordinal column's most probable category, in a DataFrame with
-the fitted column order, names, dtypes and categories.
+count columns' rates and each categorical or ordinal column's most probable
+category, in a DataFrame with the fitted column order, names, dtypes and
+categories. A number of an integer dtype is rounded to the nearest integer
+the dtype holds (at least 1 in a positive column): a sample never wraps
+around an unsigned dtype.
 
 A DataFrame whose columns are all real (and every non-DataFrame) is not a
 mixed table: it takes the numeric path, unchanged. pandas is imported only
@@ -235,18 +237,17 @@ class TableColumns:
         values, start = {}, self.n_numeric
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             dtype = pd.api.types.pandas_dtype(column.dtype)
-            unscaled = means[:, j].astype(np.float64) * column.scale + column.location
+            # A count column's feature is its rate (location 0, scale 1).
+            number = means[:, j].astype(np.float64) * column.scale + column.location
             if column.kind == POSITIVE:
                 # The network's feature is log x: its location decodes to the median.
-                values[position] = np.exp(unscaled).astype(
-                    dtype if dtype.kind == "f" else np.float64
-                )
-            elif column.kind == COUNT and dtype.kind in "iu":
-                # An integer count column gets its rate's nearest integer.
-                values[position] = pd.Series(np.rint(means[:, j])).astype(dtype)
+                number = np.exp(number)
+            if dtype.kind in "iu":
+                # A positive column's smallest integer is 1.
+                low = 1 if column.kind == POSITIVE else None
+                values[position] = _nearest_integers(number, dtype, low=low)
             else:
-                # Integer columns modelled as real come back as float64.
-                values[position] = unscaled.astype(dtype if dtype.kind == "f" else np.float64)
+                values[position] = number.astype(dtype)
         for position, column in self.of_kind(*CATEGORY_TYPES):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
@@ -474,6 +475,20 @@ def _category_codes(series, column, pd, name, handle_unknown):
             "handle_unknown='ignore' at fit to read unseen categories as missing entries."
         )
     return codes
+
+
+def _nearest_integers(values, dtype, *, low=None):
+    """``values`` as ``dtype``'s nearest integers, clipped to what it holds (and ``low``)."""
+    import pandas as pd
+
+    limits = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+    # The largest float64 the dtype holds: 2**63 - 1 is no float64, and a
+    # float above a dtype's maximum would wrap around when cast.
+    high = float(limits.max)
+    if high > limits.max:
+        high = np.nextafter(high, 0.0)
+    low = limits.min if low is None else max(low, limits.min)
+    return pd.Series(np.clip(np.rint(values), low, high)).astype(dtype)
 
 
 def _from_codes(codes, column, pd):

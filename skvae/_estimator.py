@@ -233,9 +233,11 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features) or \
-                (n_samples, height, width, channels)
+                (n_samples, height, width, channels), or DataFrame
             Decoder means, in the layout that ``fit`` received; float32 for
-            float32 input, float64 otherwise.
+            float32 input, float64 otherwise. For a model fitted on a mixed
+            DataFrame, a DataFrame of its columns, dtypes and categories
+            (see "Mixed tables" in the user guide).
 
         Examples
         --------
