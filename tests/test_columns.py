@@ -9,7 +9,14 @@ import pytest
 
 import skvae
 from skvae import VAEImputer, VariationalAutoencoder
-from skvae._columns import CATEGORICAL, MAX_CATEGORIES, ORDINAL, REAL, infer_columns
+from skvae._columns import (
+    CATEGORICAL,
+    MAX_CATEGORIES,
+    ORDINAL,
+    REAL,
+    _nearest_integers,
+    infer_columns,
+)
 
 
 def mixed_table(n=240, seed=0):
@@ -796,6 +803,28 @@ def test_integer_columns_come_back_as_integers_of_their_dtype():
     skvae.save(vae, buffer)
     loaded = skvae.load(io.BytesIO(buffer.getvalue()))
     pd.testing.assert_frame_equal(loaded.sample(20, 0), vae.sample(20, 0))
+
+
+@pytest.mark.parametrize(
+    "dtype, values, expected",
+    [
+        ("uint8", [-3.2, 0.4, 2.5, 254.6, 300.0], [0, 0, 2, 255, 255]),
+        ("int8", [-200.0, -1.5, 1.5, 127.4], [-128, -2, 2, 127]),
+        # 2**63 - 1 is no float64: the largest float below it, not a wrap to -2**63.
+        ("int64", [1e19, -1e19, 3.7], [2**63 - 1024, -(2**63), 4]),
+        ("Int64", [-0.6, 7.49], [-1, 7]),
+    ],
+)
+def test_numbers_become_the_nearest_integers_their_dtype_holds(dtype, values, expected):
+    dtype = pd.api.types.pandas_dtype(dtype)
+    integers = _nearest_integers(np.array(values), dtype)
+    assert integers.dtype == dtype
+    assert integers.tolist() == expected
+
+
+def test_a_positive_integer_column_never_rounds_to_zero():
+    integers = _nearest_integers(np.array([0.2, 0.6, 3.4]), np.dtype("int32"), low=1)
+    assert integers.tolist() == [1, 1, 3]
 
 
 def test_the_imputer_fills_integer_columns_with_integers():
