@@ -247,7 +247,8 @@ class TableColumns:
                 low = 1 if column.kind == POSITIVE else None
                 values[position] = _nearest_integers(number, dtype, low=low)
             else:
-                values[position] = number.astype(dtype)
+                # Through a Series, which casts to pandas' own Float64 too.
+                values[position] = pd.Series(number).astype(dtype)
         for position, column in self.of_kind(*CATEGORY_TYPES):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)

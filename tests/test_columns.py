@@ -839,3 +839,27 @@ def test_the_imputer_fills_integer_columns_with_integers():
         kept = incomplete["rooms"].notna()
         pd.testing.assert_series_equal(completed["rooms"][kept], incomplete["rooms"][kept])
         pd.testing.assert_series_equal(completed["year"], incomplete["year"])
+
+
+def test_pandas_nullable_dtypes_round_trip():
+    # DataFrame.convert_dtypes() (or read_csv(dtype_backend="numpy_nullable"))
+    # gives Float64, Int64 and string columns: every output keeps them.
+    table = mixed_table(n=120).drop(columns=["colour", "size"]).convert_dtypes()
+    table["count"] = pd.array(np.arange(len(table)) % 4, dtype="Int64")
+    assert str(table["x"].dtype) == "Float64"
+    vae = VariationalAutoencoder(latent_dim=1, epochs=2, random_state=0).fit(table)
+    for decoded in (vae.inverse_transform(vae.transform(table)), vae.sample(20, 0)):
+        pd.testing.assert_series_equal(decoded.dtypes, table.dtypes)
+    buffer = io.BytesIO()
+    skvae.save(vae, buffer)
+    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    pd.testing.assert_frame_equal(loaded.sample(20, 0), vae.sample(20, 0))
+
+    incomplete = table.copy()
+    incomplete.loc[::5, "x"] = pd.NA
+    incomplete.loc[1::5, "name"] = pd.NA
+    completed = VAEImputer(latent_dim=1, epochs=2, random_state=0).fit_transform(incomplete)
+    pd.testing.assert_series_equal(completed.dtypes, incomplete.dtypes)
+    assert not completed.isna().any().any()
+    kept = incomplete["x"].notna()
+    pd.testing.assert_series_equal(completed["x"][kept], incomplete["x"][kept])
