@@ -42,6 +42,13 @@ def mixed_table(n=240, seed=0):
     )
 
 
+def through_a_model_file(estimator):
+    """``estimator`` saved to a ``.skvae`` file in memory and loaded back."""
+    buffer = io.BytesIO()
+    skvae.save(estimator, buffer)
+    return skvae.load(io.BytesIO(buffer.getvalue()))
+
+
 TABLE = mixed_table()
 
 
@@ -333,9 +340,7 @@ def test_imputed_categories_are_categories_seen_at_fit(imputer, sample_posterior
 
 
 def test_a_mixed_imputer_round_trips_through_a_model_file(imputer):
-    buffer = io.BytesIO()
-    skvae.save(imputer, buffer)
-    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    loaded = through_a_model_file(imputer)
     pd.testing.assert_frame_equal(loaded.transform(INCOMPLETE), imputer.transform(INCOMPLETE))
 
 
@@ -385,9 +390,7 @@ def test_the_imputer_refuses_what_a_mixed_table_cannot_take(params, table, messa
 
 def test_a_mixed_model_round_trips_through_a_model_file(fitted):
     # The file's own checks are in test_model_file.py.
-    buffer = io.BytesIO()
-    skvae.save(fitted, buffer)
-    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    loaded = through_a_model_file(fitted)
     pd.testing.assert_frame_equal(loaded.sample(20, 0), fitted.sample(20, 0))
     pd.testing.assert_series_equal(loaded.sample(5, 0).dtypes, TABLE.dtypes)
 
@@ -518,9 +521,7 @@ def test_counts_are_modelled_and_decoded_as_integers():
     pd.testing.assert_series_equal(vae.sample(10, 0).dtypes, COUNTS.dtypes)
     with pytest.raises(ValueError, match=r"is a count column, but holds -1.0"):
         vae.transform(COUNTS.assign(visits=-1))
-    buffer = io.BytesIO()
-    skvae.save(vae, buffer)
-    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    loaded = through_a_model_file(vae)
     pd.testing.assert_frame_equal(loaded.sample(10, 0), vae.sample(10, 0))
 
 
@@ -578,9 +579,7 @@ def test_positive_columns_are_modelled_on_the_log_scale():
     # one nat, and these rows also lie off the fitted distribution.
     scaled = POSITIVES.assign(income=POSITIVES["income"] * np.float32(np.e))
     assert np.mean(vae.score_samples(scaled)) < np.mean(vae.score_samples(POSITIVES)) - 1.0
-    buffer = io.BytesIO()
-    skvae.save(vae, buffer)
-    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    loaded = through_a_model_file(vae)
     pd.testing.assert_frame_equal(loaded.sample(10, 0), vae.sample(10, 0))
 
 
@@ -691,9 +690,7 @@ def test_set_params_handle_unknown_waits_for_the_next_fit(fitted, ignoring):
 
 
 def test_handle_unknown_round_trips_through_a_model_file(ignoring):
-    buffer = io.BytesIO()
-    skvae.save(ignoring, buffer)
-    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    loaded = through_a_model_file(ignoring)
     assert loaded.handle_unknown == "ignore"
     np.testing.assert_array_equal(loaded.transform(UNKNOWN), ignoring.transform(UNKNOWN))
     # Fixed at fit: a loaded model reads unknown categories as its fit did.
@@ -799,9 +796,7 @@ def test_integer_columns_come_back_as_integers_of_their_dtype():
         assert table["level"].max() <= 10 and table["price"].min() >= 1
     assert np.abs(decoded["year"] - INTEGERS["year"]).mean() < 1.0
     assert (drawn["level"] == 0).any()  # the draws below 0, clipped
-    buffer = io.BytesIO()
-    skvae.save(vae, buffer)
-    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    loaded = through_a_model_file(vae)
     pd.testing.assert_frame_equal(loaded.sample(20, 0), vae.sample(20, 0))
 
 
@@ -850,9 +845,7 @@ def test_pandas_nullable_dtypes_round_trip():
     vae = VariationalAutoencoder(latent_dim=1, epochs=2, random_state=0).fit(table)
     for decoded in (vae.inverse_transform(vae.transform(table)), vae.sample(20, 0)):
         pd.testing.assert_series_equal(decoded.dtypes, table.dtypes)
-    buffer = io.BytesIO()
-    skvae.save(vae, buffer)
-    loaded = skvae.load(io.BytesIO(buffer.getvalue()))
+    loaded = through_a_model_file(vae)
     pd.testing.assert_frame_equal(loaded.sample(20, 0), vae.sample(20, 0))
 
     incomplete = table.copy()
