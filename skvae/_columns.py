@@ -137,17 +137,28 @@ class TableColumns:
         return sum(column.kind in NUMERIC_TYPES for column in self.columns)
 
     def keep_observed(self, completed, X):
-        """Decoded ``completed`` with the observed entries of ``X``'s real and positive columns.
+        """Decoded ``completed`` with ``X``'s numeric columns' dtypes and observed entries.
 
         Standardizing and back (and ``exp(log x)``) may change ``x`` in its
-        last bits; an imputer returns observed entries unchanged.
+        last bits; an imputer returns observed entries unchanged. And pandas
+        holds no NaN in an ``int64`` column, so rows to impute often come as
+        floats where the fitted column was integers: each numeric column
+        takes its input's dtype (the imputed entries the nearest integers
+        where that is an integer dtype).
         """
-        for position, _ in self.of_kind(REAL, POSITIVE):
+        import pandas as pd
+
+        for position, column in self.of_kind(*NUMERIC_TYPES):
             original = X.iloc[:, position]
+            decoded = completed.iloc[:, position].to_numpy(dtype=np.float64, na_value=np.nan)
+            if original.dtype.kind in "iu":
+                low = 1 if column.kind == POSITIVE else None
+                values = _nearest_integers(decoded, original.dtype, low=low)
+            else:
+                values = pd.Series(decoded).astype(original.dtype)
             kept = original.notna().to_numpy()
-            column = completed.iloc[:, position].to_numpy().copy()
-            column[kept] = original.to_numpy()[kept]
-            completed.iloc[:, position] = column
+            values[kept] = original.to_numpy()[kept]
+            completed.isetitem(position, values.array)
         return completed
 
     def family(self, real_family):

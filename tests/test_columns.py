@@ -836,6 +836,36 @@ def test_the_imputer_fills_integer_columns_with_integers():
         pd.testing.assert_series_equal(completed["year"], incomplete["year"])
 
 
+def test_the_imputer_returns_the_input_dtypes_and_observed_values_unchanged():
+    # pandas cannot hold NaN in an int64 column: rows to impute often come
+    # as floats where the fitted column was integers (or the other way).
+    # The output keeps the input's dtype and its observed values exactly;
+    # imputed entries of a column fitted on integers are still integers.
+    imputer = VAEImputer(latent_dim=1, epochs=2, random_state=0).fit(INTEGERS)
+    rows = INTEGERS.head(6).astype({"year": "float64", "level": "float64", "price": "float64"})
+    rows["rooms"] = rows["rooms"].astype("float64")
+    rows.loc[[0, 3], "year"] = [2007.5, 2010.25]
+    rows.loc[[1, 4], "year"] = np.nan
+    rows.loc[[2, 5], ["level", "price", "rooms"]] = np.nan
+    completed = imputer.transform(rows)
+    pd.testing.assert_series_equal(completed.dtypes, rows.dtypes)
+    observed = rows.notna()
+    pd.testing.assert_frame_equal(completed[observed], rows[observed])
+    numbers = ["year", "rooms", "level", "price"]
+    imputed = completed[numbers].to_numpy()[~observed[numbers].to_numpy()]
+    assert imputed.size == 8 and np.array_equal(imputed, np.round(imputed))
+
+    # And an integer input for a column fitted on floats gets integers.
+    floats = INTEGERS.astype({"year": "float64"})
+    floats.loc[::3, "year"] += 0.5
+    imputer = VAEImputer(latent_dim=1, epochs=2, random_state=0).fit(floats)
+    rows = INTEGERS.head(6).astype({"year": "Int64"})
+    rows.loc[[1, 4], "year"] = pd.NA
+    completed = imputer.transform(rows)
+    pd.testing.assert_series_equal(completed.dtypes, rows.dtypes)
+    pd.testing.assert_series_equal(completed["year"][rows["year"].notna()], rows["year"].dropna())
+
+
 def test_pandas_nullable_dtypes_round_trip():
     # DataFrame.convert_dtypes() (or read_csv(dtype_backend="numpy_nullable"))
     # gives Float64, Int64 and string columns: every output keeps them.
