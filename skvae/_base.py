@@ -19,7 +19,7 @@ from sklearn.utils.validation import validate_data
 
 from . import _scoring
 from ._backends import backend
-from ._columns import HANDLE_UNKNOWN, infer_columns
+from ._columns import HANDLE_UNKNOWN, check_columns_unchanged, infer_columns
 from ._compat import Interval, StrOptions
 from ._data import iter_batches
 from ._inference import INFERENCE_BATCH_SIZE, CompiledVAE
@@ -244,6 +244,9 @@ class BaseVAE(BaseEstimator):
         with restored_on_failure(self), retracing_warnings_silenced():
             if continuing:
                 check_network_unchanged(self._network_parameters, self.get_params())
+                check_columns_unchanged(
+                    self._layout.columns, X, self.column_types, self.handle_unknown
+                )
                 X, _ = self._validate_samples(X)
                 structure = None
             else:

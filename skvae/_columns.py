@@ -340,8 +340,7 @@ def infer_columns(X, column_types, handle_unknown="error"):
                 f"but X is a {type(X).__name__}; pass a DataFrame."
             )
         return None
-    overrides = _overrides_by_position(X, column_types or {})
-    kinds = [overrides.get(i, _inferred_kind(X.iloc[:, i], pd)) for i in range(X.shape[1])]
+    kinds = _column_kinds(X, column_types, pd)
     if all(kind == REAL for kind in kinds):
         return None
     columns = []
@@ -357,6 +356,47 @@ def infer_columns(X, column_types, handle_unknown="error"):
         categories, ordered = _fitted_categories(series, name, pd)
         columns.append(Column(name, kind, dtype, categories, ordered))
     return TableColumns(tuple(columns), handle_unknown)
+
+
+def check_columns_unchanged(columns, X, column_types, handle_unknown):
+    """Refuse a continued fit whose ``column_types`` or ``handle_unknown`` changed.
+
+    ``columns`` are the fitted :class:`TableColumns` (None for a numeric
+    table), ``X`` the new training data. A continued fit trains the fitted
+    network, whose features and likelihood the columns' types decide, so
+    these parameters, like the network's, wait for a fresh fit.
+    """
+    fitted = [column.kind for column in columns.columns] if columns else None
+    pd = _pandas_of(X)
+    if pd is None:
+        infer_columns(X, column_types)  # its error for column_types on an array
+        kinds = None
+    else:
+        kinds = _column_kinds(X, column_types, pd)
+        kinds = None if all(kind == REAL for kind in kinds) else kinds
+    if kinds != fitted:
+        change = (
+            f"column_types={column_types!r} gives the columns the types "
+            f"{kinds or 'real'}, but the network was built for {fitted or 'real'}"
+        )
+    elif columns and handle_unknown != columns.handle_unknown:
+        change = (
+            f"handle_unknown changed from {columns.handle_unknown!r} to "
+            f"{handle_unknown!r} since the network was built"
+        )
+    else:
+        return
+    raise ValueError(
+        f"{change}; a continued fit (warm_start=True or partial_fit) trains the fitted "
+        "network, so set it back, or refit from scratch with warm_start=False (fit) or "
+        "a fresh estimator (partial_fit)."
+    )
+
+
+def _column_kinds(X, column_types, pd):
+    """Each column's type: its ``column_types`` entry, else the one its dtype gives."""
+    overrides = _overrides_by_position(X, column_types or {})
+    return [overrides.get(i, _inferred_kind(X.iloc[:, i], pd)) for i in range(X.shape[1])]
 
 
 def _overrides_by_position(X, column_types):

@@ -62,7 +62,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ``n_iter_`` accumulate. A continued fit (this, or ``partial_fit``)
         uses the current training parameters (``alpha``, ``learning_rate``,
         ...); changing one that defines the network (``latent_dim``,
-        ``architecture``, ...) raises ``ValueError``.
+        ``architecture``, ..., a table's ``column_types`` and
+        ``handle_unknown``) raises ``ValueError``.
 
     Attributes
     ----------

@@ -368,9 +368,9 @@ _MAX_DTYPE_NAME = 64
 
 def _column_value_to_json(value, what):
     """A column name or category as plain JSON: a string, a boolean, an int or a finite float."""
-    if isinstance(value, (str, bool)) or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
+    if isinstance(value, np.generic):
+        value = value.item()  # NumPy's scalars (a RangeIndex's names) as Python's
+    if _is_column_value(value):
         return value
     raise TypeError(
         f"cannot save {what} {value!r}: a model file holds column names and categories "
@@ -439,8 +439,8 @@ def _load_columns(value, context, handle_unknown):
             f"{where}.location must be a finite number and its scale a positive one",
         )
         _check(
-            isinstance(name, (str, int)) and not isinstance(name, bool),
-            f"{where}.name must be a string or an integer",
+            _is_column_value(name),
+            f"{where}.name must be a string, a boolean, an integer or a finite float",
         )
         _check(names is None or name == names[i], f"{where}.name must be feature_names_in[{i}]")
         _check(kind in COLUMN_TYPES, f"{where}.kind must be one of {list(COLUMN_TYPES)}")
@@ -1036,13 +1036,13 @@ def _load_column_types(value):
         and all(
             isinstance(pair, list)
             and len(pair) == 2
-            and isinstance(pair[0], (str, int))
-            and not isinstance(pair[0], bool)
+            and _is_column_value(pair[0])
             and pair[1] in COLUMN_TYPES
             for pair in value
         )
         and len({pair[0] for pair in value}) == len(value),
-        "params.column_types must be null or distinct [column, 'real' or 'categorical'] pairs",
+        f"params.column_types must be null or distinct [column, type] pairs, each type one "
+        f"of {list(COLUMN_TYPES)}",
     )
     return {key: kind for key, kind in value}
 

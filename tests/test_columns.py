@@ -446,6 +446,39 @@ def test_a_heavier_categorical_weight_keeps_a_category_in_the_code():
     assert errors[1.0] > 0.35 and errors[10.0] < 0.2, errors
 
 
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_a_continued_fit_refuses_changed_column_types_and_handle_unknown(warm_start):
+    # The columns' types decide the network's features and likelihood, and
+    # handle_unknown is fitted with the categories: a continued fit trains
+    # the fitted network, so it refuses a change rather than ignore it.
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, warm_start=warm_start, random_state=0)
+
+    def continued(X=TABLE):
+        return vae.fit(X) if warm_start else vae.partial_fit(X)
+
+    continued()
+    vae.set_params(column_types={1: "categorical"})  # colour's own type, named by position
+    continued()
+    codes = vae.transform(TABLE)
+    for change, message in (
+        ({"column_types": {"x": "count"}}, r"column_types=.* built for"),
+        ({"column_types": {"size": "categorical"}}, r"column_types=.* built for"),
+        ({"handle_unknown": "ignore"}, "handle_unknown changed from 'error' to 'ignore'"),
+    ):
+        vae.set_params(**change)
+        with pytest.raises(ValueError, match=message):
+            continued()
+        vae.set_params(column_types={1: "categorical"}, handle_unknown="error")
+        np.testing.assert_array_equal(vae.transform(TABLE), codes)
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, warm_start=warm_start, random_state=0)
+    continued(TABLE[["x", "y"]])
+    vae.set_params(column_types={"x": "positive"})
+    with pytest.raises(ValueError, match=r"column_types=.* built for real"):
+        continued(TABLE[["x", "y"]])
+    with pytest.raises(ValueError, match="but X is a ndarray"):
+        continued(TABLE[["x", "y"]].to_numpy())
+
+
 def test_the_categorical_weight_reaches_every_fit_and_never_the_score():
     vae = VariationalAutoencoder(
         latent_dim=1, epochs=2, warm_start=True, categorical_weight=3.0, random_state=0
@@ -864,6 +897,24 @@ def test_the_imputer_returns_the_input_dtypes_and_observed_values_unchanged():
     completed = imputer.transform(rows)
     pd.testing.assert_series_equal(completed.dtypes, rows.dtypes)
     pd.testing.assert_series_equal(completed["year"][rows["year"].notna()], rows["year"].dropna())
+
+
+@pytest.mark.parametrize(
+    "names",
+    [pd.Index(np.arange(2)), pd.Index([0.5, 1.5]), pd.Index([True, False], dtype=object)],
+    ids=["NumPy integers", "floats", "booleans"],
+)
+def test_a_mixed_model_file_keeps_any_column_names_fit_takes(names):
+    # DataFrame(array, columns=np.arange(k)) names its columns by NumPy
+    # integers; floats and booleans are names too. What fit takes, a model
+    # file keeps: column names and column_types' keys alike.
+    table = TABLE[["x", "colour"]].set_axis(names, axis=1)
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, random_state=0)
+    vae.set_params(column_types={names[1]: "categorical"}).fit(table)
+    loaded = through_a_model_file(vae)
+    assert loaded.column_types == {names[1]: "categorical"}
+    np.testing.assert_array_equal(loaded.transform(table), vae.transform(table))
+    pd.testing.assert_frame_equal(loaded.sample(5, 0), vae.sample(5, 0))
 
 
 def test_pandas_nullable_dtypes_round_trip():
