@@ -194,6 +194,13 @@ class TableColumns:
                 missing and ``allow_missing`` is False.
         """
         pd = self.pandas_of_frame(X, name)
+        # scikit-learn checks string names only; the columns are read by position.
+        fitted_names = [column.name for column in self.columns]
+        if list(X.columns) != fitted_names:
+            raise ValueError(
+                f"{name} has the columns {list(X.columns)}, but this estimator was fitted "
+                f"on {fitted_names}; pass those columns, in that order."
+            )
         features = np.empty((len(X), self.n_features), dtype=np.float64)
         for j, (position, column) in enumerate(self.of_kind(*NUMERIC_TYPES)):
             values = _real_values(X.iloc[:, position], column, pd, name)
@@ -331,6 +338,8 @@ def infer_columns(X, column_types, handle_unknown="error"):
             complex numbers), or a categorical column with fewer than two
             or more than :data:`MAX_CATEGORIES` categories, or with values
             of more than one Python type.
+        TypeError: For a categorical column of values that cannot be
+            categories (lists, dicts).
     """
     pd = _pandas_of(X)
     if pd is None:
@@ -477,20 +486,29 @@ def _real_values(series, column, pd, name):
 
 
 def _fitted_categories(series, name, pd):
+    if series.dtype.kind == "b" or isinstance(series.dtype, pd.BooleanDtype):
+        return (False, True), False
     if isinstance(series.dtype, pd.CategoricalDtype):
-        categories = tuple(series.cat.categories.tolist())
-        ordered = bool(series.dtype.ordered)
-    elif series.dtype.kind == "b" or isinstance(series.dtype, pd.BooleanDtype):
-        categories, ordered = (False, True), False
+        values, ordered = series.cat.categories.tolist(), bool(series.dtype.ordered)
     else:
-        observed = series[series.notna()].tolist()
-        types = sorted({type(value).__name__ for value in observed})
-        if len(types) > 1:
-            raise ValueError(
-                f"column {name!r} mixes Python types ({', '.join(types)}); a categorical "
-                "column needs values of one type. Convert them (e.g. .astype(str)) first."
-            )
-        categories, ordered = tuple(sorted(set(observed))), False
+        values, ordered = series[series.notna()].tolist(), False
+    types = sorted({type(value).__name__ for value in values})
+    if len(types) > 1:
+        raise ValueError(
+            f"column {name!r} mixes Python types ({', '.join(types)}); a categorical "
+            "column needs values of one type. Convert them (e.g. .astype(str)) first."
+        )
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = tuple(values)
+    else:
+        try:
+            categories = tuple(sorted(set(values)))
+        except TypeError:  # unhashable (lists, dicts) or unordered (tuples of mixed types)
+            raise TypeError(
+                f"column {name!r} holds {types[0]} values, which cannot be categories: a "
+                "categorical column needs values such as strings or numbers. Convert them "
+                "(e.g. .astype(str)) or drop the column."
+            ) from None
     n_observed = series.nunique(dropna=True)
     if n_observed < 2:
         raise ValueError(
@@ -515,7 +533,13 @@ def _category_codes(series, column, pd, name, handle_unknown):
     missing = series.isna().to_numpy()
     codes = np.full(len(series), _MISSING, dtype=np.intp)
     observed = series.to_numpy(dtype=object)[~missing]
-    codes[~missing] = pd.Index(list(column.categories), dtype=object).get_indexer(observed)
+    categories = pd.Index(list(column.categories), dtype=object)
+    try:
+        codes[~missing] = categories.get_indexer(observed)
+    except TypeError:  # an unhashable value (a list, a dict) is no category: unknown
+        codes[~missing] = [
+            categories.get_indexer([value])[0] if _is_hashable(value) else -1 for value in observed
+        ]
     unknown = (codes < 0) & ~missing
     if handle_unknown == "ignore":
         codes[unknown] = _UNKNOWN
@@ -527,6 +551,14 @@ def _category_codes(series, column, pd, name, handle_unknown):
             "handle_unknown='ignore' at fit to read unseen categories as missing entries."
         )
     return codes
+
+
+def _is_hashable(value):
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _nearest_integers(values, dtype, *, low=None):

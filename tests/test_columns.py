@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 import skvae
 from skvae import VAEImputer, VariationalAutoencoder
@@ -128,6 +129,11 @@ def test_numeric_data_take_the_numeric_path():
             r"column 'mixed' mixes Python types \(float, int, str\)",
         ),
         (
+            pd.DataFrame({"mixed": pd.Categorical(["a", 1, "b", 1])}),
+            None,
+            r"column 'mixed' mixes Python types \(int, str\)",
+        ),
+        (
             pd.DataFrame({"when": pd.date_range("2020", periods=3), "c": ["a", "b", "a"]}),
             None,
             r"column 'when' has dtype datetime64.*which has no column type",
@@ -137,6 +143,32 @@ def test_numeric_data_take_the_numeric_path():
 def test_bad_columns_are_refused_by_name(frame, column_types, message):
     with pytest.raises(ValueError, match=message):
         infer_columns(frame, column_types)
+
+
+def test_values_that_cannot_be_categories_are_refused_by_name():
+    # Lists are unhashable, tuples of mixed types unordered: a clear error
+    # at fit, and an unseen category at transform, never a bare TypeError.
+    for values in ([[0], [1]] * 10, [(1, "a"), ("b", 2)] * 10):
+        frame = pd.DataFrame({"x": np.arange(20.0), "tags": values})
+        with pytest.raises(TypeError, match=r"column 'tags' holds (list|tuple) values"):
+            infer_columns(frame, None)
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, random_state=0).fit(TABLE)
+    listed = TABLE.head(2).astype({"name": object})
+    listed["name"] = [["a"], "b"]
+    with pytest.raises(ValueError, match=r"column 'name' of X has the category \['a'\]"):
+        vae.transform(listed)
+    ignoring = clone(vae).set_params(handle_unknown="ignore").fit(TABLE)
+    assert np.isfinite(ignoring.transform(listed)).all()
+
+
+def test_columns_are_checked_by_name_whatever_their_labels():
+    # scikit-learn checks string column names only; the columns of a mixed
+    # table are read by position, so integer labels are checked here.
+    table = TABLE.set_axis(range(TABLE.shape[1]), axis=1)
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, random_state=0).fit(table)
+    for moved in (table[[1, 0, 2, 3, 4, 5]], table.set_axis(range(1, 7), axis=1)):
+        with pytest.raises(ValueError, match=r"X has the columns \[.*\], but this estimator"):
+            vae.transform(moved)
 
 
 def test_encoding_is_one_hot_with_missing_entries_as_nan_and_decodes_back():
