@@ -439,6 +439,19 @@ def compile_trainer(
     return trainer
 
 
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at a NaN or infinite loss, as Keras' ``TerminateOnNaN``, silently.
+
+    ``TerminateOnNaN`` prints a line whatever the verbosity; the estimator
+    then raises its own error (:func:`_check_finite`), which says it all.
+    """
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            self.model.stop_training = True
+
+
 class EpochProgressBar(keras.callbacks.Callback):
     """Progress over all epochs, with the latest losses (``verbose=1``).
 
@@ -651,7 +664,7 @@ def run_epochs(trainer, X, layout, train_rows, validation_rows, schedule, *, dat
         batch_size = len(train_rows)
 
     has_validation = len(validation_rows) > 0
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    callbacks = [StopOnNonFiniteLoss()]
     if schedule.early_stopping and schedule.epochs > 1:
         callbacks.append(
             keras.callbacks.EarlyStopping(

@@ -5,12 +5,11 @@ Divergence and a failed fit on bad input are covered in ``test_estimator.py``.
 
 import signal
 
-import keras
 import numpy as np
 import pytest
 from tensorflow.python.framework import config as tf_config
 
-from skvae import VariationalAutoencoder
+from skvae import VariationalAutoencoder, _training
 
 TINY = dict(architecture="dense", hidden_layer_sizes=(16,), batch_size=32, random_state=0)
 
@@ -24,7 +23,7 @@ def _outputs(vae, X):
     }
 
 
-class _CtrlCOnSecondEpoch(keras.callbacks.TerminateOnNaN):
+class _CtrlCOnSecondEpoch(_training.StopOnNonFiniteLoss):
     """Sends SIGINT to this process after the first call of the second epoch's steps.
 
     (One call runs several steps: ``_training.STEPS_PER_EXECUTION``.)
@@ -61,8 +60,8 @@ def test_keyboard_interrupt_during_fit_keeps_the_previous_model(
     fitted_state = {k: v for k, v in vars(vae).items() if k not in vae.get_params()}
     weights_before = vae.encoder_.get_weights() + vae.decoder_.get_weights()
 
-    # fit builds its own TerminateOnNaN; swapping the class injects the Ctrl-C.
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _CtrlCOnSecondEpoch)
+    # fit builds its own StopOnNonFiniteLoss; swapping the class injects the Ctrl-C.
+    monkeypatch.setattr(_training, "StopOnNonFiniteLoss", _CtrlCOnSecondEpoch)
     vae.set_params(epochs=5, learning_rate=0.05)
     with pytest.raises(KeyboardInterrupt):
         vae.fit(X[::-1])
@@ -88,7 +87,7 @@ def test_keyboard_interrupt_during_fit_keeps_the_previous_model(
 def test_keyboard_interrupt_on_first_fit_leaves_an_unfitted_estimator(
     digits, monkeypatch, ctrl_c_raises
 ):
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _CtrlCOnSecondEpoch)
+    monkeypatch.setattr(_training, "StopOnNonFiniteLoss", _CtrlCOnSecondEpoch)
     vae = VariationalAutoencoder(epochs=3, **TINY)
     with pytest.raises(KeyboardInterrupt):
         vae.fit(digits[0][:300])
