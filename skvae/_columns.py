@@ -76,6 +76,9 @@ class Column:
         dtype: Its pandas dtype's name at fit (``"category"`` for a categorical dtype).
         categories: The categories (plain Python values), or None for a real column.
         ordered: Whether its ``category`` dtype was ordered.
+        categories_dtype: A ``category`` dtype's categories' dtype name, where
+            pandas would not infer it from the values (``int32`` categories,
+            ``object`` ones where it infers strings); else None.
         location, scale: For a real (positive) column, the mean and standard
             deviation of its (log) values at fit: the network reads
             ``(x - location) / scale`` (of ``log x``). 0 and 1 otherwise,
@@ -89,6 +92,7 @@ class Column:
     ordered: bool = False
     location: float = 0.0
     scale: float = 1.0
+    categories_dtype: str | None = None
 
     @property
     def width(self):
@@ -363,7 +367,12 @@ def infer_columns(X, column_types, handle_unknown="error"):
             columns.append(Column(name, kind, dtype, location=location, scale=scale))
             continue
         categories, ordered = _fitted_categories(series, name, pd)
-        columns.append(Column(name, kind, dtype, categories, ordered))
+        column = Column(name, kind, dtype, categories, ordered)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            fitted_dtype = series.cat.categories.dtype
+            if pd.Index(list(categories)).dtype != fitted_dtype:
+                column = dataclasses.replace(column, categories_dtype=str(fitted_dtype))
+        columns.append(column)
     return TableColumns(tuple(columns), handle_unknown)
 
 
@@ -577,8 +586,9 @@ def _nearest_integers(values, dtype, *, low=None):
 
 def _from_codes(codes, column, pd):
     if column.dtype == "category":
+        categories = pd.Index(list(column.categories), dtype=column.categories_dtype)
         return pd.Categorical.from_codes(
-            codes, categories=list(column.categories), ordered=column.ordered
+            codes, dtype=pd.CategoricalDtype(categories, ordered=column.ordered)
         )
     values = np.empty(len(codes), dtype=object)
     values[:] = [column.categories[code] for code in codes]

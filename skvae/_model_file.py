@@ -55,7 +55,10 @@ FORMAT_NAME = "skvae-model"
 #: ``set_output(transform=...)`` chose for the estimator (and the scaler of
 #: a pipeline) where it is not the default. A file without one keeps the
 #: version it had.
-FORMAT_VERSION = 5
+#: Version 6: a category column's optional ``categories_dtype``, its
+#: categories' dtype where pandas would not infer it from the values
+#: (``int32`` categories). A file without one keeps the version it had.
+FORMAT_VERSION = 6
 #: The first version whose ``"auto"`` dense layers widen with the features.
 WIDE_AUTO_LAYERS_VERSION = 4
 #: The first version whose mixed tables' columns are standardized.
@@ -66,6 +69,8 @@ ESTIMATOR_FORMAT_VERSION = 2
 SCALER_VERSION = 3
 #: The first version with an optional ``output`` entry.
 OUTPUT_VERSION = 5
+#: The first version whose columns may have a ``categories_dtype``.
+CATEGORIES_DTYPE_VERSION = 6
 #: The ``set_output`` containers an ``output`` entry may name.
 OUTPUT_CONTAINERS = ("pandas", "polars")
 #: The JSON member.
@@ -383,6 +388,8 @@ def _dump_columns(columns):
     dumped = []
     for column in columns.columns:
         entry = dataclasses.asdict(column)
+        if column.categories_dtype is None:
+            del entry["categories_dtype"]
         entry["name"] = _column_value_to_json(column.name, "the column name")
         if column.categories is not None:
             entry["categories"] = [
@@ -415,17 +422,19 @@ def _load_columns(value, context, handle_unknown):
         f"layout.columns must be null or a list of n_features_in ({context.n_features}) columns",
     )
     names = context.fitted.get("feature_names_in")
-    # The entries of one column: its fields (see ``_columns.Column``). Files
-    # written before real columns were standardized have no location and
-    # scale: their network read the values as they are (0 and 1).
-    entries = {field.name for field in dataclasses.fields(Column)}
+    # The entries of one column: its fields (see ``_columns.Column``), the
+    # categories' dtype only where pandas would not infer it. Files written
+    # before real columns were standardized have no location and scale:
+    # their network read the values as they are (0 and 1).
+    entries = {field.name for field in dataclasses.fields(Column)} - {"categories_dtype"}
     unscaled_entries = entries - {"location", "scale"}
     columns = []
     for i, entry in enumerate(value):
         where = f"layout.columns[{i}]"
         _check(
-            isinstance(entry, dict) and set(entry) in (entries, unscaled_entries),
-            f"{where} must have exactly the entries {sorted(entries)}",
+            isinstance(entry, dict)
+            and set(entry) - {"categories_dtype"} in (entries, unscaled_entries),
+            f"{where} must have exactly the entries {sorted(entries)} (and categories_dtype)",
         )
         name, kind, dtype = entry["name"], entry["kind"], entry["dtype"]
         categories, ordered = entry["categories"], entry["ordered"]
@@ -451,6 +460,9 @@ def _load_columns(value, context, handle_unknown):
             f"{where}.dtype must be a dtype's name",
         )
         dtype_kind = _dtype_kind(dtype, where)
+        categories_dtype = entry.get("categories_dtype")
+        if "categories_dtype" in entry:
+            _check_categories_dtype(categories_dtype, categories, dtype, where)
         if kind in NUMERIC_TYPES:
             _check(
                 dtype_kind in "iuf" and categories is None and not ordered,
@@ -478,7 +490,16 @@ def _load_columns(value, context, handle_unknown):
         _check(
             not standardized, f"{where}: only a real or positive column has a location and scale"
         )
-        columns.append(Column(name, kind, dtype, tuple(categories), ordered))
+        columns.append(
+            Column(
+                name,
+                kind,
+                dtype,
+                tuple(categories),
+                ordered,
+                categories_dtype=categories_dtype,
+            )
+        )
     _check(
         any(column.kind != REAL for column in columns),
         "layout.columns must hold a column that is not real (a numeric table has none)",
@@ -486,7 +507,25 @@ def _load_columns(value, context, handle_unknown):
     return TableColumns(tuple(columns), handle_unknown)
 
 
-def _dtype_kind(dtype, where):
+def _check_categories_dtype(categories_dtype, categories, dtype, where):
+    """Refuse a ``categories_dtype`` that is no dtype of a category column's categories."""
+    import pandas as pd
+
+    _check(
+        dtype == "category"
+        and isinstance(categories_dtype, str)
+        and len(categories_dtype) <= _MAX_DTYPE_NAME,
+        f"{where}.categories_dtype must be the dtype name of a category column's categories",
+    )
+    kind = _dtype_kind(categories_dtype, where, field="categories_dtype")
+    _check(kind != "c", f"{where}.categories_dtype must not be 'category'")
+    try:
+        pd.Index(categories, dtype=categories_dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise _Refused(f"{where}.categories are not of its categories_dtype") from None
+
+
+def _dtype_kind(dtype, where, field="dtype"):
     """The kind of the pandas dtype called ``dtype`` (``"c"`` for ``category``), or refused."""
     try:
         import pandas as pd
@@ -500,11 +539,11 @@ def _dtype_kind(dtype, where):
     try:
         resolved = pd.api.types.pandas_dtype(dtype)
     except (TypeError, ValueError):
-        raise _Refused(f"{where}.dtype {dtype!r} is not a dtype") from None
+        raise _Refused(f"{where}.{field} {dtype!r} is not a dtype") from None
     if isinstance(resolved, (pd.StringDtype, pd.BooleanDtype)):
         return "O" if isinstance(resolved, pd.StringDtype) else "b"
     kind = getattr(resolved, "kind", "")
-    _check(kind in "biufOSU", f"{where}.dtype {dtype!r} is not a column type's dtype")
+    _check(kind in "biufOSU", f"{where}.{field} {dtype!r} is not a column type's dtype")
     return kind
 
 
@@ -1181,6 +1220,10 @@ def save(estimator, file: str | os.PathLike | BinaryIO) -> None:
     if scaler is not None:
         document["format_version"] = max(document["format_version"], SCALER_VERSION)
         document["scaler"] = _dump_scaler(step_names, scaler, estimator.n_features_in_, arrays)
+    if estimator._layout.columns is not None and any(
+        column.categories_dtype for column in estimator._layout.columns.columns
+    ):
+        document["format_version"] = max(document["format_version"], CATEGORIES_DTYPE_VERSION)
     output = _dump_output(estimator=estimator, scaler=scaler)
     if output:
         document["format_version"] = max(document["format_version"], OUTPUT_VERSION)

@@ -949,6 +949,38 @@ def test_a_mixed_model_file_keeps_any_column_names_fit_takes(names):
     pd.testing.assert_frame_equal(loaded.sample(5, 0), vae.sample(5, 0))
 
 
+def test_category_dtypes_keep_their_categories_dtype():
+    # pd.concat([table, vae.sample(n)]) keeps a category column only if
+    # the dtypes are equal, and a CategoricalDtype's equality includes its
+    # categories' dtype: int32 categories (astype("category") of an int32
+    # column), object ones where pandas would infer strings, nullable ones.
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "x": rng.normal(size=80),
+            "small": pd.Series(rng.integers(1, 4, 80).astype(np.int32)).astype("category"),
+            "object": pd.Categorical(
+                rng.choice(["a", "b"], 80), categories=pd.Index(["a", "b"], dtype=object)
+            ),
+            "nullable": pd.Series(rng.choice(["u", "v"], 80), dtype="string").astype("category"),
+            "floats": pd.Categorical(rng.choice([0.5, 1.5], 80), ordered=True),
+        }
+    )
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, random_state=0).fit(table)
+    incomplete = table.copy()
+    incomplete.iloc[::4, 1:] = np.nan
+    imputer = VAEImputer(latent_dim=1, epochs=1, random_state=0).fit(incomplete)
+    for output in (
+        vae.sample(10, 0),
+        vae.inverse_transform(vae.transform(table)),
+        through_a_model_file(vae).sample(10, 0),
+        imputer.transform(incomplete),
+        through_a_model_file(imputer).transform(incomplete),
+    ):
+        pd.testing.assert_series_equal(output.dtypes, table.dtypes)
+        pd.testing.assert_series_equal(pd.concat([table, output]).dtypes, table.dtypes)
+
+
 def test_pandas_nullable_dtypes_round_trip():
     # DataFrame.convert_dtypes() (or read_csv(dtype_backend="numpy_nullable"))
     # gives Float64, Int64 and string columns: every output keeps them.

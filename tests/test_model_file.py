@@ -567,7 +567,7 @@ REFUSALS = {
         "infinite",
     ),
     # The JSON.
-    "newer format": (_edit_json(_set("format_version", 6)), "newer than the version 5"),
+    "newer format": (_edit_json(_set("format_version", 7)), "newer than the version 6"),
     "other format": (_edit_json(_set("format", "keras")), "does not say format"),
     "unknown estimator": (_edit_json(_set("estimator", "os.system")), "is not one of"),
     "metadata not JSON": (
@@ -1139,6 +1139,23 @@ def test_a_mixed_file_holds_its_columns_as_plain_json(mixed):
     )
 
 
+def test_a_category_column_whose_categories_dtype_pandas_would_not_infer_is_version_6():
+    pd = pytest.importorskip("pandas")
+    table = pd.DataFrame(
+        {
+            "x": np.linspace(0.0, 1.0, 40),
+            "g": pd.Series(np.arange(40) % 3, dtype=np.int32).astype("category"),
+        }
+    )
+    buffer = io.BytesIO()
+    skvae.save(VariationalAutoencoder(epochs=1, random_state=0).fit(table), buffer)
+    document = json.loads(_members(buffer.getvalue())["skvae.json"])
+    # An older skvae says the file is newer instead of losing the int32.
+    assert document["format_version"] == 6
+    assert document["fitted"]["layout"]["columns"][1]["categories_dtype"] == "int32"
+    assert skvae.load(io.BytesIO(buffer.getvalue())).sample(3, 0).dtypes.equals(table.dtypes)
+
+
 def test_a_mixed_file_holds_how_it_reads_unknown_categories(mixed):
     document = json.loads(_members(mixed[2])["skvae.json"])
     # Its standardized columns and handle_unknown came with version 4: an
@@ -1206,6 +1223,23 @@ MIXED_REFUSALS = {
         "a count column has",
     ),
     "one category": (_set_column(1, "categories", ["red"]), r"columns\[1\].categories must be"),
+    "categories_dtype null": (_set_column(1, "categories_dtype", None), "categories_dtype must"),
+    "categories_dtype not a dtype": (
+        _set_column(1, "categories_dtype", "colour"),
+        r"columns\[1\].categories_dtype 'colour' is not a dtype",
+    ),
+    "categories_dtype a date": (
+        _set_column(1, "categories_dtype", "datetime64[ns]"),
+        r"categories_dtype 'datetime64\[ns\]' is not a column type's dtype",
+    ),
+    "categories not of their dtype": (
+        _set_column(1, "categories_dtype", "int8"),
+        r"columns\[1\].categories are not of its categories_dtype",
+    ),
+    "categories_dtype of a real column": (
+        _set_column(0, "categories_dtype", "int8"),
+        r"columns\[0\].categories_dtype must be the dtype name of a category column",
+    ),
     "mixed category types": (
         _set_column(1, "categories", ["red", 1, "green"]),
         r"columns\[1\].categories must be",
