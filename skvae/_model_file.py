@@ -540,6 +540,14 @@ def _dtype_kind(dtype, where, field="dtype"):
         resolved = pd.api.types.pandas_dtype(dtype)
     except (TypeError, ValueError):
         raise _Refused(f"{where}.{field} {dtype!r} is not a dtype") from None
+    except Exception as error:
+        # pandas' pyarrow dtypes without pyarrow raise ImportError (NameError in
+        # pandas 2.0): any failure to build a file's dtype is a refusal.
+        message = (
+            f"{where}.{field} {dtype!r} needs a library this Python lacks "
+            f"({type(error).__name__}: {error})"
+        )
+        raise _Refused(message) from None
     if isinstance(resolved, (pd.StringDtype, pd.BooleanDtype)):
         return "O" if isinstance(resolved, pd.StringDtype) else "b"
     kind = getattr(resolved, "kind", "")

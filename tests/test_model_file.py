@@ -6,6 +6,7 @@ table, the payload tests and the seeded fuzz test at the end.
 """
 
 import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -1319,6 +1320,18 @@ def test_load_refuses_handle_unknown_in_a_numeric_layout(fitted):
 def test_load_refuses_a_bad_mixed_file(mixed, mutate, fragment):
     with pytest.raises(ValueError, match=fragment):
         _load(mutate(mixed[2]))
+
+
+@pytest.mark.parametrize("field", ["dtype", "categories_dtype"])
+def test_load_refuses_a_dtype_this_python_cannot_build(mixed, field):
+    # A column of pandas' pyarrow dtypes saves its dtype's name; where
+    # pyarrow is missing, pandas raises ImportError for it: a refusal too.
+    if importlib.util.find_spec("pyarrow") is not None:
+        pytest.skip("pyarrow builds the dtype here")
+    column = 0 if field == "dtype" else 1
+    edited = _set_column(column, field, "int64[pyarrow]")(mixed[2])
+    with pytest.raises(ValueError, match=rf"columns\[{column}\].{field} 'int64\[pyarrow\]' needs"):
+        _load(edited)
 
 
 def test_save_refuses_columns_it_cannot_hold(mixed):
