@@ -204,6 +204,11 @@ class BaseVAE(BaseEstimator):
         columns.pandas_of_frame(X)
         # Sets or checks n_features_in_ and feature_names_in_, on the DataFrame's columns.
         validate_data(self, X, reset=reset, skip_check_array=True)
+        if not len(X):  # check_array's refusal, which skip_check_array skips
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+                f"required by {type(self).__name__}."
+            )
         return columns.encode(X, allow_missing=self._missing_entries is not None)
 
     def _objective(self):

@@ -141,28 +141,29 @@ class TableColumns:
         return sum(column.kind in NUMERIC_TYPES for column in self.columns)
 
     def keep_observed(self, completed, X):
-        """Decoded ``completed`` with ``X``'s numeric columns' dtypes and observed entries.
+        """Decoded ``completed`` with ``X``'s dtypes and its observed numbers.
 
         Standardizing and back (and ``exp(log x)``) may change ``x`` in its
-        last bits; an imputer returns observed entries unchanged. And pandas
-        holds no NaN in an ``int64`` column, so rows to impute often come as
-        floats where the fitted column was integers: each numeric column
-        takes its input's dtype (the imputed entries the nearest integers
-        where that is an integer dtype).
+        last bits; an imputer returns observed entries unchanged. And each
+        column takes its input's dtype, which may differ from the fitted
+        one: pandas holds no NaN in an ``int64`` column, so rows to impute
+        often come as floats where the fitted column was integers (the
+        imputed entries are then the nearest integers where the input's
+        dtype is an integer one), and a categorical column may come as
+        strings, or in another ``category`` dtype.
         """
         import pandas as pd
 
-        for position, column in self.of_kind(*NUMERIC_TYPES):
+        for position, column in enumerate(self.columns):
             original = X.iloc[:, position]
-            decoded = completed.iloc[:, position].to_numpy(dtype=np.float64, na_value=np.nan)
-            if original.dtype.kind in "iu":
-                low = 1 if column.kind == POSITIVE else None
-                values = _nearest_integers(decoded, original.dtype, low=low)
+            decoded = completed.iloc[:, position]
+            if column.kind in NUMERIC_TYPES:
+                values = _numbers_as(original, decoded, column, pd)
+            elif decoded.dtype != original.dtype:
+                values = _categories_as(original, decoded, pd)
             else:
-                values = pd.Series(decoded).astype(original.dtype)
-            kept = original.notna().to_numpy()
-            values[kept] = original.to_numpy()[kept]
-            completed.isetitem(position, values.array)
+                continue
+            completed.isetitem(position, values.set_axis(completed.index))
         return completed
 
     def family(self, real_family):
@@ -560,6 +561,40 @@ def _category_codes(series, column, pd, name, handle_unknown):
             "handle_unknown='ignore' at fit to read unseen categories as missing entries."
         )
     return codes
+
+
+def _numbers_as(original, decoded, column, pd):
+    """A decoded numeric column in ``original``'s dtype, with its observed entries."""
+    numbers = decoded.to_numpy(dtype=np.float64, na_value=np.nan)
+    if original.dtype.kind in "iu":
+        low = 1 if column.kind == POSITIVE else None
+        values = _nearest_integers(numbers, original.dtype, low=low)
+    else:
+        values = pd.Series(numbers).astype(original.dtype)
+    kept = original.notna().to_numpy()
+    values[kept] = original.to_numpy()[kept]
+    return values
+
+
+def _categories_as(original, decoded, pd):
+    """A decoded categorical column in ``original``'s dtype, where that holds its values.
+
+    A ``category`` dtype that lacks an imputed category gains it (last). A
+    dtype that cannot hold the categories (a column of NaN alone is
+    float64) leaves ``decoded`` in the fitted dtype.
+    """
+    values = decoded.astype(object)
+    dtype = original.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        lacking = [value for value in values.unique() if value not in dtype.categories]
+        if lacking:
+            categories = dtype.categories.append(pd.Index(lacking))
+            dtype = pd.CategoricalDtype(categories, ordered=dtype.ordered)
+    try:
+        cast = values.astype(dtype)
+    except (TypeError, ValueError):
+        return decoded
+    return cast if (cast.astype(object) == values).all() else decoded
 
 
 def _is_hashable(value):

@@ -384,7 +384,9 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ----------
         x_start : array-like of shape (n_features,), (height, width[, channels]) \
                 or a batch of one
-            First sample: a 1-D row, one image, or a single-row 2-D or 4-D batch.
+            First sample: a 1-D row, one image, or a single-row 2-D or 4-D batch;
+            for a mixed table, a row of a DataFrame (``df.iloc[i]``) or a
+            one-row DataFrame.
 
         x_end : array-like, same shapes as ``x_start``
             Last sample.
@@ -396,7 +398,8 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         -------
         X_path : ndarray of shape (n_steps, n_features) or \
                 (n_steps, height, width, channels)
-            Decoded points, first to last, in the layout that ``fit`` received.
+            Decoded points, first to last, in the layout that ``fit`` received
+            (a DataFrame for a mixed table, as ``inverse_transform`` gives).
 
         Examples
         --------
@@ -409,10 +412,12 @@ class VariationalAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         check_is_fitted(self)
         check_scalar(n_steps, "n_steps", Integral, min_val=2)
-        ends = [
-            self.transform(as_one_sample(x, name, self.n_features_in_, self.image_shape_))
-            for x, name in ((x_start, "x_start"), (x_end, "x_end"))
-        ]
+        ends = []
+        for x, name in ((x_start, "x_start"), (x_end, "x_end")):
+            row = as_one_sample(x, name, self.n_features_in_, self.image_shape_)
+            if self._layout.columns is not None:
+                self._layout.columns.pandas_of_frame(row, name)
+            ends.append(self.transform(row))
         t = np.linspace(0.0, 1.0, n_steps, dtype=ends[0].dtype)[:, None]
         return self.inverse_transform((1 - t) * ends[0] + t * ends[1])
 

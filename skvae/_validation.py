@@ -206,6 +206,10 @@ def as_one_sample(x, name, n_features, image_shape):
     Accepts a row, a one-row batch, one image of ``image_shape`` (without
     its channel axis when it has one channel) or a one-image batch.
     """
+    if getattr(x, "ndim", None) == 1 and hasattr(x, "to_frame"):
+        # A DataFrame's row (df.iloc[0]) as a one-row DataFrame: its column
+        # names, and its values' dtypes (a mixed table's row holds objects).
+        x = x.to_frame().T.infer_objects()
     if getattr(x, "ndim", None) == 2 and hasattr(x, "columns") and len(x) == 1:
         return x  # a one-row DataFrame keeps its feature names
     array = np.asarray(x)

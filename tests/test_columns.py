@@ -931,6 +931,49 @@ def test_the_imputer_returns_the_input_dtypes_and_observed_values_unchanged():
     pd.testing.assert_series_equal(completed["year"][rows["year"].notna()], rows["year"].dropna())
 
 
+def test_the_imputer_returns_categorical_columns_in_the_input_dtype():
+    # Categories are read by value, so rows to impute may come in another
+    # dtype than at fit; the output has the input's, as a numeric column's.
+    incomplete = TABLE.copy()
+    incomplete.loc[::4, ["colour", "size", "name"]] = np.nan
+    imputer = VAEImputer(latent_dim=1, epochs=1, random_state=0).fit(incomplete)
+    rows = incomplete.head(24).astype(
+        {"colour": object, "name": "category", "flag": "boolean", "size": "string"}
+    )
+    rows["name"] = rows["name"].cat.set_categories(["b", "a", "unused"])
+    completed = imputer.transform(rows)
+    pd.testing.assert_series_equal(completed.dtypes, rows.dtypes)
+    observed = rows.notna()
+    pd.testing.assert_frame_equal(completed[observed], rows[observed])
+    assert not completed.isna().any().any()
+    # A category dtype that lacks an imputed category gains it, last.
+    rows["name"] = pd.Categorical(["a"] * 24, categories=["a"])
+    rows.loc[::2, "name"] = np.nan
+    completed = imputer.transform(rows)
+    assert completed["name"].notna().all() and completed["name"].cat.categories[0] == "a"
+    assert set(completed["name"]) <= {"a", "b"}
+    # A column of NaN alone is float64, which holds no category: the fitted dtype.
+    completed = imputer.transform(rows.assign(name=np.nan, colour=np.nan))
+    for name in ("name", "colour"):
+        assert completed[name].dtype == TABLE[name].dtype
+
+
+def test_an_empty_mixed_table_is_refused_as_an_empty_array_is():
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, random_state=0).fit(TABLE)
+    for method in (vae.transform, vae.score_samples, vae.score):
+        with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+            method(TABLE.iloc[:0])
+
+
+def test_interpolate_takes_a_mixed_tables_rows():
+    vae = VariationalAutoencoder(latent_dim=1, epochs=1, random_state=0).fit(TABLE)
+    path = vae.interpolate(TABLE.iloc[0], TABLE.iloc[1], n_steps=3)
+    pd.testing.assert_frame_equal(path, vae.interpolate(TABLE.iloc[[0]], TABLE.iloc[[1]], 3))
+    pd.testing.assert_series_equal(path.dtypes, TABLE.dtypes)
+    with pytest.raises(ValueError, match="x_end must be a DataFrame with the same columns"):
+        vae.interpolate(TABLE.iloc[0], TABLE.iloc[1].to_numpy())
+
+
 @pytest.mark.parametrize(
     "names",
     [pd.Index(np.arange(2)), pd.Index([0.5, 1.5]), pd.Index([True, False], dtype=object)],
