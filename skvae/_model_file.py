@@ -374,7 +374,7 @@ _MAX_DTYPE_NAME = 64
 def _column_value_to_json(value, what):
     """A column name or category as plain JSON: a string, a boolean, an int or a finite float."""
     if isinstance(value, np.generic):
-        value = value.item()  # NumPy's scalars (a RangeIndex's names) as Python's
+        value = value.item()  # NumPy scalars (columns=np.arange(k) names) as Python values
     if _is_column_value(value):
         return value
     raise TypeError(
@@ -520,9 +520,11 @@ def _check_categories_dtype(categories_dtype, categories, dtype, where):
     kind = _dtype_kind(categories_dtype, where, field="categories_dtype")
     _check(kind != "c", f"{where}.categories_dtype must not be 'category'")
     try:
-        pd.Index(categories, dtype=categories_dtype)
+        # A cast that changes a value (1 to "1" in a string dtype) does not hold it either.
+        held = pd.Index(categories, dtype=categories_dtype).tolist() == categories
     except (TypeError, ValueError, OverflowError):
-        raise _Refused(f"{where}.categories are not of its categories_dtype") from None
+        held = False
+    _check(held, f"{where}.categories are not of its categories_dtype")
 
 
 def _dtype_kind(dtype, where, field="dtype"):

@@ -1237,6 +1237,14 @@ MIXED_REFUSALS = {
         _set_column(1, "categories_dtype", "int8"),
         r"columns\[1\].categories are not of its categories_dtype",
     ),
+    "categories cast by their dtype": (
+        _edit_json(
+            lambda d: d["fitted"]["layout"]["columns"][1].update(
+                categories=[1, 2, 3], categories_dtype="string"
+            )
+        ),
+        r"columns\[1\].categories are not of its categories_dtype",
+    ),
     "categories_dtype of a real column": (
         _set_column(0, "categories_dtype", "int8"),
         r"columns\[0\].categories_dtype must be the dtype name of a category column",
