@@ -158,7 +158,7 @@ class TableColumns:
             original = X.iloc[:, position]
             decoded = completed.iloc[:, position]
             if column.kind in NUMERIC_TYPES:
-                values = _numbers_as(original, decoded, column, pd)
+                values = _numbers_as(original, decoded, column)
             elif decoded.dtype != original.dtype:
                 values = _categories_as(original, decoded, pd)
             else:
@@ -265,13 +265,7 @@ class TableColumns:
             if column.kind == POSITIVE:
                 # The network's feature is log x: its location decodes to the median.
                 number = np.exp(number)
-            if dtype.kind in "iu":
-                # A positive column's smallest integer is 1.
-                low = 1 if column.kind == POSITIVE else None
-                values[position] = _nearest_integers(number, dtype, low=low)
-            else:
-                # Through a Series, which casts to pandas' own Float64 too.
-                values[position] = pd.Series(number).astype(dtype)
+            values[position] = _numbers_in(dtype, number, column.kind)
         for position, column in self.of_kind(*CATEGORY_TYPES):
             codes = np.argmax(means[:, start : start + column.width], axis=1)
             values[position] = _from_codes(codes, column, pd)
@@ -346,17 +340,10 @@ def infer_columns(X, column_types, handle_unknown="error"):
         TypeError: For a categorical column of values that cannot be
             categories (lists, dicts).
     """
+    kinds = _column_kinds(X, column_types)
+    if kinds is None:
+        return None
     pd = _pandas_of(X)
-    if pd is None:
-        if column_types:
-            raise ValueError(
-                f"column_types={column_types!r} types the columns of a pandas DataFrame, "
-                f"but X is a {type(X).__name__}; pass a DataFrame."
-            )
-        return None
-    kinds = _column_kinds(X, column_types, pd)
-    if all(kind == REAL for kind in kinds):
-        return None
     columns = []
     for i, kind in enumerate(kinds):
         series = X.iloc[:, i]
@@ -367,12 +354,8 @@ def infer_columns(X, column_types, handle_unknown="error"):
             location, scale = _standardization(values) if kind != COUNT else (0.0, 1.0)
             columns.append(Column(name, kind, dtype, location=location, scale=scale))
             continue
-        categories, ordered = _fitted_categories(series, name, pd)
-        column = Column(name, kind, dtype, categories, ordered)
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            fitted_dtype = series.cat.categories.dtype
-            if pd.Index(list(categories)).dtype != fitted_dtype:
-                column = dataclasses.replace(column, categories_dtype=str(fitted_dtype))
+        categories, ordered, categories_dtype = _fitted_categories(series, name, pd)
+        column = Column(name, kind, dtype, categories, ordered, categories_dtype=categories_dtype)
         columns.append(column)
     return TableColumns(tuple(columns), handle_unknown)
 
@@ -386,13 +369,7 @@ def check_columns_unchanged(columns, X, column_types, handle_unknown):
     these parameters, like the network's, wait for a fresh fit.
     """
     fitted = [column.kind for column in columns.columns] if columns else None
-    pd = _pandas_of(X)
-    if pd is None:
-        infer_columns(X, column_types)  # its error for column_types on an array
-        kinds = None
-    else:
-        kinds = _column_kinds(X, column_types, pd)
-        kinds = None if all(kind == REAL for kind in kinds) else kinds
+    kinds = _column_kinds(X, column_types)
     if kinds != fitted:
         change = (
             f"column_types={column_types!r} gives the columns the types "
@@ -412,10 +389,22 @@ def check_columns_unchanged(columns, X, column_types, handle_unknown):
     )
 
 
-def _column_kinds(X, column_types, pd):
-    """Each column's type: its ``column_types`` entry, else the one its dtype gives."""
+def _column_kinds(X, column_types):
+    """Each column's type (its ``column_types`` entry, else its dtype's), or None if all real.
+
+    None for data that is not a DataFrame too: a numeric table.
+    """
+    pd = _pandas_of(X)
+    if pd is None:
+        if column_types:
+            raise ValueError(
+                f"column_types={column_types!r} types the columns of a pandas DataFrame, "
+                f"but X is a {type(X).__name__}; pass a DataFrame."
+            )
+        return None
     overrides = _overrides_by_position(X, column_types or {})
-    return [overrides.get(i, _inferred_kind(X.iloc[:, i], pd)) for i in range(X.shape[1])]
+    kinds = [overrides.get(i, _inferred_kind(X.iloc[:, i], pd)) for i in range(X.shape[1])]
+    return None if all(kind == REAL for kind in kinds) else kinds
 
 
 def _overrides_by_position(X, column_types):
@@ -496,20 +485,23 @@ def _real_values(series, column, pd, name):
 
 
 def _fitted_categories(series, name, pd):
+    """``(categories, ordered, categories_dtype)`` of a categorical column (:class:`Column`)."""
     if series.dtype.kind == "b" or isinstance(series.dtype, pd.BooleanDtype):
-        return (False, True), False
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        values, ordered = series.cat.categories.tolist(), bool(series.dtype.ordered)
-    else:
-        values, ordered = series[series.notna()].tolist(), False
+        return (False, True), False, None
+    is_category = isinstance(series.dtype, pd.CategoricalDtype)
+    values = series.cat.categories.tolist() if is_category else series[series.notna()].tolist()
     types = sorted({type(value).__name__ for value in values})
     if len(types) > 1:
         raise ValueError(
             f"column {name!r} mixes Python types ({', '.join(types)}); a categorical "
             "column needs values of one type. Convert them (e.g. .astype(str)) first."
         )
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        categories = tuple(values)
+    ordered, categories_dtype = False, None
+    if is_category:
+        categories, ordered = tuple(values), bool(series.dtype.ordered)
+        fitted_dtype = series.cat.categories.dtype
+        if pd.Index(values).dtype != fitted_dtype:  # kept only where not inferred
+            categories_dtype = str(fitted_dtype)
     else:
         try:
             categories = tuple(sorted(set(values)))
@@ -531,7 +523,7 @@ def _fitted_categories(series, name, pd):
             f"{MAX_CATEGORIES}; it looks like an identifier or free text. Drop it, or "
             "group rare categories first."
         )
-    return categories, ordered
+    return categories, ordered, categories_dtype
 
 
 #: :func:`_category_codes` of a missing entry, and of an unknown category that is ignored.
@@ -548,7 +540,8 @@ def _category_codes(series, column, pd, name, handle_unknown):
         codes[~missing] = categories.get_indexer(observed)
     except TypeError:  # an unhashable value (a list, a dict) is no category: unknown
         codes[~missing] = [
-            categories.get_indexer([value])[0] if _is_hashable(value) else -1 for value in observed
+            categories.get_indexer([value])[0] if pd.api.types.is_hashable(value) else -1
+            for value in observed
         ]
     unknown = (codes < 0) & ~missing
     if handle_unknown == "ignore":
@@ -563,14 +556,24 @@ def _category_codes(series, column, pd, name, handle_unknown):
     return codes
 
 
-def _numbers_as(original, decoded, column, pd):
+def _numbers_in(dtype, numbers, kind):
+    """Float ``numbers`` of a ``kind`` column as a Series of ``dtype``.
+
+    An integer dtype gets the nearest integers it holds (a positive
+    column's smallest is 1); a float dtype is cast through a Series, which
+    casts to pandas' own Float64 too.
+    """
+    import pandas as pd
+
+    if dtype.kind in "iu":
+        return _nearest_integers(numbers, dtype, low=1 if kind == POSITIVE else None)
+    return pd.Series(numbers).astype(dtype)
+
+
+def _numbers_as(original, decoded, column):
     """A decoded numeric column in ``original``'s dtype, with its observed entries."""
     numbers = decoded.to_numpy(dtype=np.float64, na_value=np.nan)
-    if original.dtype.kind in "iu":
-        low = 1 if column.kind == POSITIVE else None
-        values = _nearest_integers(numbers, original.dtype, low=low)
-    else:
-        values = pd.Series(numbers).astype(original.dtype)
+    values = _numbers_in(original.dtype, numbers, column.kind)
     kept = original.notna().to_numpy()
     values[kept] = original.to_numpy()[kept]
     return values
@@ -595,14 +598,6 @@ def _categories_as(original, decoded, pd):
     except (TypeError, ValueError):
         return decoded
     return cast if (cast.astype(object) == values).all() else decoded
-
-
-def _is_hashable(value):
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _nearest_integers(values, dtype, *, low=None):
